@@ -1,0 +1,1 @@
+"""VideoIngest: labelled patient videos and stills -> subject-split face-crop TFRecords."""

@@ -1,0 +1,116 @@
+"""The VideoIngest TFX component: spec, executor and component class.
+
+Class-based, after tfx_addons/sampling, so it runs on any Beam runner the pipeline's
+``beam_pipeline_args`` choose (DirectRunner multi-processing locally, Dataflow, Flink).
+"""
+import json
+import os
+import sys
+from typing import Any, Dict, List, Optional, Sequence
+
+import apache_beam as beam
+import tensorflow as tf
+from tfx import types
+from tfx.components.util import examples_utils
+from tfx.proto import example_gen_pb2
+from tfx.dsl.components.base import base_beam_component, base_beam_executor, executor_spec
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+
+from components.video_ingest import extract, manifest, splits, summary
+
+DEFAULT_SOURCE_FPS = {'meei': 3.0, 'yfp': 6.0}
+DEFAULT_FPS = 3.0
+EXAMPLES_KEY = 'examples'
+
+
+class VideoIngestSpec(types.ComponentSpec):
+  PARAMETERS = {
+      'manifest': ExecutionParameter(type=str),
+      'input_fingerprint': ExecutionParameter(type=str),
+      'source_fps': ExecutionParameter(type=str),        # JSON {source: fps}
+      'default_fps': ExecutionParameter(type=float),
+      'split_ratios': ExecutionParameter(type=str),      # JSON [train, eval, test]
+      'salt': ExecutionParameter(type=str),
+      'image_size': ExecutionParameter(type=int),
+      'margin': ExecutionParameter(type=float),
+      'detect_width': ExecutionParameter(type=int),
+  }
+  INPUTS = {}
+  OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+  """Reads the manifest, runs ExtractFaces on Beam and writes splits + summary."""
+
+  def Do(self, input_dict: Dict[str, List[types.Artifact]],
+         output_dict: Dict[str, List[types.Artifact]],
+         exec_properties: Dict[str, Any]) -> None:
+    path = exec_properties['manifest']
+    items, failures = manifest.check_rows(path, manifest.read_rows(path))
+    print(f'[ingest] {path}: {len(items)} rows to ingest, '
+          f'{len(failures)} refused by manifest checks', file=sys.stderr, flush=True)
+    examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
+    examples.split_names = artifact_utils.encode_split_names(list(splits.SPLIT_NAMES))
+    examples_utils.set_payload_format(
+        examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
+    examples_utils.set_file_format(examples, 'tfrecords_gzip')
+    stats_prefix = os.path.join(examples.uri, '_stats', 'part')
+    ratios = json.loads(exec_properties['split_ratios'])
+    do_fn = extract.ExtractFaces(
+        source_fps=json.loads(exec_properties['source_fps']),
+        default_fps=exec_properties['default_fps'], split_ratios=ratios,
+        salt=exec_properties['salt'], image_size=exec_properties['image_size'],
+        margin=exec_properties['margin'], detect_width=exec_properties['detect_width'])
+
+    with self._make_beam_pipeline() as p:
+      results = (p | 'Items' >> beam.Create(items)
+                 | 'Spread' >> beam.Reshuffle()
+                 | 'ExtractFaces' >> beam.ParDo(do_fn).with_outputs(
+                     extract.STATS_TAG, main='examples'))
+      by_split = results.examples | 'BySplit' >> beam.Partition(
+          lambda kv, _: splits.SPLIT_NAMES.index(kv[0]), len(splits.SPLIT_NAMES))
+      for name, pcoll in zip(splits.SPLIT_NAMES, by_split):
+        _ = (pcoll | f'Values[{name}]' >> beam.Values()
+             | f'Write[{name}]' >> beam.io.WriteToTFRecord(
+                 os.path.join(artifact_utils.get_split_uri([examples], name),
+                              'data_tfrecord'),
+                 file_name_suffix='.gz',
+                 compression_type=beam.io.filesystem.CompressionTypes.GZIP))
+      _ = results[extract.STATS_TAG] | 'WriteStats' >> beam.io.WriteToText(stats_prefix)
+
+    stats_lines = []
+    for shard in tf.io.gfile.glob(stats_prefix + '*'):
+      with tf.io.gfile.GFile(shard) as f:
+        stats_lines.extend(line for line in f.read().splitlines() if line)
+    tf.io.gfile.rmtree(os.path.dirname(stats_prefix))
+    result = summary.summarise(stats_lines, [f.as_dict() for f in failures])
+    with tf.io.gfile.GFile(os.path.join(examples.uri, summary.SUMMARY_FILE), 'w') as f:
+      json.dump(result, f, indent=2)
+    print(summary.format_summary(result), file=sys.stderr, flush=True)
+    if result['faces_found'] == 0:
+      raise RuntimeError(f'{path}: no face crops were produced; see the failed inputs above')
+
+
+class VideoIngest(base_beam_component.BaseBeamComponent):
+  """Labelled patient videos and stills -> subject-split face crops as tf.Examples."""
+
+  SPEC_CLASS = VideoIngestSpec
+  EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+  def __init__(self, manifest_path: str, input_fingerprint: Optional[str] = None,
+               source_fps: Optional[Dict[str, float]] = None,
+               default_fps: float = DEFAULT_FPS,
+               split_ratios: Sequence[float] = splits.DEFAULT_RATIOS,
+               salt: str = splits.DEFAULT_SALT, image_size: int = 224,
+               margin: float = 0.25, detect_width: int = 640):
+    splits.validate_ratios(split_ratios)
+    spec = VideoIngestSpec(
+        manifest=manifest_path,
+        input_fingerprint=input_fingerprint or manifest.fingerprint(manifest_path),
+        source_fps=json.dumps(source_fps or DEFAULT_SOURCE_FPS, sort_keys=True),
+        default_fps=float(default_fps), split_ratios=json.dumps(list(split_ratios)),
+        salt=salt, image_size=int(image_size), margin=float(margin),
+        detect_width=int(detect_width),
+        examples=types.Channel(type=standard_artifacts.Examples))
+    super().__init__(spec=spec)

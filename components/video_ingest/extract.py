@@ -1,0 +1,112 @@
+"""The per-file work of ingest: media -> face crops -> tf.Examples, with counts.
+
+Lives in its own importable module because Beam's multi-processing runner pickles
+the DoFn into worker processes, where ``__main__`` is not the same.
+"""
+import hashlib
+import json
+import sys
+import time
+from typing import Dict, Iterator, Tuple
+
+import apache_beam as beam
+import tensorflow as tf
+
+from components.video_ingest import splits
+from components.video_ingest.manifest import Item
+from preprocessing import faces, frames
+from preprocessing.labels import GRADES
+
+STATS_TAG = 'stats'
+
+
+def _bytes(v: bytes) -> tf.train.Feature:
+  return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v]))
+
+
+def _ints(*v: int) -> tf.train.Feature:
+  return tf.train.Feature(int64_list=tf.train.Int64List(value=list(v)))
+
+
+def _floats(*v: float) -> tf.train.Feature:
+  return tf.train.Feature(float_list=tf.train.FloatList(value=list(v)))
+
+
+def make_example(jpeg: bytes, item: Item, subject: str, video_id: str,
+                 frame: frames.Frame, box: faces.Box) -> tf.train.Example:
+  """The example contract documented in the README."""
+  h, w = frame.rgb.shape[:2]
+  return tf.train.Example(features=tf.train.Features(feature={
+      'image': _bytes(jpeg),
+      'label': _ints(item.grade),
+      'subject_id': _bytes(subject.encode()),
+      'video_id': _bytes(video_id.encode()),
+      'frame_index': _ints(frame.index),
+      'timestamp_ms': _ints(frame.timestamp_ms),
+      'source': _bytes(item.source.encode()),
+      'side': _bytes(item.side.encode()),
+      'face_box': _floats(*box.relative(w, h)),
+      'face_score': _floats(box.score),
+  }))
+
+
+class ExtractFaces(beam.DoFn):
+  """Sample, detect, crop and encode one manifest item.
+
+  Main output: ``(split, serialized tf.Example)``. Tagged output ``stats``: one dict
+  per item with its counts and, when it failed, ``{path, reason}``. A file that
+  breaks part-way keeps the crops made before the break and is also reported.
+  """
+
+  def __init__(self, source_fps: Dict[str, float], default_fps: float,
+               split_ratios, salt: str, image_size: int, margin: float,
+               detect_width: int):
+    self._source_fps = source_fps
+    self._default_fps = default_fps
+    self._ratios = split_ratios
+    self._salt = salt
+    self._size = image_size
+    self._margin = margin
+    self._detect_width = detect_width
+
+  def _frames(self, item: Item) -> Iterator[frames.Frame]:
+    if item.kind == 'image':
+      yield frames.Frame(0, 0, frames.read_image(item.path))
+    else:
+      fps = self._source_fps.get(item.source, self._default_fps)
+      yield from frames.sample_video(item.path, fps)
+
+  def process(self, item: Item) -> Iterator[Tuple[str, bytes]]:
+    split = splits.split_for_subject(item.subject_id, self._ratios)
+    subject = splits.pseudonymise(item.subject_id, self._salt)
+    video_id = hashlib.sha256((self._salt + item.rel_path).encode()).hexdigest()[:16]
+    stats = {'path': item.path, 'kind': item.kind, 'split': split, 'source': item.source,
+             'label': GRADES[item.grade], 'subject': subject, 'sampled': 0, 'faces': 0,
+             'no_face': 0, 'failure': None}
+    start = time.time()
+    previous = None
+    try:
+      for frame in self._frames(item):
+        stats['sampled'] += 1
+        box = faces.detect_face(frame.rgb, self._detect_width, near=previous)
+        previous = box
+        if box is None:
+          stats['no_face'] += 1
+          continue
+        crop = faces.square_crop(frame.rgb, box, self._margin)
+        example = make_example(faces.encode_jpeg(crop, self._size), item, subject,
+                               video_id, frame, box)
+        stats['faces'] += 1
+        yield split, example.SerializeToString()
+      if stats['faces'] == 0:
+        stats['failure'] = ('no face found in the still' if item.kind == 'image' else
+                            f'no face found in any of {stats["sampled"]} sampled frames')
+    except frames.MediaError as e:
+      stats['failure'] = str(e)
+    except Exception as e:  # pylint: disable=broad-except
+      # One unreadable file must not sink a run of hundreds of good ones.
+      stats['failure'] = f'{type(e).__name__}: {e}'
+    print(f'[ingest] {item.rel_path}: {stats["sampled"]} sampled, {stats["faces"]} faces'
+          f'{", FAILED: " + stats["failure"] if stats["failure"] else ""} '
+          f'({time.time() - start:.1f}s)', file=sys.stderr, flush=True)
+    yield beam.pvalue.TaggedOutput(STATS_TAG, json.dumps(stats))

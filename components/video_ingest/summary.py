@@ -1,0 +1,63 @@
+"""Aggregate per-file ingest stats into ``ingest_summary.json``.
+
+The summary is what an engineer reads first after a run: how much data went where,
+and exactly which inputs were lost and why.
+"""
+import collections
+import json
+from typing import Dict, Iterable, List
+
+SUMMARY_FILE = 'ingest_summary.json'
+
+
+def summarise(stats_json: Iterable[str], manifest_failures: List[Dict[str, str]]) -> dict:
+  """Counts per split, class and source, media totals, and every failed input."""
+  per_split = collections.Counter()
+  per_class = collections.defaultdict(collections.Counter)
+  per_source = collections.Counter()
+  subjects = collections.defaultdict(set)
+  totals = collections.Counter()
+  failures = list(manifest_failures)
+  for line in stats_json:
+    s = json.loads(line)
+    totals['videos_read' if s['kind'] == 'video' else 'images_read'] += 1
+    totals['frames_sampled'] += s['sampled']
+    totals['faces_found'] += s['faces']
+    totals['frames_without_face'] += s['no_face']
+    per_split[s['split']] += s['faces']
+    per_class[s['split']][s['label']] += s['faces']
+    per_source[s['source']] += s['faces']
+    if s['faces']:
+      subjects[s['split']].add(s['subject'])
+    if s['failure']:
+      failures.append({'path': s['path'], 'reason': s['failure']})
+  failures.sort(key=lambda f: f['path'])
+  return {
+      'examples_per_split': {k: per_split.get(k, 0) for k in ('train', 'eval', 'test')},
+      'subjects_per_split': {k: len(subjects.get(k, ())) for k in ('train', 'eval', 'test')},
+      'examples_per_class': {k: dict(sorted(v.items())) for k, v in sorted(per_class.items())},
+      'examples_per_source': dict(sorted(per_source.items())),
+      'videos_read': totals['videos_read'],
+      'images_read': totals['images_read'],
+      'frames_sampled': totals['frames_sampled'],
+      'faces_found': totals['faces_found'],
+      'frames_without_face': totals['frames_without_face'],
+      'failed_inputs': failures,
+  }
+
+
+def format_summary(summary: dict) -> str:
+  """A short human-readable report of a summary."""
+  lines = ['Ingest summary',
+           f"  media read: {summary['videos_read']} videos, {summary['images_read']} stills",
+           f"  frames sampled: {summary['frames_sampled']}, faces found: "
+           f"{summary['faces_found']}, without a face: {summary['frames_without_face']}"]
+  for split, n in summary['examples_per_split'].items():
+    lines.append(f"  {split:5s}: {n:6d} examples from "
+                 f"{summary['subjects_per_split'][split]} subjects "
+                 f"{summary['examples_per_class'].get(split, {})}")
+  lines.append(f"  per source: {summary['examples_per_source']}")
+  failed = summary['failed_inputs']
+  lines.append(f'  failed inputs: {len(failed)}')
+  lines.extend(f"    {f['path']}: {f['reason']}" for f in failed)
+  return '\n'.join(lines)

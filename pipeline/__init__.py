@@ -1,0 +1,1 @@
+"""The palsy-tfx pipeline definition, runners and command line."""

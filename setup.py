@@ -1,0 +1,21 @@
+"""palsy-tfx: a TFX pipeline that grades facial paralysis from patient videos.
+
+Dependencies are pinned in requirements.lock and installed from it (see README);
+install_requires lists only the direct ones, unpinned where the lock decides.
+"""
+from setuptools import setup
+
+setup(
+    name='palsy-tfx',
+    version='0.1.0',
+    description='Facial paralysis grading from patient videos: a TFX pipeline',
+    python_requires='>=3.10,<3.11',
+    # kubeflow/ is deliberately not a package: a top-level `kubeflow` would shadow
+    # the `kubeflow` namespace other distributions install.
+    packages=['pipeline', 'components', 'components.video_ingest', 'preprocessing',
+              'trainer'],
+    install_requires=['tfx==1.16.0', 'tensorflow==2.16.2', 'keras==3.6.0',
+                      'apache-beam==2.59.0', 'dlib-bin', 'av', 'opencv-python-headless',
+                      'scikit-image'],
+    entry_points={'console_scripts': ['palsy-tfx=pipeline.cli:main']},
+)
