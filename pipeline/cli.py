@@ -17,14 +17,14 @@ def _sample_data(args) -> int:
 
 
 def _run(args) -> int:
-  from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
-  from pipeline import local_runner, run_report  # pylint: disable=g-import-not-at-top
   from components.video_ingest.manifest import fingerprint  # pylint: disable=g-import-not-at-top
   try:
     input_fingerprint = fingerprint(args.manifest)  # fails fast on a bad manifest
   except ManifestError as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
+  from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
+  from pipeline import local_runner, run_report  # pylint: disable=g-import-not-at-top
   kwargs = dict(
       input_fingerprint=input_fingerprint,
       source_fps=json.loads(args.source_fps) if args.source_fps else None,

@@ -1,0 +1,76 @@
+"""Manifest parsing: whole-file errors stop the run, row errors are reported."""
+import pytest
+
+from components.video_ingest import manifest
+from pipeline import cli
+
+
+def _write(tmp_path, text, name='manifest.csv'):
+  path = tmp_path / name
+  path.write_text(text)
+  return str(path)
+
+
+def test_missing_columns_are_named(tmp_path):
+  path = _write(tmp_path, 'path,label\na.mp4,I\n')
+  with pytest.raises(manifest.ManifestError, match='missing required column.*subject_id, source'):
+    manifest.read_rows(path)
+
+
+def test_cli_fails_before_any_work_on_missing_columns(tmp_path, capsys):
+  path = _write(tmp_path, 'file,subject,label,source\n')
+  code = cli.main(['run', '--manifest', path, '--pipeline-root', str(tmp_path / 'root')])
+  assert code == 2
+  err = capsys.readouterr().err
+  assert 'missing required column(s) path, subject_id' in err and path in err
+  assert not (tmp_path / 'root').exists()
+
+
+def test_ragged_row_fails_the_run_and_names_the_row(tmp_path):
+  path = _write(tmp_path, 'path,subject_id,label,source\na.mp4,s1,I,meei\nb.mp4,s2,II\n')
+  with pytest.raises(manifest.ManifestError, match='row 3 is malformed'):
+    manifest.read_rows(path)
+
+
+def test_row_problems_become_failures_and_good_rows_survive(tmp_path):
+  (tmp_path / 'good.mp4').write_bytes(b'x' * 10)
+  (tmp_path / 'empty.mp4').write_bytes(b'')
+  (tmp_path / 'still.PNG').write_bytes(b'x')
+  path = _write(tmp_path, '\n'.join([
+      'path,subject_id,label,source,side',
+      'good.mp4,s1,III,meei,left',
+      'still.PNG,s1,0,ck,',
+      'good.mp4,s1,III,meei,left',      # duplicate
+      'empty.mp4,s2,I,meei,',           # zero bytes
+      'missing.mp4,s3,I,meei,',         # not there
+      '../outside.mp4,s4,I,meei,',      # escapes
+      '/etc/passwd.mp4,s4,I,meei,',     # absolute
+      'good.mp4,,I,meei,',              # empty subject (also a duplicate path)
+      'clip.gif,s5,I,meei,',            # extension
+      'good2.mp4,s6,VIII,meei,',        # label
+      'good3.mp4,s7,I,meei,up',         # side
+  ]) + '\n')
+  items, failures = manifest.check_rows(path, manifest.read_rows(path))
+  assert [(i.rel_path, i.grade, i.kind, i.side) for i in items] == [
+      ('good.mp4', 2, 'video', 'left'), ('still.PNG', 0, 'image', '')]
+  reasons = {f.path.replace(str(tmp_path) + '/', ''): f.reason for f in failures}
+  by_row = sorted(f.reason.split(':')[0] for f in failures)
+  assert len(failures) == 9 and len(set(by_row)) == 9
+  assert 'duplicate of row 2' in [f.reason.split(': ', 1)[1] for f in failures][0]
+  assert 'zero-byte' in reasons['empty.mp4']
+  assert 'file not found' in reasons['missing.mp4']
+  assert 'escapes the manifest folder' in reasons['../outside.mp4']
+  assert 'escapes the manifest folder' in reasons['/etc/passwd.mp4']
+  assert 'unsupported extension' in reasons['clip.gif']
+  assert 'unknown label' in reasons['good2.mp4']
+  assert 'side must be left or right' in reasons['good3.mp4']
+  assert any('empty subject_id' in f.reason for f in failures)
+
+
+def test_fingerprint_changes_with_the_media(tmp_path):
+  (tmp_path / 'a.mp4').write_bytes(b'x' * 10)
+  path = _write(tmp_path, 'path,subject_id,label,source\na.mp4,s1,I,meei\n')
+  first = manifest.fingerprint(path)
+  assert manifest.fingerprint(path) == first
+  (tmp_path / 'a.mp4').write_bytes(b'y' * 11)
+  assert manifest.fingerprint(path) != first
