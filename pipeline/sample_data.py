@@ -9,7 +9,7 @@ without patient videos.
 import csv
 import dataclasses
 import os
-from typing import Dict, List
+from typing import Dict, Iterator, List
 
 import cv2
 import numpy as np
@@ -64,8 +64,9 @@ def _appearance(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def render_frames(subject: Subject, n_frames: int, size=(320, 240),
-                  face_px: float = 110.0) -> List[np.ndarray]:
-  """Frames of one subject whose head sways and nods a little."""
+                  face_px: float = 110.0, fps: float = 25.0) -> Iterator[np.ndarray]:
+  """Frames of one subject whose head sways and nods a little (a generator, so
+  long 1080p clips never sit in memory)."""
   rng = np.random.default_rng(subject.seed)
   face = _appearance(droop(astronaut(), subject.grade, subject.side), rng)
   if rng.random() < 0.5:  # mirror: half the subjects face the other way
@@ -75,16 +76,14 @@ def render_frames(subject: Subject, n_frames: int, size=(320, 240),
     cx = _FACE_CENTER[0]
   scale = face_px / 87.0 * rng.uniform(0.9, 1.1)
   phase = rng.uniform(0, 2 * np.pi, size=3)
-  frames = []
   for i in range(n_frames):
-    t = i / 25.0
+    t = i / fps
     angle = 3.0 * np.sin(1.3 * t + phase[0])
     shift = (8.0 * np.sin(0.9 * t + phase[1]), 5.0 * np.sin(1.1 * t + phase[2]))
     m = cv2.getRotationMatrix2D((cx, _FACE_CENTER[1]), angle, scale)
     m[:, 2] += (size[0] / 2 + shift[0] - cx, size[1] / 2 + shift[1] - _FACE_CENTER[1])
-    frames.append(cv2.warpAffine(face, m, size, flags=cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_REFLECT))
-  return frames
+    yield cv2.warpAffine(face, m, size, flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REFLECT)
 
 
 def demo_subjects(per_grade: int = 4) -> List[Subject]:
@@ -119,7 +118,7 @@ def write_sample_data(output_dir: str, per_grade: int = 4, seconds: float = 3.0,
   rows = []
   subjects = demo_subjects(per_grade)
   for s in subjects:
-    frames = render_frames(s, int(seconds * fps) + stills_per_subject * 7)
+    frames = list(render_frames(s, int(seconds * fps) + stills_per_subject * 7, fps=fps))
     rel = f'videos/{s.subject_id}.mp4'
     write_video(os.path.join(output_dir, rel), frames[:int(seconds * fps)], fps=fps)
     rows.append([rel, s.subject_id, _LABEL_WRITERS[s.source](s.grade), s.source, s.side])

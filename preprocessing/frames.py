@@ -22,7 +22,7 @@ class MediaError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class Frame:
-  index: int            # index among decoded frames of the video (0-based)
+  index: int            # frame number, from timestamp x average rate (0-based)
   timestamp_ms: int     # presentation time from the start of the stream
   rgb: np.ndarray       # HxWx3 uint8, upright (rotation metadata applied)
 
@@ -75,7 +75,10 @@ def sample_video(path: str, fps: float, skip_nonref: bool = True) -> Iterator[Fr
           continue
         rotation = frame.rotation or legacy_rotation
         rgb = _upright(frame.to_ndarray(format='rgb24'), rotation)
-        yield Frame(index=decoded - 1, timestamp_ms=int(round(t * 1000)), rgb=rgb)
+        # Skipped non-reference frames make the decode count drift, so the index is
+        # the frame number implied by the timestamp (exact for constant frame rate).
+        index = int(round(t * rate)) if rate else decoded - 1
+        yield Frame(index=index, timestamp_ms=int(round(t * 1000)), rgb=rgb)
         yielded += 1
         if period:
           next_t = (int(t / period + 1e-6) + 1) * period

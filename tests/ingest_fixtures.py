@@ -1,0 +1,90 @@
+"""A small dataset with one of every bad-input case beside good rows."""
+import os
+
+import numpy as np
+
+from components.video_ingest import splits
+from pipeline.media_writer import write_video
+from tests.conftest import subject_frames, write_jpeg
+
+GOOD_SUBJECTS_PER_SPLIT = {'train': 3, 'eval': 1, 'test': 1}
+
+
+def pick_subject_ids(prefix='p'):
+  """Ids that give each split its wanted number of subjects under the default hash."""
+  want = dict(GOOD_SUBJECTS_PER_SPLIT)
+  ids, k = [], 0
+  while any(want.values()):
+    sid = f'{prefix}{k:03d}'
+    split = splits.split_for_subject(sid)
+    if want[split]:
+      want[split] -= 1
+      ids.append(sid)
+    k += 1
+  return ids
+
+
+def build(root: str, no_face_images) -> dict:
+  """Write media and manifest.csv under ``root``; return what the test expects."""
+  os.makedirs(os.path.join(root, 'media'), exist_ok=True)
+  rows = [['path', 'subject_id', 'label', 'source', 'side']]
+  expected_failures = {}
+  good = pick_subject_ids()
+  for n, sid in enumerate(good):
+    rel = f'media/{sid}.mp4'
+    write_video(os.path.join(root, rel), subject_frames(n % 6, 30, seed=n), fps=25)
+    rows.append([rel, sid, ['I', 'II', 'III', 'IV', 'V', 'VI'][n % 6], ('meei', 'yfp')[n % 2],
+                 'left'])
+  write_jpeg(os.path.join(root, 'media/still.JPG'), subject_frames(3, 1, seed=99)[0])
+  rows.append(['media/still.JPG', good[0], 'Moderate', 'ck', ''])
+
+  # A video cut short: keeps the frames before the cut, and is reported.
+  cut_frames = subject_frames(2, 75, seed=7)
+  write_video(os.path.join(root, 'media/full.mkv'), cut_frames, fps=25, codec='mjpeg')
+  data = open(os.path.join(root, 'media/full.mkv'), 'rb').read()
+  os.remove(os.path.join(root, 'media/full.mkv'))
+  with open(os.path.join(root, 'media/cut.mkv'), 'wb') as f:
+    f.write(data[:len(data) // 2])
+  rows.append(['media/cut.mkv', good[1], 'mild', 'meei', 'right'])
+  expected_failures['media/cut.mkv'] = 'truncated'
+  # An mp4 whose index is gone: nothing can be read.
+  write_video(os.path.join(root, 'media/whole.mp4'), cut_frames[:25], fps=25)
+  data = open(os.path.join(root, 'media/whole.mp4'), 'rb').read()
+  os.remove(os.path.join(root, 'media/whole.mp4'))
+  with open(os.path.join(root, 'media/corrupt.mp4'), 'wb') as f:
+    f.write(data[:len(data) // 3])
+  rows.append(['media/corrupt.mp4', 'bad1', 'I', 'meei', ''])
+  expected_failures['media/corrupt.mp4'] = 'cannot open'
+  open(os.path.join(root, 'media/zero.mp4'), 'wb').close()
+  rows.append(['media/zero.mp4', 'bad2', 'I', 'meei', ''])
+  expected_failures['media/zero.mp4'] = 'zero-byte'
+  with open(os.path.join(root, 'media/notes.mp4'), 'w') as f:
+    f.write('clinic notes, not a video\n' * 20)
+  rows.append(['media/notes.mp4', 'bad3', 'I', 'meei', ''])
+  expected_failures['media/notes.mp4'] = 'cannot open'
+  rows.append(['media/missing.mp4', 'bad4', 'I', 'meei', ''])
+  expected_failures['media/missing.mp4'] = 'file not found'
+  coffee = [np.ascontiguousarray(no_face_images['coffee'][:240, :320])] * 10
+  write_video(os.path.join(root, 'media/coffee.mp4'), coffee, fps=10)
+  rows.append(['media/coffee.mp4', 'bad5', 'I', 'yfp', ''])
+  expected_failures['media/coffee.mp4'] = 'no face found in any of'
+  write_jpeg(os.path.join(root, 'media/chelsea.png'), no_face_images['chelsea'])
+  rows.append(['media/chelsea.png', 'bad6', 'I', 'ck', ''])
+  expected_failures['media/chelsea.png'] = 'no face found in the still'
+  rows.append([f'media/{good[2]}.mp4', good[2], 'paralysed', 'meei', ''])
+  expected_failures[f'media/{good[2]}.mp4#label'] = 'unknown label'
+  rows.append([f'media/{good[3]}.mp4', '', 'I', 'meei', ''])
+  expected_failures[f'media/{good[3]}.mp4#subject'] = 'empty subject_id'
+  rows.append(rows[1])
+  expected_failures[rows[1][0] + '#dup'] = 'duplicate of row 2'
+  rows.append(['../escape.mp4', 'bad7', 'I', 'meei', ''])
+  expected_failures['../escape.mp4'] = 'escapes the manifest folder'
+  with open(os.path.join(root, 'media/clip.gif'), 'wb') as f:
+    f.write(b'GIF89a')
+  rows.append(['media/clip.gif', 'bad8', 'I', 'meei', ''])
+  expected_failures['media/clip.gif'] = 'unsupported extension'
+
+  with open(os.path.join(root, 'manifest.csv'), 'w') as f:
+    f.write('\n'.join(','.join(r) for r in rows) + '\n')
+  return {'manifest': os.path.join(root, 'manifest.csv'), 'good_subjects': good,
+          'failures': expected_failures}
