@@ -17,7 +17,9 @@ DEFAULT_MARGIN = 0.25
 DEFAULT_DETECT_WIDTH = 640
 JPEG_QUALITY = 95
 # HOG finds faces down to ~80 px; scale windows so a tracked face is about this big.
-_TRACK_FACE_PX = 110
+_TRACK_FACE_PX = 90
+# The tracking window reaches this many box sizes beyond the previous box's centre.
+_TRACK_REACH = 0.8
 
 _local = threading.local()
 
@@ -76,27 +78,34 @@ def _detect_in(gray: np.ndarray, scale: float, offset=(0.0, 0.0),
 
 
 def pick(boxes: Sequence[Box], policy: str = 'largest') -> Optional[Box]:
-  """Choose one face: the largest (the patient nearest the camera) or most confident."""
+  """Choose one face: the largest (the patient nearest the camera) or most confident.
+
+  'largest' considers only boxes scoring at least half the best score, so a large,
+  weak false positive (a badge, a pattern on clothing) never beats a clear face.
+  """
   if not boxes:
     return None
-  key = (lambda b: b.area) if policy == 'largest' else (lambda b: b.score)
-  return max(boxes, key=key)
+  if policy == 'score':
+    return max(boxes, key=lambda b: b.score)
+  best = max(b.score for b in boxes)
+  return max((b for b in boxes if b.score >= 0.5 * best), key=lambda b: b.area)
 
 
 def detect_face(rgb: np.ndarray, detect_width: int = DEFAULT_DETECT_WIDTH,
                 policy: str = 'largest', near: Optional[Box] = None) -> Optional[Box]:
   """Return the chosen face in ``rgb`` (full-resolution coordinates) or None.
 
-  ``near`` is the previous frame's box: we search a window of three box widths
-  around it first, scaled so the face is ~110 px, and fall back to the full frame.
+  ``near`` is the previous frame's box: we search a window of 1.6 box widths
+  around it first, scaled so the face is ~90 px, and fall back to the full frame.
   """
   gray = _gray(rgb)
   h, w = gray.shape[:2]
   if near is not None:
     side = max(near.right - near.left, near.bottom - near.top)
     cx, cy = (near.left + near.right) / 2, (near.top + near.bottom) / 2
-    x0, y0 = int(max(0, cx - 1.5 * side)), int(max(0, cy - 1.5 * side))
-    x1, y1 = int(min(w, cx + 1.5 * side)), int(min(h, cy + 1.5 * side))
+    reach = _TRACK_REACH * side
+    x0, y0 = int(max(0, cx - reach)), int(max(0, cy - reach))
+    x1, y1 = int(min(w, cx + reach)), int(min(h, cy + reach))
     scale = min(1.0, _TRACK_FACE_PX / max(side, 1.0))
     found = pick(_detect_in(gray[y0:y1, x0:x1], scale, (x0, y0)), policy)
     if found is not None:

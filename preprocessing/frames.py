@@ -7,6 +7,8 @@ several source frames, and convert to RGB only the frames we keep: colour conver
 of a 1080p frame costs more than decoding it.
 """
 import dataclasses
+import queue
+import threading
 from typing import Iterator
 
 import av
@@ -38,14 +40,65 @@ def _stream_rotation(stream) -> int:
   return -int(tag) if tag and tag.lstrip('-').isdigit() else 0
 
 
-def sample_video(path: str, fps: float, skip_nonref: bool = True) -> Iterator[Frame]:
+def sample_video(path: str, fps: float, skip_nonref: bool = True,
+                 threaded: bool = True) -> Iterator[Frame]:
   """Yield upright RGB frames of ``path`` at about ``fps`` frames per second.
 
   The first frame at or after each multiple of ``1/fps`` seconds is taken, so a video
   shorter than one period still yields its first frame. ``fps <= 0`` yields every frame.
   Raises ``MediaError`` for a file that cannot be opened or has no video stream; a
   stream that breaks part-way raises after the frames decoded so far were yielded.
+
+  ``threaded`` lets FFmpeg decode with several threads and a background thread decode
+  a few frames ahead, so decoding overlaps the caller's face detection (FFmpeg and
+  dlib both release the GIL). Turn it off when one process per core already runs,
+  as Beam workers do, where extra threads only contend.
   """
+  if not threaded:
+    yield from _decode(path, fps, skip_nonref, threaded=False)
+    return
+  buffer = queue.Queue(maxsize=_PREFETCH)
+  stop = threading.Event()
+
+  def put(item) -> bool:
+    while not stop.is_set():
+      try:
+        buffer.put(item, timeout=0.05)
+        return True
+      except queue.Full:
+        continue
+    return False
+
+  def produce():
+    try:
+      for frame in _decode(path, fps, skip_nonref, threaded=True):
+        if not put(frame):
+          return
+      put(_END)
+    except BaseException as e:  # pylint: disable=broad-except
+      put(e)  # re-raised in the consumer, after the frames before it
+
+  worker = threading.Thread(target=produce, name=f'decode:{path}', daemon=True)
+  worker.start()
+  try:
+    while True:
+      item = buffer.get()
+      if item is _END:
+        return
+      if isinstance(item, BaseException):
+        raise item
+      yield item
+  finally:
+    stop.set()
+    worker.join()
+
+
+_END = object()
+_PREFETCH = 4  # frames decoded ahead: enough to hide decode jitter, little memory
+
+
+def _decode(path: str, fps: float, skip_nonref: bool, threaded: bool) -> Iterator[Frame]:
+  """The decoding loop of ``sample_video``, run in the caller's thread."""
   try:
     container = av.open(path)
   except (av.error.FFmpegError, OSError, ValueError) as e:
@@ -54,7 +107,9 @@ def sample_video(path: str, fps: float, skip_nonref: bool = True) -> Iterator[Fr
     if not container.streams.video:
       raise MediaError('no video stream')
     stream = container.streams.video[0]
-    stream.thread_type = 'AUTO'
+    stream.thread_type = 'AUTO' if threaded else 'SLICE'
+    if not threaded:
+      stream.thread_count = 1
     rate = float(stream.average_rate or stream.guessed_rate or 0)
     period = 1.0 / fps if fps > 0 else 0.0
     if skip_nonref and period and rate and rate * period >= 2.0:

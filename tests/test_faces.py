@@ -27,13 +27,22 @@ def test_downscaled_detection_matches_full_resolution(astronaut):
   assert faces.iou(fast, full) > 0.6
 
 
-def test_tracking_window_finds_moved_face(astronaut):
+@pytest.mark.parametrize('shift', [(4, -3), (12, -9), (-40, 60)])
+def test_tracking_follows_a_moved_face(astronaut, shift):
   first = faces.detect_face(astronaut)
-  moved = np.roll(astronaut, (12, -9), axis=(0, 1))
+  moved = np.roll(astronaut, shift, axis=(0, 1))
   tracked = faces.detect_face(moved, near=first)
   assert tracked is not None
-  assert abs((tracked.left - first.left) - (-9)) < 10
-  assert abs((tracked.top - first.top) - 12) < 10
+  assert abs((tracked.left - first.left) - shift[1]) < 10
+  assert abs((tracked.top - first.top) - shift[0]) < 10
+
+
+def test_largest_ignores_weak_false_positives():
+  clear = faces.Box(0, 0, 80, 80, score=1.5)
+  weak_big = faces.Box(100, 100, 200, 200, score=0.06)
+  assert faces.pick([weak_big, clear]) == clear
+  bigger_clear = faces.Box(100, 100, 200, 200, score=1.0)
+  assert faces.pick([clear, bigger_clear]) == bigger_clear
 
 
 def test_picks_the_largest_of_two_faces(astronaut):

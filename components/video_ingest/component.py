@@ -40,6 +40,18 @@ class VideoIngestSpec(types.ComponentSpec):
   OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
 
 
+def _single_local_worker(beam_pipeline_args: Sequence[str]) -> bool:
+  """True when Beam runs the DoFn in one local worker, which then has cores to spare
+  for decoding ahead in a thread. With one worker per core, threads only contend."""
+  opts = dict(a.lstrip('-').split('=', 1) for a in beam_pipeline_args or [] if '=' in a)
+  if opts.get('runner', 'DirectRunner') not in ('DirectRunner', 'direct'):
+    return False
+  if opts.get('direct_running_mode', 'in_memory') == 'in_memory':
+    return True
+  workers = int(opts.get('direct_num_workers', '1'))
+  return workers == 1 or (workers == 0 and (os.cpu_count() or 1) == 1)
+
+
 class Executor(base_beam_executor.BaseBeamExecutor):
   """Reads the manifest, runs ExtractFaces on Beam and writes splits + summary."""
 
@@ -61,7 +73,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         source_fps=json.loads(exec_properties['source_fps']),
         default_fps=exec_properties['default_fps'], split_ratios=ratios,
         salt=exec_properties['salt'], image_size=exec_properties['image_size'],
-        margin=exec_properties['margin'], detect_width=exec_properties['detect_width'])
+        margin=exec_properties['margin'], detect_width=exec_properties['detect_width'],
+        threaded=_single_local_worker(self._beam_pipeline_args))
 
     with self._make_beam_pipeline() as p:
       results = (p | 'Items' >> beam.Create(items)
@@ -69,7 +82,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                  | 'ExtractFaces' >> beam.ParDo(do_fn).with_outputs(
                      extract.STATS_TAG, main='examples'))
       by_split = results.examples | 'BySplit' >> beam.Partition(
-          lambda kv, _: splits.SPLIT_NAMES.index(kv[0]), len(splits.SPLIT_NAMES))
+          extract.split_index, len(splits.SPLIT_NAMES))
       for name, pcoll in zip(splits.SPLIT_NAMES, by_split):
         _ = (pcoll | f'Values[{name}]' >> beam.Values()
              | f'Write[{name}]' >> beam.io.WriteToTFRecord(

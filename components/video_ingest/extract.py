@@ -50,6 +50,13 @@ def make_example(jpeg: bytes, item: Item, subject: str, video_id: str,
   }))
 
 
+def split_index(keyed_example: Tuple[str, bytes], num_partitions: int) -> int:
+  """Partition function for ``(split, example)`` pairs; a module-level function so
+  workers unpickle it without importing TFX."""
+  del num_partitions
+  return splits.SPLIT_NAMES.index(keyed_example[0])
+
+
 class ExtractFaces(beam.DoFn):
   """Sample, detect, crop and encode one manifest item.
 
@@ -60,7 +67,7 @@ class ExtractFaces(beam.DoFn):
 
   def __init__(self, source_fps: Dict[str, float], default_fps: float,
                split_ratios, salt: str, image_size: int, margin: float,
-               detect_width: int):
+               detect_width: int, threaded: bool = False):
     self._source_fps = source_fps
     self._default_fps = default_fps
     self._ratios = split_ratios
@@ -68,13 +75,14 @@ class ExtractFaces(beam.DoFn):
     self._size = image_size
     self._margin = margin
     self._detect_width = detect_width
+    self._threaded = threaded
 
   def _frames(self, item: Item) -> Iterator[frames.Frame]:
     if item.kind == 'image':
       yield frames.Frame(0, 0, frames.read_image(item.path))
     else:
       fps = self._source_fps.get(item.source, self._default_fps)
-      yield from frames.sample_video(item.path, fps)
+      yield from frames.sample_video(item.path, fps, threaded=self._threaded)
 
   def process(self, item: Item) -> Iterator[Tuple[str, bytes]]:
     split = splits.split_for_subject(item.subject_id, self._ratios)
