@@ -1,10 +1,27 @@
 """The ``palsy-tfx`` command line."""
 import argparse
 import json
+import os
 import sys
+import warnings
 
 from components.video_ingest import splits
 from components.video_ingest.manifest import ManifestError
+from pipeline import configs
+from trainer.presets import PRESETS
+
+# Field overrides of a model preset: (flag, preset field, type).
+_PRESET_FLAGS = [('--backbone', 'backbone', str), ('--trainable-layers', 'trainable_layers', int),
+                 ('--optimizer', 'optimizer', str), ('--learning-rate', 'learning_rate', float),
+                 ('--dropout', 'dropout', float), ('--normalisation', 'normalisation', str),
+                 ('--epochs', 'epochs', int), ('--patience', 'patience', int),
+                 ('--batch-size', 'batch_size', int), ('--head-units', 'head_units', int)]
+
+
+def _quiet():
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  warnings.filterwarnings('ignore', category=FutureWarning)
+  warnings.filterwarnings('ignore', category=DeprecationWarning)
 
 
 def _sample_data(args) -> int:
@@ -18,25 +35,36 @@ def _sample_data(args) -> int:
 
 def _run(args) -> int:
   from components.video_ingest.manifest import fingerprint  # pylint: disable=g-import-not-at-top
+  from pipeline import eval_config  # pylint: disable=g-import-not-at-top
   try:
     input_fingerprint = fingerprint(args.manifest)  # fails fast on a bad manifest
-  except ManifestError as e:
+    eval_config.class_recall_floors(args.min_class_recall)
+  except (ManifestError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
   from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
   from pipeline import local_runner, run_report  # pylint: disable=g-import-not-at-top
-  kwargs = dict(
+  overrides = {field: getattr(args, field) for _, field, _ in _PRESET_FLAGS}
+  trainer_config = {'preset': args.model, 'overrides': overrides,
+                    'image_size': args.image_size, 'weights': args.weights}
+  metadata_path = local_runner.run(
+      args.manifest, args.pipeline_root, serving_dir=args.serving_dir,
+      stop_after=args.stop_after, beam_pipeline_args=args.beam_arg or None,
       input_fingerprint=input_fingerprint,
       source_fps=json.loads(args.source_fps) if args.source_fps else None,
       split_ratios=args.split_ratios, salt=args.salt,
-      ingest_image_size=args.ingest_image_size, enable_cache=not args.no_cache)
-  beam_args = args.beam_arg or None
-  metadata_path = local_runner.run(args.manifest, args.pipeline_root,
-                                   stop_after=args.stop_after,
-                                   beam_pipeline_args=beam_args, **kwargs)
+      ingest_image_size=args.ingest_image_size, enable_cache=not args.no_cache,
+      infer_schema=args.infer_schema, model_name=args.model_name,
+      trainer_config=trainer_config, train_steps=args.train_steps,
+      min_accuracy=args.min_accuracy, min_class_recall=args.min_class_recall)
   config = metadata_store_pb2.ConnectionConfig()
   config.sqlite.filename_uri = metadata_path
-  print('\n' + run_report.report(config))
+  print()
+  outcome = run_report.report(config, os.path.join(os.path.abspath(args.pipeline_root),
+                                                   'report'))
+  if args.summary_json:
+    with open(args.summary_json, 'w') as f:
+      json.dump(outcome, f, indent=2)
   return 0
 
 
@@ -45,29 +73,60 @@ def build_parser() -> argparse.ArgumentParser:
       prog='palsy-tfx', description='Grade facial paralysis from patient videos with TFX.')
   sub = parser.add_subparsers(dest='command', required=True)
 
-  sample = sub.add_parser('sample-data', help='write the built-in demo dataset')
+  sample = sub.add_parser('sample-data', help='write the built-in demo dataset (not clinical)')
   sample.add_argument('--output', required=True)
   sample.add_argument('--subjects-per-grade', type=int, default=4)
   sample.add_argument('--seconds', type=float, default=3.0)
   sample.set_defaults(func=_sample_data)
 
   run = sub.add_parser('run', help='run the pipeline locally (LocalDagRunner, SQLite MLMD)')
-  run.add_argument('--manifest', required=True, help='CSV: path,subject_id,label,source[,side]')
-  run.add_argument('--pipeline-root', required=True)
-  run.add_argument('--stop-after', choices=['ingest', 'validate'], default='validate')
-  run.add_argument('--source-fps', help='JSON {source: fps}; default {"meei": 3, "yfp": 6}')
-  run.add_argument('--split-ratios', type=float, nargs=3, default=list(splits.DEFAULT_RATIOS),
-                   metavar=('TRAIN', 'EVAL', 'TEST'))
-  run.add_argument('--salt', default=splits.DEFAULT_SALT, help='salt for subject pseudonyms')
-  run.add_argument('--ingest-image-size', type=int, default=224, help='crop size in pixels')
-  run.add_argument('--beam-arg', action='append',
-                   help='a Beam pipeline option, repeatable (default: local multi-processing)')
-  run.add_argument('--no-cache', action='store_true', help='recompute every component')
+  data = run.add_argument_group('data')
+  data.add_argument('--manifest', required=True, help='CSV: path,subject_id,label,source[,side]')
+  data.add_argument('--pipeline-root', required=True)
+  data.add_argument('--stop-after', choices=['ingest', 'validate', 'push'], default='push',
+                    help='run only the first stages (default: the whole pipeline)')
+  data.add_argument('--source-fps', help='JSON {source: fps}; default {"meei": 3, "yfp": 6}')
+  data.add_argument('--split-ratios', type=float, nargs=3, default=list(splits.DEFAULT_RATIOS),
+                    metavar=('TRAIN', 'EVAL', 'TEST'))
+  data.add_argument('--salt', default=splits.DEFAULT_SALT, help='salt for subject pseudonyms')
+  data.add_argument('--ingest-image-size', type=int, default=224, help='stored crop size')
+  data.add_argument('--infer-schema', action='store_true',
+                    help='infer the schema with SchemaGen instead of the curated one')
+
+  model = run.add_argument_group('model')
+  model.add_argument('--model', choices=sorted(PRESETS), default='fp_vggface',
+                     help='paper preset (FP-VGGFace Table 3)')
+  model.add_argument('--weights', default='',
+                     help="backbone weights file; default: the Keras cache; 'none' = random "
+                          'init (smoke tests only)')
+  model.add_argument('--image-size', type=int, default=224, help='model input size')
+  model.add_argument('--train-steps', type=int, default=None,
+                     help='total training steps (default: full passes over the train split)')
+  for flag, field, kind in _PRESET_FLAGS:
+    model.add_argument(flag, dest=field, type=kind, default=None,
+                       help=f'override the preset {field}')
+  model.add_argument('--model-name', default='palsy', help='TF Serving model name')
+  model.add_argument('--serving-dir', default=None,
+                     help='push destination (default PIPELINE_ROOT/serving)')
+
+  gates = run.add_argument_group('quality gates (on the test split)')
+  gates.add_argument('--min-accuracy', type=float, default=configs.DEFAULT_MIN_ACCURACY)
+  gates.add_argument('--min-class-recall', type=float, nargs='+',
+                     default=[configs.DEFAULT_MIN_CLASS_RECALL],
+                     help='one floor for every grade, or six (normal .. complete)')
+
+  runtime = run.add_argument_group('runtime')
+  runtime.add_argument('--beam-arg', action='append',
+                       help='a Beam pipeline option, repeatable (default: local '
+                            'multi-processing, one worker per core)')
+  runtime.add_argument('--no-cache', action='store_true', help='recompute every component')
+  runtime.add_argument('--summary-json', help='also write the outcome as JSON here')
   run.set_defaults(func=_run)
   return parser
 
 
 def main(argv=None) -> int:
+  _quiet()
   args = build_parser().parse_args(argv)
   return args.func(args)
 

@@ -1,36 +1,50 @@
 """The one palsy-tfx pipeline definition.
 
-Everything environment-specific (paths, Beam args, metadata, images) is an argument,
+Everything environment-specific (paths, Beam args, metadata, resources) is an argument,
 so the local and Kubeflow runners share this function and differ only in what they
 pass, as TFX's taxi template does.
 """
-from typing import Dict, List, Optional, Sequence
+import os
+from typing import Any, Dict, List, Optional, Sequence
 
-from tfx import v1 as tfx
 from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
 
 from components.anomaly_gate import AnomalyGate
-from components.video_ingest.component import VideoIngest
 from components.video_ingest import splits
+from components.video_ingest.component import VideoIngest
+from pipeline import configs, eval_config
+
+SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'schema', 'schema.pbtxt')
+RUN_FN = 'trainer.task.run_fn'
 
 
 def create_pipeline(
     pipeline_name: str,
     pipeline_root: str,
     manifest_path: str,
+    serving_dir: str,
+    model_name: str = 'palsy',
     beam_pipeline_args: Optional[List[str]] = None,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
-    stop_after: str = 'validate',
+    stop_after: str = 'push',
     source_fps: Optional[Dict[str, float]] = None,
     split_ratios: Sequence[float] = splits.DEFAULT_RATIOS,
     salt: str = splits.DEFAULT_SALT,
     ingest_image_size: int = 224,
     input_fingerprint: Optional[str] = None,
+    infer_schema: bool = False,
+    trainer_config: Optional[Dict[str, Any]] = None,
+    train_steps: Optional[int] = None,
+    min_accuracy: float = configs.DEFAULT_MIN_ACCURACY,
+    min_class_recall: Sequence[float] = (configs.DEFAULT_MIN_CLASS_RECALL,),
+    trainer_resources: Optional[Any] = None,
     enable_cache: bool = True,
 ) -> tfx.dsl.Pipeline:
-  """Ingest -> StatisticsGen -> SchemaGen -> ExampleValidator -> AnomalyGate.
+  """Ingest -> statistics -> schema -> validation -> Trainer -> Evaluator -> Pusher.
 
-  ``stop_after='ingest'`` builds only the ingest component.
+  ``stop_after`` ('ingest', 'validate', 'push') cuts the DAG short.
+  ``trainer_resources`` is a Kubeflow ResourceSpec (GPU, memory) for the Trainer.
   """
   ingest = VideoIngest(manifest_path=manifest_path, input_fingerprint=input_fingerprint,
                        source_fps=source_fps, split_ratios=split_ratios, salt=salt,
@@ -38,11 +52,43 @@ def create_pipeline(
   components = [ingest]
   if stop_after != 'ingest':
     statistics = tfx.components.StatisticsGen(examples=ingest.outputs['examples'])
-    schema = tfx.components.SchemaGen(statistics=statistics.outputs['statistics'])
+    if infer_schema:
+      schema = tfx.components.SchemaGen(statistics=statistics.outputs['statistics'])
+    else:
+      schema = tfx.components.ImportSchemaGen(schema_file=SCHEMA_FILE)
     validator = tfx.components.ExampleValidator(
         statistics=statistics.outputs['statistics'], schema=schema.outputs['schema'])
     gate = AnomalyGate(anomalies=validator.outputs['anomalies'])
     components += [statistics, schema, validator, gate]
+  if stop_after == 'push':
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=ingest.outputs['examples'],
+        schema=schema.outputs['schema'],
+        train_args=tfx.proto.TrainArgs(splits=['train'], num_steps=train_steps),
+        eval_args=tfx.proto.EvalArgs(splits=['eval']),
+        custom_config=dict(trainer_config or {}))
+    trainer.add_upstream_node(gate)  # no training on data that broke the schema
+    if trainer_resources is not None:
+      trainer = trainer.with_platform_config(trainer_resources)
+    baseline = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id('latest_blessed_model_resolver')
+    evaluator = tfx.components.Evaluator(
+        examples=ingest.outputs['examples'],
+        model=trainer.outputs['model'],
+        baseline_model=baseline.outputs['model'],
+        eval_config=eval_config.build(min_accuracy, min_class_recall),
+        example_splits=['test'])  # held-out subjects, never the early-stopping split
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs['model'],
+        model_blessing=evaluator.outputs['blessing'],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=os.path.join(serving_dir, model_name))))
+    components += [trainer, baseline, evaluator, pusher]
   return tfx.dsl.Pipeline(
       pipeline_name=pipeline_name, pipeline_root=pipeline_root, components=components,
       enable_cache=enable_cache, metadata_connection_config=metadata_connection_config,

@@ -50,15 +50,15 @@ def droop(face: np.ndarray, grade: int, side: str) -> np.ndarray:
   ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
   k = 0 if side == 'right' else 1  # patient's right side is the image's left
   dy = np.zeros_like(xs)
-  for (cx, cy), amp, sigma in ((_MOUTH_CORNERS[k], 3.2 * grade, 15.0),
-                               (_EYES[k], 1.6 * grade, 11.0)):
+  for (cx, cy), amp, sigma in ((_MOUTH_CORNERS[k], 3.5 * grade, 18.0),
+                               (_EYES[k], 2.0 * grade, 12.0)):
     dy += amp * np.exp(-((xs - cx)**2 + (ys - cy)**2) / (2 * sigma**2))
   return cv2.remap(face, xs, ys - dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
 def _appearance(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-  tint = rng.uniform(0.8, 1.15, size=3)
-  gamma = rng.uniform(0.8, 1.25)
+  tint = rng.uniform(0.93, 1.07, size=3)
+  gamma = rng.uniform(0.9, 1.1)
   out = 255.0 * (face / 255.0)**gamma * tint
   return np.clip(out, 0, 255).astype(np.uint8)
 

@@ -1,0 +1,72 @@
+"""The Trainer's tf.data input: gzip TFRecords of tf.Examples -> (image, one-hot grade).
+
+Decoding and normalisation are preprocessing.image_ops' functions, the very ones the
+serving signatures call. Augmentation happens only for training.
+"""
+from typing import Dict, List, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from preprocessing import image_ops
+from preprocessing.labels import NUM_GRADES
+from trainer import augment
+
+AUTOTUNE = tf.data.AUTOTUNE
+_FEATURES = {'image': tf.io.FixedLenFeature([], tf.string),
+             'label': tf.io.FixedLenFeature([], tf.int64)}
+
+
+def expand(file_patterns) -> List[str]:
+  """TFX hands over glob patterns; expand them (and fail clearly on none)."""
+  patterns = [file_patterns] if isinstance(file_patterns, str) else list(file_patterns)
+  files = sorted(f for p in patterns for f in tf.io.gfile.glob(p))
+  if not files:
+    raise FileNotFoundError(f'no TFRecord files match {patterns}')
+  return files
+
+
+def records(file_patterns) -> tf.data.Dataset:
+  return tf.data.TFRecordDataset(expand(file_patterns), compression_type='GZIP',
+                                 num_parallel_reads=AUTOTUNE)
+
+
+def class_counts(file_patterns) -> np.ndarray:
+  """Examples per grade in the given files (labels only: cheap)."""
+  labels = records(file_patterns).batch(1024).map(
+      lambda s: tf.io.parse_example(s, {'label': _FEATURES['label']})['label'])
+  counts = np.zeros(NUM_GRADES, np.int64)
+  for batch in labels:
+    counts += np.bincount(batch.numpy(), minlength=NUM_GRADES)[:NUM_GRADES]
+  return counts
+
+
+def class_weights(counts: np.ndarray) -> Dict[int, float]:
+  """Inverse-frequency weights (mean 1 over present grades); absent grades get 0."""
+  present = counts > 0
+  weights = np.zeros(NUM_GRADES)
+  weights[present] = counts[present].sum() / (present.sum() * counts[present])
+  return {i: float(w) for i, w in enumerate(weights)}
+
+
+def dataset(file_patterns, image_size: int, normalisation: str, batch_size: int,
+            training: bool, repeat: bool = False, seed: Optional[int] = None
+            ) -> tf.data.Dataset:
+  """Batches of (normalised images, one-hot labels)."""
+  ds = records(file_patterns)
+  if training:
+    ds = ds.shuffle(2048, seed=seed, reshuffle_each_iteration=True)
+  if repeat:
+    ds = ds.repeat()
+
+  def parse(serialized):
+    ex = tf.io.parse_single_example(serialized, _FEATURES)
+    return (image_ops.decode_resize(ex['image'], image_size),
+            tf.one_hot(ex['label'], NUM_GRADES))
+
+  ds = ds.map(parse, num_parallel_calls=AUTOTUNE).batch(batch_size, drop_remainder=False)
+  if training:
+    ds = ds.map(lambda x, y: (augment.random_affine(x), y), num_parallel_calls=AUTOTUNE)
+  ds = ds.map(lambda x, y: (image_ops.normalise(x, normalisation), y),
+              num_parallel_calls=AUTOTUNE)
+  return ds.prefetch(AUTOTUNE)

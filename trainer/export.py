@@ -1,0 +1,55 @@
+"""The exported SavedModel and its two serving signatures.
+
+* ``serving_default``: serialized tf.Examples (``examples``), as TFMA and gRPC callers send.
+* ``serving_images``: encoded JPEG/PNG bytes (``images``); over TF Serving's REST API they
+  arrive as ``{"b64": ...}``.
+Both run preprocessing.image_ops.preprocess_bytes, so the same face gives identical
+probabilities either way, and both return ``probabilities`` (softmax over the six
+grades) and ``grade`` (the name of the most probable grade).
+"""
+import json
+
+import keras
+import tensorflow as tf
+
+from preprocessing import image_ops
+from preprocessing.labels import GRADES
+
+
+class ServingModule(tf.Module):
+  """Wraps the Keras classifier with its preprocessing for TF Serving."""
+
+  def __init__(self, model: keras.Model, image_size: int, normalisation: str):
+    super().__init__()
+    self.model = model
+    self.image_size = image_size
+    self.normalisation = normalisation
+    self.grade_names = tf.constant(GRADES)
+
+  def _predict(self, image_bytes):
+    images = image_ops.preprocess_bytes(image_bytes, self.image_size, self.normalisation)
+    probabilities = tf.cast(self.model(images, training=False), tf.float32)
+    grade = tf.gather(self.grade_names, tf.argmax(probabilities, axis=1))
+    return {'probabilities': probabilities, 'grade': grade}
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+  def serve_examples(self, examples):
+    parsed = tf.io.parse_example(examples, {'image': tf.io.FixedLenFeature([], tf.string)})
+    return self._predict(parsed['image'])
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='images')])
+  def serve_images(self, images):
+    return self._predict(images)
+
+
+def export(model: keras.Model, export_dir: str, image_size: int, normalisation: str,
+           metadata: dict) -> None:
+  """Save a SavedModel with both signatures and a ``palsy_model.json`` beside it."""
+  module = ServingModule(model, image_size, normalisation)
+  tf.saved_model.save(module, export_dir, signatures={
+      'serving_default': module.serve_examples,
+      'serving_images': module.serve_images,
+  })
+  tf.io.gfile.makedirs(f'{export_dir}/assets.extra')
+  with tf.io.gfile.GFile(f'{export_dir}/assets.extra/palsy_model.json', 'w') as f:
+    json.dump(metadata, f, indent=2)

@@ -1,0 +1,89 @@
+"""Backbone + classification head, with the paper's freezing rule."""
+import keras
+from keras import layers
+
+from preprocessing.labels import NUM_GRADES
+from trainer import vggface, weights
+from trainer.presets import Preset
+
+_IMAGENET_FILES = {
+    'vgg16': 'vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5',
+    'resnet50': 'resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5',
+}
+
+
+def small_cnn(input_shape) -> keras.Model:
+  """A four-block CNN for the demo and CI: trains from scratch in a minute on a CPU.
+  Not a paper model; it exists so the whole pipeline can run end to end offline."""
+  inputs = keras.Input(input_shape)
+  x = inputs
+  for i, filters in enumerate((32, 64, 96, 128), 1):
+    x = layers.Conv2D(filters, 3, padding='same', use_bias=False, name=f'block{i}_conv')(x)
+    # Few steps per epoch: a fast-moving average keeps inference statistics right.
+    x = layers.BatchNormalization(momentum=0.9, name=f'block{i}_bn')(x)
+    x = layers.Activation('relu', name=f'block{i}_relu')(x)
+    x = layers.MaxPooling2D(2, name=f'block{i}_pool')(x)
+  return keras.Model(inputs, x, name='small_cnn')
+
+
+def build_backbone(backbone: str, image_size: int, weights_path: str) -> keras.Model:
+  """The no-top backbone with pretrained weights.
+
+  ``weights_path``: a file, '' to look in the Keras cache, or 'none' for random
+  initialisation (announced loudly: a model trained so is only a smoke test).
+  """
+  shape = (image_size, image_size, 3)
+  if backbone == 'small_cnn':
+    print('[train] backbone small_cnn: the demo model, trained from scratch (no '
+          'pretrained weights exist for it)', flush=True)
+    return small_cnn(shape)
+  random_init = weights_path.lower() == 'none'
+  if random_init:
+    print('!' * 78 + '\n!! WEIGHTS=NONE: the backbone is RANDOMLY INITIALISED. This is a smoke test, '
+          'not transfer learning;\n!! its grades mean nothing clinically.\n' + '!' * 78,
+          flush=True)
+  if backbone.startswith('vggface_'):
+    arch = backbone[len('vggface_'):]
+    model = vggface.ARCHITECTURES[arch](shape, include_top=False)
+    if not random_init:
+      path = weights.resolve(vggface.WEIGHT_FILES[(arch, False)], weights_path or None,
+                             cache_subdir='vggface')
+      weights.load_by_name(model, path)
+    return model
+  if backbone in _IMAGENET_FILES:
+    path = None
+    if not random_init:
+      path = weights.resolve(_IMAGENET_FILES[backbone], weights_path or None)
+    app = {'vgg16': keras.applications.VGG16, 'resnet50': keras.applications.ResNet50}
+    return app[backbone](include_top=False, weights=path, input_shape=shape)
+  raise ValueError(f'unknown backbone {backbone!r}')
+
+
+def freeze_all_but_last(backbone: keras.Model, n: int) -> None:
+  """The paper's rule: the last ``n`` layers of the backbone train, the rest are frozen."""
+  n = max(0, min(n, len(backbone.layers)))
+  for i, layer in enumerate(backbone.layers):
+    layer.trainable = i >= len(backbone.layers) - n
+
+
+def build_classifier(preset: Preset, image_size: int, weights_path: str) -> keras.Model:
+  """Normalised image batch -> softmax over the six grades (float32 even under
+  mixed precision, because TFMA binarises probabilities at 0.5)."""
+  backbone = build_backbone(preset.backbone, image_size, weights_path)
+  freeze_all_but_last(backbone, preset.trainable_layers)
+  inputs = keras.Input((image_size, image_size, 3), name='image')
+  x = backbone(inputs)
+  x = layers.GlobalAveragePooling2D(name='head_pool')(x)
+  if preset.dropout:
+    x = layers.Dropout(preset.dropout, name='head_dropout1')(x)
+  x = layers.Dense(preset.head_units, activation='relu', name='head_dense')(x)
+  if preset.dropout:
+    x = layers.Dropout(preset.dropout, name='head_dropout2')(x)
+  outputs = layers.Dense(NUM_GRADES, activation='softmax', dtype='float32',
+                         name='probabilities')(x)
+  model = keras.Model(inputs, outputs, name=f'palsy_{preset.backbone}')
+  optimizer = (keras.optimizers.Adam(preset.learning_rate) if preset.optimizer == 'adam'
+               else keras.optimizers.SGD(preset.learning_rate, momentum=0.9))
+  model.compile(optimizer=optimizer, loss='categorical_crossentropy',
+                metrics=['accuracy'])
+  return model

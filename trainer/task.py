@@ -1,0 +1,123 @@
+"""The TFX Trainer entry point: ``run_fn='trainer.task.run_fn'``.
+
+Reads the preset and overrides from ``custom_config``, trains with early stopping on the
+eval split, and exports the serving SavedModel plus TensorBoard logs, ``history.json``
+and ``training_curves.png``.
+"""
+import json
+import math
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from preprocessing.labels import GRADES
+from trainer import data, export, presets
+from trainer.model import build_classifier
+
+
+def _devices():
+  """MirroredStrategy and mixed precision over visible GPUs; default strategy on CPU."""
+  gpus = tf.config.list_physical_devices('GPU')
+  for gpu in gpus:
+    try:
+      tf.config.experimental.set_memory_growth(gpu, True)
+    except RuntimeError:
+      pass  # already initialised by an earlier component in this process
+  if gpus:
+    keras.mixed_precision.set_global_policy('mixed_float16')
+    return tf.distribute.MirroredStrategy(), f'{len(gpus)} GPU(s), mixed precision'
+  return tf.distribute.get_strategy(), 'CPU'
+
+
+class Throughput(keras.callbacks.Callback):
+  """Print images/s per epoch: the number that tells whether input keeps up."""
+
+  def __init__(self, batch_size: int):
+    super().__init__()
+    self.batch_size = batch_size
+    self.rates = []
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._start, self._batches = time.perf_counter(), 0
+
+  def on_train_batch_end(self, batch, logs=None):
+    self._batches += 1
+
+  def on_epoch_end(self, epoch, logs=None):
+    rate = self._batches * self.batch_size / (time.perf_counter() - self._start)
+    self.rates.append(rate)
+    print(f'[train] epoch {epoch + 1}: ~{rate:.1f} images/s, '
+          + ', '.join(f'{k} {v:.4f}' for k, v in (logs or {}).items()), flush=True)
+
+
+def plot_history(history: dict, path: str) -> None:
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+  for ax, key in zip(axes, ('loss', 'accuracy')):
+    for prefix, style in (('', '-'), ('val_', '--')):
+      if prefix + key in history:
+        ax.plot(range(1, len(history[prefix + key]) + 1), history[prefix + key], style,
+                label=('eval ' if prefix else 'train ') + key)
+    ax.set_xlabel('epoch')
+    ax.set_title(key)
+    ax.legend()
+  fig.tight_layout()
+  with tf.io.gfile.GFile(path, 'wb') as f:
+    fig.savefig(f, format='png')
+  plt.close(fig)
+
+
+def run_fn(fn_args) -> None:
+  config = dict(fn_args.custom_config or {})
+  preset = presets.resolve(config.get('preset', 'fp_vggface'), config.get('overrides', {}))
+  image_size = int(config.get('image_size', 224))
+  weights_path = config.get('weights', '')
+  strategy, device = _devices()
+  print(f'[train] preset {config.get("preset", "fp_vggface")}: {preset}; image size '
+        f'{image_size}; on {device}', flush=True)
+
+  counts = data.class_counts(fn_args.train_files)
+  weights = data.class_weights(counts)
+  print('[train] train examples per grade: ' +
+        ', '.join(f'{g} {n}' for g, n in zip(GRADES, counts)) +
+        '; class weights ' + ', '.join(f'{w:.2f}' for w in weights.values()), flush=True)
+  batch = preset.batch_size * strategy.num_replicas_in_sync
+  steps = None
+  if fn_args.train_steps:
+    steps = max(1, math.ceil(fn_args.train_steps / preset.epochs))
+  train_ds = data.dataset(fn_args.train_files, image_size, preset.normalisation, batch,
+                          training=True, repeat=steps is not None)
+  eval_ds = data.dataset(fn_args.eval_files, image_size, preset.normalisation, batch,
+                         training=False)
+  with strategy.scope():
+    model = build_classifier(preset, image_size, weights_path)
+  throughput = Throughput(batch)
+  callbacks = [
+      keras.callbacks.EarlyStopping(monitor='val_loss', patience=preset.patience,
+                                    restore_best_weights=True),
+      keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, 'logs')),
+      throughput,
+  ]
+  history = model.fit(train_ds, validation_data=eval_ds, epochs=preset.epochs,
+                      steps_per_epoch=steps, class_weight=weights, callbacks=callbacks,
+                      verbose=0)
+  keras.mixed_precision.set_global_policy('float32')  # later components share the process
+  record = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+  record['images_per_second'] = throughput.rates
+  tf.io.gfile.makedirs(fn_args.model_run_dir)
+  with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, 'history.json'), 'w') as f:
+    json.dump(record, f, indent=2)
+  plot_history(record, os.path.join(fn_args.model_run_dir, 'training_curves.png'))
+  export.export(model, fn_args.serving_model_dir, image_size, preset.normalisation, {
+      'preset': config.get('preset', 'fp_vggface'), 'image_size': image_size,
+      'normalisation': preset.normalisation, 'grades': list(GRADES),
+      'weights': weights_path or 'keras cache', 'epochs_run': len(record.get('loss', [])),
+      'train_examples_per_grade': counts.tolist(), 'device': device,
+      'best_val_loss': float(np.min(record['val_loss'])) if record.get('val_loss') else None,
+  })
+  print(f'[train] exported {fn_args.serving_model_dir}', flush=True)
