@@ -26,6 +26,11 @@ def class_recall_floors(values: Sequence[float]) -> list:
   return values
 
 
+def _overall_only(threshold: tfma.MetricThreshold) -> list:
+  """Gate on the overall slice only: a site slice may lack a grade (recall NaN)."""
+  return [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)]
+
+
 def build(min_accuracy: float, min_class_recall: Sequence[float]) -> tfma.EvalConfig:
   floors = class_recall_floors(min_class_recall)
   all_classes = tfma.BinarizationOptions(class_ids={'values': list(range(NUM_GRADES))})
@@ -34,23 +39,27 @@ def build(min_accuracy: float, min_class_recall: Sequence[float]) -> tfma.EvalCo
   specs = [
       tfma.MetricsSpec(metrics=[
           tfma.MetricConfig(class_name='ExampleCount'),
-          tfma.MetricConfig(class_name='SparseCategoricalAccuracy', threshold=tfma.MetricThreshold(
-              value_threshold=tfma.GenericValueThreshold(lower_bound={'value': min_accuracy}),
-              change_threshold=no_regression)),
+          tfma.MetricConfig(class_name='SparseCategoricalAccuracy',
+                            per_slice_thresholds=_overall_only(tfma.MetricThreshold(
+                                value_threshold=tfma.GenericValueThreshold(
+                                    lower_bound={'value': min_accuracy}),
+                                change_threshold=no_regression))),
           tfma.MetricConfig(class_name='MultiClassConfusionMatrixPlot'),
       ]),
       tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name='Recall'),
                                 tfma.MetricConfig(class_name='F1Score')],
-                       binarize=all_classes,
-                       aggregate=tfma.AggregationOptions(macro_average=True)),
+                       aggregate=tfma.AggregationOptions(
+                           macro_average=True,
+                           class_weights={k: 1.0 for k in range(NUM_GRADES)})),
       tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name='AUC'),
                                 tfma.MetricConfig(class_name='Precision')],
                        binarize=all_classes),
   ]
   for class_id, floor in enumerate(floors):
     specs.append(tfma.MetricsSpec(
-        metrics=[tfma.MetricConfig(class_name='Recall', threshold=tfma.MetricThreshold(
-            value_threshold=tfma.GenericValueThreshold(lower_bound={'value': floor})))],
+        metrics=[tfma.MetricConfig(
+            class_name='Recall', per_slice_thresholds=_overall_only(tfma.MetricThreshold(
+                value_threshold=tfma.GenericValueThreshold(lower_bound={'value': floor}))))],
         binarize=tfma.BinarizationOptions(class_ids={'values': [class_id]})))
   return tfma.EvalConfig(
       model_specs=[tfma.ModelSpec(signature_name='serving_default', label_key=LABEL_KEY,

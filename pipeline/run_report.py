@@ -68,7 +68,7 @@ def failed_thresholds(evaluation_uri: str) -> List[str]:
 
 
 def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
-  """Candidate metrics on the overall slice, named like 'Recall[severe]'."""
+  """Candidate metrics on the overall slice, named like 'recall[severe]'."""
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
   out = {}
   for per_slice in tfma.load_metrics(evaluation_uri):
@@ -125,7 +125,7 @@ def plot_confusion_matrix(matrix: np.ndarray, path: str) -> None:
 def grade_table(metrics: Dict[str, float]) -> str:
   rows = [f'  {"grade":12s} {"recall":>7s} {"precision":>9s} {"AUC":>6s}']
   for grade in GRADES:
-    cells = [metrics.get(f'{m}[{grade}]') for m in ('Recall', 'Precision', 'AUC')]
+    cells = [metrics.get(f'{m}[{grade}]') for m in ('recall', 'precision', 'auc')]
     rows.append(f'  {grade:12s} ' + ' '.join(
         f'{v:{w}.3f}' if v is not None else f'{"-":>{w}s}' for v, w in zip(cells, (7, 9, 6))))
   return '\n'.join(rows)
@@ -152,7 +152,8 @@ def report(config: metadata_store_pb2.ConnectionConfig, report_dir: str) -> dict
     metrics = overall_metrics(uri)
     outcome['metrics'] = metrics
     lines.append('\nEvaluation on the test split (subjects never seen in training):')
-    for key in ('SparseCategoricalAccuracy', 'macro_Recall', 'macro_F1Score', 'ExampleCount'):
+    for key in ('sparse_categorical_accuracy', 'macro_recall', 'macro_f1_score',
+                'example_count'):
       if key in metrics:
         lines.append(f'  {key}: {metrics[key]:.3f}')
     lines.append(grade_table(metrics))

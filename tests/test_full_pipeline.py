@@ -1,0 +1,101 @@
+"""The whole pipeline end to end on generated sample data, at a reduced size:
+real LocalDagRunner with SQLite MLMD, real Beam, real dlib, real TFMA, real Pusher.
+"""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pipeline import cli
+from pipeline.sample_data import write_sample_data
+from preprocessing.labels import GRADES
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)
+
+
+def _run(data_dir, root, *extra):
+  summary = os.path.join(root, f'summary{len(glob.glob(os.path.join(root, "summary*")))}.json')
+  code = cli.main(['run', '--manifest', os.path.join(data_dir, 'manifest.csv'),
+                   '--pipeline-root', root, '--model', 'demo', '--image-size', '32',
+                   '--ingest-image-size', '64', '--epochs', '2',
+                   '--beam-arg=--direct_running_mode=multi_processing',
+                   '--beam-arg=--direct_num_workers=2', '--summary-json', summary, *extra])
+  assert code == 0
+  with open(summary) as f:
+    return json.load(f)
+
+
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory):
+  base = tmp_path_factory.mktemp('full')
+  data_dir = str(base / 'data')
+  write_sample_data(data_dir, per_grade=3, seconds=1.6)
+  root = str(base / 'pipeline')
+  first = _run(data_dir, root, '--min-accuracy', '0', '--min-class-recall', '0')
+  second = _run(data_dir, root, '--min-accuracy', '1.01', '--min-class-recall', '1.01')
+  return {'root': root, 'first': first, 'second': second}
+
+
+def test_first_run_is_blessed_and_pushed(runs):
+  first = runs['first']
+  assert first['blessed'] is True and first['failed_thresholds'] == []
+  pushed = first['pushed_to']
+  assert pushed.startswith(os.path.join(runs['root'], 'serving', 'palsy') + os.sep)
+  assert os.path.basename(pushed).isdigit()  # versioned directory, as TF Serving wants
+  assert os.path.exists(os.path.join(pushed, 'saved_model.pb'))
+  for grade in GRADES:
+    assert f'recall[{grade}]' in first['metrics'] and f'auc[{grade}]' in first['metrics']
+  assert 'macro_recall' in first['metrics'] and 'macro_f1_score' in first['metrics']
+  assert first['metrics']['example_count'] > 0
+  assert os.path.exists(first['confusion_matrix_png'])
+
+
+def test_saved_model_cli_shows_both_signatures(runs):
+  out = subprocess.run([os.path.join(BIN, 'saved_model_cli'), 'show', '--dir',
+                        runs['first']['pushed_to'], '--all'],
+                       capture_output=True, text=True, check=True).stdout
+  assert "signature_def['serving_default']" in out and "signature_def['serving_images']" in out
+  assert "inputs['examples']" in out and "inputs['images']" in out
+  assert "outputs['probabilities']" in out and "outputs['grade']" in out
+
+
+def test_fresh_process_gets_identical_probabilities_from_both_signatures(runs):
+  test_split = glob.glob(os.path.join(runs['root'], 'VideoIngest', 'examples', '*',
+                                      'Split-test', '*.gz'))[0]
+  out = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', 'serving_check.py'),
+                        runs['first']['pushed_to'], test_split],
+                       capture_output=True, text=True, check=True,
+                       env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'}).stdout
+  result = json.loads(out.strip().splitlines()[-1])
+  assert {'serving_default', 'serving_images'} <= set(result['signatures'])
+  assert result['shape'] == [4, 6]
+  assert result['identical'] is True
+  assert all(abs(s - 1) < 1e-5 for s in result['row_sums'])
+  assert result['grades'] == result['grades_from_images']
+  assert set(result['grades']) <= set(GRADES)
+
+
+def test_impossible_thresholds_are_not_blessed_and_not_pushed(runs):
+  second = runs['second']
+  assert second['blessed'] is False
+  assert 'pushed_to' not in second
+  failed = '\n'.join(second['failed_thresholds'])
+  assert 'sparse_categorical_accuracy (overall)' in failed and 'required >= 1.01' in failed
+  for grade in GRADES:
+    assert f'recall[{grade}] (overall)' in failed
+  versions = os.listdir(os.path.join(runs['root'], 'serving', 'palsy'))
+  assert versions == [os.path.basename(runs['first']['pushed_to'])]  # nothing new pushed
+
+
+def test_training_outputs_for_people(runs):
+  model_runs = glob.glob(os.path.join(runs['root'], 'Trainer', 'model_run', '*'))
+  [run_dir] = model_runs
+  with open(os.path.join(run_dir, 'history.json')) as f:
+    history = json.load(f)
+  assert len(history['loss']) == 2 and len(history['val_loss']) == 2
+  assert os.path.getsize(os.path.join(run_dir, 'training_curves.png')) > 1000
+  assert glob.glob(os.path.join(run_dir, 'logs', '**', 'events.out.tfevents.*'), recursive=True)
