@@ -18,6 +18,7 @@ if ROOT not in sys.path:
 
 from kfp.pipeline_spec import pipeline_spec_pb2  # pylint: disable=g-import-not-at-top
 from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as runner_lib
+from tfx.orchestration.kubeflow.v2 import pipeline_builder
 
 from pipeline import configs  # pylint: disable=g-import-not-at-top
 from pipeline.pipeline import create_pipeline
@@ -35,8 +36,8 @@ def trainer_resources(gpus: int, cpu: float, memory_gb: float) -> _Resources:
 def compile_pipeline(args) -> str:
   """Write the pipeline JSON and return its path."""
   images = args.image
-  if args.gpu_image:
-    images = {'default': args.image, 'Trainer': args.gpu_image}
+  if args.gpu_image:  # per-component images; TFX reads the default from this key
+    images = {pipeline_builder.DEFAULT_IMAGE_PATH_KEY: args.image, 'Trainer': args.gpu_image}
   pipeline = create_pipeline(
       pipeline_name=configs.PIPELINE_NAME,
       pipeline_root=args.pipeline_root,

@@ -9,6 +9,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# pytest has parsed its arguments by now. TFX's runners let absl parse sys.argv, where
+# pytest's '-v' reads as absl's --verbosity and swallows the next argument.
+sys.argv = sys.argv[:1]
 
 
 @pytest.fixture(scope='session')

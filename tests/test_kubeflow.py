@@ -22,7 +22,7 @@ def test_kubeflow_v2_json_puts_the_gpu_on_the_trainer(tmp_path):
        '--beam-arg=--runner=DataflowRunner'],
       check=True, capture_output=True, text=True,
       env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})
-  spec = json.loads((tmp_path / 'palsy-tfx.json').read_text())
+  spec = json.loads((tmp_path / 'palsy-tfx.json').read_text())['pipelineSpec']
   executors = spec['deploymentSpec']['executors']
   tasks = set(spec['root']['dag']['tasks'])
   assert {'VideoIngest', 'StatisticsGen', 'ImportSchemaGen', 'ExampleValidator',
