@@ -1,5 +1,4 @@
 """Frame sampling on real encoded videos of every awkward kind."""
-import os
 
 import numpy as np
 import pytest
