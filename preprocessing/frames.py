@@ -98,7 +98,7 @@ _PREFETCH = 4  # frames decoded ahead: enough to hide decode jitter, little memo
 
 
 def _decode(path: str, fps: float, skip_nonref: bool, threaded: bool) -> Iterator[Frame]:
-  """The decoding loop of ``sample_video``, run in the caller's thread."""
+  """The decoding loop of ``sample_video`` (in a background thread when threaded)."""
   try:
     container = av.open(path)
   except (av.error.FFmpegError, OSError, ValueError) as e:
