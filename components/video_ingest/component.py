@@ -6,7 +6,7 @@ Class-based, after tfx_addons/sampling, so it runs on any Beam runner the pipeli
 import json
 import os
 import sys
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 import tensorflow as tf
@@ -52,8 +52,23 @@ def _single_local_worker(beam_pipeline_args: Sequence[str]) -> bool:
   return workers == 1 or (workers == 0 and (os.cpu_count() or 1) == 1)
 
 
+def plan_splits(items: Sequence[manifest.Item], ratios: Sequence[float]
+                ) -> Tuple[Dict[str, str], Dict[str, Dict[str, int]]]:
+  """Give every subject its split, and stop before any media is decoded when a grade
+  could not be tested: decoding a large cohort only to find that out wastes hours.
+
+  Returns raw subject id -> split, and split -> grade -> subjects, which the check
+  after extraction compares against.
+  """
+  split_of = splits.assign_splits(splits.subject_grades(items), ratios)
+  assigned = splits.subjects_per_class(items, split_of)
+  splits.check_test_split(assigned, assigned, ratios)
+  return split_of, assigned
+
+
 class Executor(base_beam_executor.BaseBeamExecutor):
-  """Reads the manifest, runs ExtractFaces on Beam and writes splits + summary."""
+  """Reads the manifest, assigns and checks splits, runs ExtractFaces on Beam and
+  writes splits + summary."""
 
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
          output_dict: Dict[str, List[types.Artifact]],
@@ -62,16 +77,17 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     items, failures = manifest.check_rows(path, manifest.read_rows(path))
     print(f'[ingest] {path}: {len(items)} rows to ingest, '
           f'{len(failures)} refused by manifest checks', file=sys.stderr, flush=True)
+    ratios = json.loads(exec_properties['split_ratios'])
+    split_of, assigned = plan_splits(items, ratios)
     examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
     examples.split_names = artifact_utils.encode_split_names(list(splits.SPLIT_NAMES))
     examples_utils.set_payload_format(
         examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
     examples_utils.set_file_format(examples, 'tfrecords_gzip')
     stats_prefix = os.path.join(examples.uri, '_stats', 'part')
-    ratios = json.loads(exec_properties['split_ratios'])
     do_fn = extract.ExtractFaces(
         source_fps=json.loads(exec_properties['source_fps']),
-        default_fps=exec_properties['default_fps'], split_ratios=ratios,
+        default_fps=exec_properties['default_fps'], split_of=split_of,
         salt=exec_properties['salt'], image_size=exec_properties['image_size'],
         margin=exec_properties['margin'], detect_width=exec_properties['detect_width'],
         threaded=_single_local_worker(self._beam_pipeline_args))
@@ -103,6 +119,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     print(summary.format_summary(result), file=sys.stderr, flush=True)
     if result['faces_found'] == 0:
       raise RuntimeError(f'{path}: no face crops were produced; see the failed inputs above')
+    # A test subject whose media gave no face leaves its grade untested after all.
+    splits.check_test_split(result['subjects_per_class'], assigned, ratios,
+                            after_extraction=True)
 
 
 class VideoIngest(base_beam_component.BaseBeamComponent):

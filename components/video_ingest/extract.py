@@ -63,14 +63,18 @@ class ExtractFaces(beam.DoFn):
   Main output: ``(split, serialized tf.Example)``. Tagged output ``stats``: one dict
   per item with its counts and, when it failed, ``{path, reason}``. A file that
   breaks part-way keeps the crops made before the break and is also reported.
+
+  ``split_of`` maps raw subject ids to splits. It is computed once from the whole
+  manifest before Beam starts, because a stratified split depends on every subject
+  of a grade, which no single item can see.
   """
 
   def __init__(self, source_fps: Dict[str, float], default_fps: float,
-               split_ratios, salt: str, image_size: int, margin: float,
+               split_of: Dict[str, str], salt: str, image_size: int, margin: float,
                detect_width: int, threaded: bool = False):
     self._source_fps = source_fps
     self._default_fps = default_fps
-    self._ratios = split_ratios
+    self._split_of = split_of
     self._salt = salt
     self._size = image_size
     self._margin = margin
@@ -85,7 +89,7 @@ class ExtractFaces(beam.DoFn):
       yield from frames.sample_video(item.path, fps, threaded=self._threaded)
 
   def process(self, item: Item) -> Iterator[Tuple[str, bytes]]:
-    split = splits.split_for_subject(item.subject_id, self._ratios)
+    split = self._split_of[item.subject_id]
     subject = splits.pseudonymise(item.subject_id, self._salt)
     video_id = hashlib.sha256((self._salt + item.rel_path).encode()).hexdigest()[:16]
     stats = {'path': item.path, 'kind': item.kind, 'split': split, 'source': item.source,

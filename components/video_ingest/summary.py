@@ -11,11 +11,16 @@ SUMMARY_FILE = 'ingest_summary.json'
 
 
 def summarise(stats_json: Iterable[str], manifest_failures: List[Dict[str, str]]) -> dict:
-  """Counts per split, class and source, media totals, and every failed input."""
+  """Counts per split, class and source, media totals, and every failed input.
+
+  ``subjects_per_class`` counts, per split and grade, the subjects that gave face
+  crops: the evaluation can judge a grade only if test has one.
+  """
   per_split = collections.Counter()
   per_class = collections.defaultdict(collections.Counter)
   per_source = collections.Counter()
   subjects = collections.defaultdict(set)
+  class_subjects = {k: collections.defaultdict(set) for k in ('train', 'eval', 'test')}
   totals = collections.Counter()
   failures = list(manifest_failures)
   for line in stats_json:
@@ -29,6 +34,7 @@ def summarise(stats_json: Iterable[str], manifest_failures: List[Dict[str, str]]
     per_source[s['source']] += s['faces']
     if s['faces']:
       subjects[s['split']].add(s['subject'])
+      class_subjects[s['split']][s['label']].add(s['subject'])
     if s['failure']:
       failures.append({'path': s['path'], 'reason': s['failure']})
   failures.sort(key=lambda f: f['path'])
@@ -36,6 +42,8 @@ def summarise(stats_json: Iterable[str], manifest_failures: List[Dict[str, str]]
       'examples_per_split': {k: per_split.get(k, 0) for k in ('train', 'eval', 'test')},
       'subjects_per_split': {k: len(subjects.get(k, ())) for k in ('train', 'eval', 'test')},
       'examples_per_class': {k: dict(sorted(v.items())) for k, v in sorted(per_class.items())},
+      'subjects_per_class': {k: {label: len(v) for label, v in sorted(by_label.items())}
+                             for k, by_label in class_subjects.items()},
       'examples_per_source': dict(sorted(per_source.items())),
       'videos_read': totals['videos_read'],
       'images_read': totals['images_read'],
@@ -52,10 +60,13 @@ def format_summary(summary: dict) -> str:
            f"  media read: {summary['videos_read']} videos, {summary['images_read']} stills",
            f"  frames sampled: {summary['frames_sampled']}, faces found: "
            f"{summary['faces_found']}, without a face: {summary['frames_without_face']}"]
+  # .get: run reports also read summaries written before subjects_per_class existed.
+  subjects_per_class = summary.get('subjects_per_class', {})
   for split, n in summary['examples_per_split'].items():
     lines.append(f"  {split:5s}: {n:6d} examples from "
                  f"{summary['subjects_per_split'][split]} subjects "
-                 f"{summary['examples_per_class'].get(split, {})}")
+                 f"{summary['examples_per_class'].get(split, {})}, subjects per class "
+                 f"{subjects_per_class.get(split, {})}")
   lines.append(f"  per source: {summary['examples_per_source']}")
   failed = summary['failed_inputs']
   lines.append(f'  failed inputs: {len(failed)}')
