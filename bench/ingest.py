@@ -41,7 +41,7 @@ def make_video(path, size, seconds):
 def ours(path):
   """Our code path: ExtractFaces.process on one item, in this process."""
   item = manifest.Item(0, path, os.path.basename(path), 'bench', 2, 'yfp', 'left', 'video')
-  fn = extract.ExtractFaces({'yfp': FPS}, FPS, (1, 0, 0), 's', 224, 0.25, 640, threaded=True)
+  fn = extract.ExtractFaces({'yfp': FPS}, FPS, {'bench': 'train'}, 's', 224, 0.25, 640, threaded=True)
   faces.detect_face(np.zeros((8, 8, 3), np.uint8))  # dlib's one-off set-up, as in a warm worker
   start = time.perf_counter()
   out = [o for o in fn.process(item) if isinstance(o, tuple)]
@@ -122,7 +122,7 @@ def beam_seconds(paths, workers, work):
   ctx = base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=[
       '--direct_running_mode=multi_processing', f'--direct_num_workers={workers}'])
   props = {'manifest': os.path.join(work, 'manifest.csv'), 'source_fps': json.dumps({'yfp': FPS}),
-           'default_fps': FPS, 'split_ratios': '[1, 0, 0]', 'salt': 's', 'image_size': 224,
+           'default_fps': FPS, 'split_ratios': '[0.7, 0.15, 0.15]', 'salt': 's', 'image_size': 224,
            'margin': 0.25, 'detect_width': 640, 'input_fingerprint': ''}
   start = time.perf_counter()
   component.Executor(ctx).Do({}, {'examples': [examples]}, props)
