@@ -20,7 +20,8 @@ from kfp.pipeline_spec import pipeline_spec_pb2  # pylint: disable=g-import-not-
 from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as runner_lib
 from tfx.orchestration.kubeflow.v2 import pipeline_builder
 
-from pipeline import configs  # pylint: disable=g-import-not-at-top
+from components.video_ingest import manifest  # pylint: disable=g-import-not-at-top
+from pipeline import configs, options
 from pipeline.pipeline import create_pipeline
 
 _Resources = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
@@ -46,7 +47,9 @@ def compile_pipeline(args) -> str:
       input_fingerprint=args.input_fingerprint,
       beam_pipeline_args=args.beam_arg or [],
       trainer_config={'preset': args.model, 'image_size': args.image_size,
-                      'weights': args.weights, 'overrides': {}},
+                      'weights': args.weights, 'overrides': {}, 'seed': args.seed},
+      gates=options.gates_from_args(args),
+      grades=manifest.grades_present(args.manifest) or None,
       trainer_resources=trainer_resources(args.gpus, args.trainer_cpu, args.trainer_memory_gb))
   output = os.path.join(args.output_dir, f'{configs.PIPELINE_NAME}.json')
   os.makedirs(args.output_dir, exist_ok=True)
@@ -70,10 +73,12 @@ def main(argv=None) -> int:
   parser.add_argument('--model', default='fp_vggface')
   parser.add_argument('--image-size', type=int, default=224)
   parser.add_argument('--weights', default='', help='weights path inside the image')
+  parser.add_argument('--seed', type=int, default=configs.DEFAULT_SEED, help='training seed')
   parser.add_argument('--input-fingerprint', default='',
                       help='dataset version; change it to invalidate the ingest cache')
   parser.add_argument('--beam-arg', action='append', help='Beam option, e.g. --runner=DataflowRunner')
   parser.add_argument('--output-dir', default='.')
+  options.add_gate_args(parser)
   args = parser.parse_args(argv)
   print(compile_pipeline(args))
   return 0

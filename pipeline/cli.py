@@ -7,7 +7,7 @@ import warnings
 
 from components.video_ingest import splits
 from components.video_ingest.manifest import ManifestError
-from pipeline import configs
+from pipeline import configs, options
 from trainer.presets import PRESETS
 
 # Field overrides of a model preset: (flag, preset field, type).
@@ -34,18 +34,18 @@ def _sample_data(args) -> int:
 
 
 def _run(args) -> int:
-  from components.video_ingest.manifest import fingerprint  # pylint: disable=g-import-not-at-top
-  from pipeline import eval_config  # pylint: disable=g-import-not-at-top
+  from components.video_ingest import manifest  # pylint: disable=g-import-not-at-top
   try:
-    input_fingerprint = fingerprint(args.manifest)  # fails fast on a bad manifest
-    eval_config.class_recall_floors(args.min_class_recall)
+    input_fingerprint = manifest.fingerprint(args.manifest)  # fails fast on a bad manifest
+    grades = manifest.grades_present(args.manifest)
+    gates = options.gates_from_args(args)
   except (ManifestError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
   from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
   from pipeline import local_runner, run_report  # pylint: disable=g-import-not-at-top
   overrides = {field: getattr(args, field) for _, field, _ in _PRESET_FLAGS}
-  trainer_config = {'preset': args.model, 'overrides': overrides,
+  trainer_config = {'preset': args.model, 'overrides': overrides, 'seed': args.seed,
                     'image_size': args.image_size, 'weights': args.weights}
   metadata_path = local_runner.run(
       args.manifest, args.pipeline_root, serving_dir=args.serving_dir,
@@ -56,7 +56,7 @@ def _run(args) -> int:
       ingest_image_size=args.ingest_image_size, enable_cache=not args.no_cache,
       infer_schema=args.infer_schema, model_name=args.model_name,
       trainer_config=trainer_config, train_steps=args.train_steps,
-      min_accuracy=args.min_accuracy, min_class_recall=args.min_class_recall)
+      gates=gates, grades=grades or None)
   config = metadata_store_pb2.ConnectionConfig()
   config.sqlite.filename_uri = metadata_path
   print()
@@ -109,11 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
   model.add_argument('--serving-dir', default=None,
                      help='push destination (default PIPELINE_ROOT/serving)')
 
-  gates = run.add_argument_group('quality gates (on the test split)')
-  gates.add_argument('--min-accuracy', type=float, default=configs.DEFAULT_MIN_ACCURACY)
-  gates.add_argument('--min-class-recall', type=float, nargs='+',
-                     default=[configs.DEFAULT_MIN_CLASS_RECALL],
-                     help='one floor for every grade, or six (normal .. complete)')
+  model.add_argument('--seed', type=int, default=configs.DEFAULT_SEED,
+                     help='training seed (same data + same seed on CPU = same model)')
+  options.add_gate_args(run)
 
   runtime = run.add_argument_group('runtime')
   runtime.add_argument('--beam-arg', action='append',

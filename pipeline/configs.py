@@ -4,9 +4,17 @@ import os
 PIPELINE_NAME = 'palsy-tfx'
 # Locally, Beam fans out to one worker process per core.
 LOCAL_BEAM_ARGS = ['--direct_running_mode=multi_processing', '--direct_num_workers=0']
-# Quality bars for a real model; the demo passes its own, lower ones (README).
+# Quality bars for a real model; the demo passes its own (README, scripts/demo.sh).
 DEFAULT_MIN_ACCURACY = 0.6
 DEFAULT_MIN_CLASS_RECALL = 0.4
+DEFAULT_MIN_SUBJECT_BALANCED_ACCURACY = 0.6
+DEFAULT_MIN_SUBJECT_WITHIN_ONE = 0.9
+DEFAULT_MIN_SUBJECT_CLASS_RECALL = 0.5
+# A retrain may score this much lower than the last blessed model and still be blessed:
+# a test set of tens of subjects moves by more than 1e-10 on noise alone.
+DEFAULT_REGRESSION_TOLERANCE = 0.01
+# Training seed: a rerun on the same data on CPU reproduces the same model.
+DEFAULT_SEED = 42
 
 
 def local_metadata_path(pipeline_root: str) -> str:

@@ -1,66 +1,96 @@
-"""The Evaluator's gates and reports, built from the command line's thresholds.
+"""The Evaluator's metrics and gates, frame and subject level, built from ``Gates``.
 
-Gates: overall accuracy, a recall floor per grade (one binarized MetricsSpec per
-class, since a threshold applies to every class id in its spec), and no regression in
-accuracy against the last blessed model. Reports: macro recall and F1, AUC and
-precision per grade, a multi-class confusion matrix, all also sliced by source.
+Per-grade recall, precision and F1 are those of the *predicted* grade (the argmax). TFMA's
+own per-class metrics get there with ``top_k: 1`` next to the MetricsSpec's
+``binarize.class_ids`` (binarizing alone thresholds each grade's probability at 0.5,
+which a six-way softmax seldom reaches, and reads recall 0 for a model that is right).
+TFMA 0.47 then keys those values with a ``top_k`` sub-key that its thresholds never carry,
+so a threshold on them reads "Metric not found". The per-grade gates therefore sit on
+``GradingMetric``'s frame-level recall, which is the same argmax recall (the tests
+check the two agree) under a plain class-id key.
+
+Video- and subject-level measures are ``pipeline.patient_metrics.GradingMetric``s: the
+frames of a video or subject are pooled by the mean of their probabilities.
+
+Grades absent from the manifest get no per-grade metric and no gate: their recall is
+undefined, and a gate on it could never pass.
+
+Gates (overall slice only: a site slice may lack a grade): frame accuracy, frame recall
+per grade, subject balanced accuracy, subject within-one accuracy, subject recall per
+grade, and no regression beyond a tolerance in frame accuracy and subject balanced
+accuracy against the last blessed model.
 """
-from typing import Sequence
+from typing import Optional, Sequence
 
 import tensorflow_model_analysis as tfma
 
-from preprocessing.labels import GRADES, NUM_GRADES
+from pipeline import patient_metrics
+from pipeline.options import Gates
+from preprocessing.labels import NUM_GRADES
 
 LABEL_KEY = 'label'
 PREDICTION_KEY = 'probabilities'
+_TOP_1 = '"top_k": 1'
+_GRADING_MODULE = patient_metrics.__name__
+_REPORTED_LEVELS = ('frame', 'video', 'subject')
 
 
-def class_recall_floors(values: Sequence[float]) -> list:
-  """One value for every grade, or one per grade."""
-  values = list(values)
-  if len(values) == 1:
-    return values * NUM_GRADES
-  if len(values) != NUM_GRADES:
-    raise ValueError(f'--min-class-recall takes 1 or {NUM_GRADES} values '
-                     f'({", ".join(GRADES)}), got {len(values)}')
-  return values
+def _overall(value_floor: Optional[float] = None, tolerance: Optional[float] = None
+             ) -> list:
+  """Per-slice thresholds on the overall slice only."""
+  threshold = tfma.MetricThreshold()
+  if value_floor is not None:
+    threshold.value_threshold.lower_bound.value = value_floor
+  if tolerance is not None:
+    threshold.change_threshold.direction = tfma.MetricDirection.HIGHER_IS_BETTER
+    threshold.change_threshold.absolute.value = -tolerance
+  return [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
+                                       threshold=threshold)]
 
 
-def _overall_only(threshold: tfma.MetricThreshold) -> list:
-  """Gate on the overall slice only: a site slice may lack a grade (recall NaN)."""
-  return [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)]
+def _grading(level: str, measure: str, **thresholds) -> tfma.MetricConfig:
+  config = tfma.MetricConfig(class_name='GradingMetric', module=_GRADING_MODULE,
+                             config=f'"level": "{level}", "measure": "{measure}"')
+  if thresholds:
+    config.per_slice_thresholds.extend(_overall(**thresholds))
+  return config
 
 
-def build(min_accuracy: float, min_class_recall: Sequence[float]) -> tfma.EvalConfig:
-  floors = class_recall_floors(min_class_recall)
-  all_classes = tfma.BinarizationOptions(class_ids={'values': list(range(NUM_GRADES))})
-  no_regression = tfma.GenericChangeThreshold(
-      direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={'value': -1e-10})
-  specs = [
-      tfma.MetricsSpec(metrics=[
-          tfma.MetricConfig(class_name='ExampleCount'),
-          tfma.MetricConfig(class_name='SparseCategoricalAccuracy',
-                            per_slice_thresholds=_overall_only(tfma.MetricThreshold(
-                                value_threshold=tfma.GenericValueThreshold(
-                                    lower_bound={'value': min_accuracy}),
-                                change_threshold=no_regression))),
-          tfma.MetricConfig(class_name='MultiClassConfusionMatrixPlot'),
-      ]),
-      tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name='Recall'),
-                                tfma.MetricConfig(class_name='F1Score')],
-                       aggregate=tfma.AggregationOptions(
-                           macro_average=True,
-                           class_weights={k: 1.0 for k in range(NUM_GRADES)})),
-      tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name='AUC'),
-                                tfma.MetricConfig(class_name='Precision')],
-                       binarize=all_classes),
+def _one_grade(grade: int) -> tfma.BinarizationOptions:
+  return tfma.BinarizationOptions(class_ids={'values': [grade]})
+
+
+def build(gates: Gates, grades: Optional[Sequence[int]] = None) -> tfma.EvalConfig:
+  """``grades``: the grade ids present in the manifest (default: all six)."""
+  grades = sorted(set(range(NUM_GRADES) if grades is None else grades))
+  gated = {'subject': {'balanced_accuracy': dict(value_floor=gates.min_subject_balanced_accuracy,
+                                                 tolerance=gates.regression_tolerance),
+                       'within_one_accuracy': dict(value_floor=gates.min_subject_within_one)}}
+  overall = [
+      tfma.MetricConfig(class_name='ExampleCount'),
+      tfma.MetricConfig(class_name='SparseCategoricalAccuracy',
+                        per_slice_thresholds=_overall(gates.min_accuracy,
+                                                      gates.regression_tolerance)),
+      tfma.MetricConfig(class_name='MultiClassConfusionMatrixPlot'),
   ]
-  for class_id, floor in enumerate(floors):
-    specs.append(tfma.MetricsSpec(
-        metrics=[tfma.MetricConfig(
-            class_name='Recall', per_slice_thresholds=_overall_only(tfma.MetricThreshold(
-                value_threshold=tfma.GenericValueThreshold(lower_bound={'value': floor}))))],
-        binarize=tfma.BinarizationOptions(class_ids={'values': [class_id]})))
+  for level in _REPORTED_LEVELS:
+    for measure in patient_metrics.SCALAR_MEASURES + (patient_metrics.CONFUSION_MATRIX,):
+      overall.append(_grading(level, measure, **gated.get(level, {}).get(measure, {})))
+  specs = [tfma.MetricsSpec(metrics=overall)]
+  for grade in grades:
+    frame_floor = gates.min_class_recall[grade]
+    subject_floor = gates.min_subject_class_recall[grade]
+    specs.append(tfma.MetricsSpec(binarize=_one_grade(grade), metrics=[
+        tfma.MetricConfig(class_name='Recall', config=_TOP_1),
+        tfma.MetricConfig(class_name='Precision', config=_TOP_1),
+        tfma.MetricConfig(class_name='F1Score', config=_TOP_1),
+        tfma.MetricConfig(class_name='AUC'),  # one-vs-rest on the grade's probability
+        _grading('frame', 'recall', value_floor=frame_floor),
+        _grading('video', 'recall'),
+        _grading('subject', 'recall', value_floor=subject_floor),
+        _grading('subject', 'precision'),
+        _grading('subject', 'f1'),
+    ]))
   return tfma.EvalConfig(
       model_specs=[tfma.ModelSpec(signature_name='serving_default', label_key=LABEL_KEY,
                                   prediction_key=PREDICTION_KEY)],

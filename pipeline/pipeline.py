@@ -13,7 +13,8 @@ from tfx import v1 as tfx
 from components.anomaly_gate import AnomalyGate
 from components.video_ingest import splits
 from components.video_ingest.component import VideoIngest
-from pipeline import configs, eval_config
+from pipeline import eval_config
+from pipeline.options import Gates
 
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'schema', 'schema.pbtxt')
 RUN_FN = 'trainer.task.run_fn'
@@ -36,8 +37,8 @@ def create_pipeline(
     infer_schema: bool = False,
     trainer_config: Optional[Dict[str, Any]] = None,
     train_steps: Optional[int] = None,
-    min_accuracy: float = configs.DEFAULT_MIN_ACCURACY,
-    min_class_recall: Sequence[float] = (configs.DEFAULT_MIN_CLASS_RECALL,),
+    gates: Optional[Gates] = None,
+    grades: Optional[Sequence[int]] = None,
     trainer_resources: Optional[Any] = None,
     enable_cache: bool = True,
 ) -> tfx.dsl.Pipeline:
@@ -45,6 +46,7 @@ def create_pipeline(
 
   ``stop_after`` ('ingest', 'validate', 'push') cuts the DAG short.
   ``trainer_resources`` is a Kubeflow ResourceSpec (GPU, memory) for the Trainer.
+  ``grades``: the grade ids the manifest holds; absent grades get no per-grade gate.
   """
   ingest = VideoIngest(manifest_path=manifest_path, input_fingerprint=input_fingerprint,
                        source_fps=source_fps, split_ratios=split_ratios, salt=salt,
@@ -80,7 +82,7 @@ def create_pipeline(
         examples=ingest.outputs['examples'],
         model=trainer.outputs['model'],
         baseline_model=baseline.outputs['model'],
-        eval_config=eval_config.build(min_accuracy, min_class_recall),
+        eval_config=eval_config.build(gates or Gates(), grades),
         example_splits=['test'])  # held-out subjects, never the early-stopping split
     pusher = tfx.components.Pusher(
         model=trainer.outputs['model'],

@@ -1,0 +1,66 @@
+"""The quality gates, declared once for the command line and the Kubeflow runner.
+
+Every gate judges the test split (subjects never seen in training) on the overall
+slice. Frame-level gates catch a model that is wrong on many frames; subject-level
+gates judge what a clinician sees, one grade per patient (the mean of the patient's
+frame probabilities).
+"""
+import argparse
+import dataclasses
+from typing import Sequence, Tuple
+
+from pipeline import configs
+from preprocessing.labels import GRADES, NUM_GRADES
+
+
+@dataclasses.dataclass(frozen=True)
+class Gates:
+  min_accuracy: float = configs.DEFAULT_MIN_ACCURACY
+  min_class_recall: Tuple[float, ...] = (configs.DEFAULT_MIN_CLASS_RECALL,)
+  min_subject_balanced_accuracy: float = configs.DEFAULT_MIN_SUBJECT_BALANCED_ACCURACY
+  min_subject_within_one: float = configs.DEFAULT_MIN_SUBJECT_WITHIN_ONE
+  min_subject_class_recall: Tuple[float, ...] = (configs.DEFAULT_MIN_SUBJECT_CLASS_RECALL,)
+  regression_tolerance: float = configs.DEFAULT_REGRESSION_TOLERANCE
+
+  def __post_init__(self):
+    for field in ('min_class_recall', 'min_subject_class_recall'):
+      object.__setattr__(self, field, tuple(per_grade(getattr(self, field), field)))
+    if self.regression_tolerance < 0:
+      raise ValueError(f'--regression-tolerance must be >= 0, got {self.regression_tolerance}')
+
+
+def per_grade(values: Sequence[float], field: str) -> list:
+  """One floor for every grade, or one per grade."""
+  values = [float(v) for v in values]
+  if len(values) == 1:
+    return values * NUM_GRADES
+  if len(values) != NUM_GRADES:
+    flag = '--' + field.replace('_', '-')
+    raise ValueError(f'{flag} takes 1 or {NUM_GRADES} values ({", ".join(GRADES)}), '
+                     f'got {len(values)}')
+  return values
+
+
+def add_gate_args(parser: argparse.ArgumentParser) -> None:
+  d = Gates()
+  group = parser.add_argument_group('quality gates (on the test split, overall slice)')
+  group.add_argument('--min-accuracy', type=float, default=d.min_accuracy,
+                     help='frame-level accuracy floor')
+  group.add_argument('--min-class-recall', type=float, nargs='+', default=[d.min_class_recall[0]],
+                     help='frame-level recall floor of the predicted grade: one for every '
+                          'grade, or six (normal .. complete)')
+  group.add_argument('--min-subject-balanced-accuracy', type=float,
+                     default=d.min_subject_balanced_accuracy,
+                     help='subject-level balanced accuracy (mean per-grade recall) floor')
+  group.add_argument('--min-subject-within-one', type=float, default=d.min_subject_within_one,
+                     help='floor on the share of subjects graded within one grade')
+  group.add_argument('--min-subject-class-recall', type=float, nargs='+',
+                     default=[d.min_subject_class_recall[0]],
+                     help='subject-level recall floor per grade: one, or six')
+  group.add_argument('--regression-tolerance', type=float, default=d.regression_tolerance,
+                     help='how much lower than the last blessed model the frame accuracy and '
+                          'subject balanced accuracy may be')
+
+
+def gates_from_args(args: argparse.Namespace) -> Gates:
+  return Gates(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Gates)})

@@ -1,0 +1,44 @@
+"""A SavedModel whose grade probabilities depend only on a feature the test controls.
+
+It has the same serving signature as the Trainer's export (serialized tf.Examples in,
+``probabilities`` and ``grade`` out), so TFMA evaluates it exactly as it evaluates a
+trained model, but each frame's prediction is the example's ``pred`` feature: 0.5 on
+that grade and 0.1 on each other one. Every metric of an evaluation is then known by
+hand.
+"""
+import os
+
+import tensorflow as tf
+
+from preprocessing.labels import GRADES, NUM_GRADES
+
+TOP, REST = 0.5, 0.1  # 0.5 + 5 * 0.1 = 1: a proper softmax row
+
+
+class FixedGrader(tf.Module):
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+  def serve_examples(self, examples):
+    parsed = tf.io.parse_example(examples, {'pred': tf.io.FixedLenFeature([], tf.int64)})
+    probabilities = REST + (TOP - REST) * tf.one_hot(parsed['pred'], NUM_GRADES)
+    grade = tf.gather(tf.constant(GRADES), parsed['pred'])
+    return {'probabilities': probabilities, 'grade': grade}
+
+
+def save(model_dir: str) -> str:
+  """Write the model where TFX's Model artifact keeps it; return the artifact URI."""
+  module = FixedGrader()
+  tf.saved_model.save(module, os.path.join(model_dir, 'Format-Serving'),
+                      signatures={'serving_default': module.serve_examples})
+  return model_dir
+
+
+def example(label: int, pred: int, subject: str, video: str, source: str = 'meei'
+            ) -> bytes:
+  return tf.train.Example(features=tf.train.Features(feature={
+      'label': tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+      'pred': tf.train.Feature(int64_list=tf.train.Int64List(value=[pred])),
+      'subject_id': tf.train.Feature(bytes_list=tf.train.BytesList(value=[subject.encode()])),
+      'video_id': tf.train.Feature(bytes_list=tf.train.BytesList(value=[video.encode()])),
+      'source': tf.train.Feature(bytes_list=tf.train.BytesList(value=[source.encode()])),
+  })).SerializeToString()

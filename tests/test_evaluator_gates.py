@@ -1,0 +1,174 @@
+"""The Evaluator's numbers and gates, checked against values computed by hand.
+
+The real TFX Evaluator executor (TFMA on Beam) judges a fixed model whose prediction
+for each frame is a feature of the example (tests/fixed_model.py), on 32 crafted frames
+of 7 subjects in 8 videos. Every expected value below is worked out in the comments.
+Then every gate is set once exactly at its true value (blessed) and once just above it
+(not blessed, and each failure named), so a gate that reads the wrong number, or a
+metric that reads 0, fails here.
+"""
+import json
+import os
+
+import pytest
+import tensorflow as tf
+from tfx.components.evaluator import executor as evaluator_executor
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.utils import proto_utils
+
+from pipeline import eval_config, run_report
+from pipeline.options import Gates
+from tests import fixed_model
+
+# (subject, true grade, video, frame predictions). Grades 4 and 5 are absent.
+FRAMES = [
+    ('s1', 0, 'v1', [0, 0, 0, 1]),
+    ('s2', 0, 'v2', [0, 0, 0, 0]),
+    ('s3', 1, 'v3', [1, 1, 2, 2, 2]),
+    ('s4', 1, 'v4', [1, 1, 1, 1]),
+    ('s5', 2, 'v5', [2, 2, 2, 3]),
+    ('s6', 3, 'v6', [3, 3, 3, 3]),
+    ('s6', 3, 'v7', [2, 2, 2]),
+    ('s7', 3, 'v8', [1, 1, 1, 1]),
+]
+PRESENT = [0, 1, 2, 3]
+
+# Frames, true grade (rows) -> predicted (columns):
+#   grade 0: 7 as 0, 1 as 1                 (8 frames)
+#   grade 1: 6 as 1, 3 as 2                 (9 frames)
+#   grade 2: 3 as 2, 1 as 3                 (4 frames)
+#   grade 3: 4 as 3, 3 as 2, 4 as 1         (11 frames)
+# Predicted totals: 0 -> 7, 1 -> 1+6+4 = 11, 2 -> 3+3+3 = 9, 3 -> 1+4 = 5.
+FRAME_ACCURACY = (7 + 6 + 3 + 4) / 32
+FRAME_RECALL = {0: 7 / 8, 1: 6 / 9, 2: 3 / 4, 3: 4 / 11}
+FRAME_PRECISION = {0: 7 / 7, 1: 6 / 11, 2: 3 / 9, 3: 4 / 5}
+# Subjects, by the argmax of the mean of their frames' probabilities:
+#   s1 0->0, s2 0->0, s3 1->2 (3 of 5 frames say 2), s4 1->1, s5 2->2,
+#   s6 3->3 (4 frames say 3, 3 say 2), s7 3->1.
+SUBJECT_RECALL = {0: 2 / 2, 1: 1 / 2, 2: 1 / 1, 3: 1 / 2}
+SUBJECT_PRECISION = {0: 2 / 2, 1: 1 / 2, 2: 1 / 2, 3: 1 / 1}   # predicted 1: s4, s7; 2: s3, s5
+SUBJECT_BALANCED_ACCURACY = (1 + 0.5 + 1 + 0.5) / 4
+SUBJECT_EXACT = 5 / 7
+SUBJECT_WITHIN_ONE = 6 / 7          # only s7 is off by more than one
+SUBJECT_MAE = (1 + 2) / 7           # s3 off by 1, s7 by 2
+# Videos: v1 0, v2 0, v3 2, v4 1, v5 2, v6 3, v7 2, v8 1 -> grade 3 videos 1 of 3 right.
+VIDEO_EXACT = 5 / 8
+VIDEO_RECALL_3 = 1 / 3
+SUBJECT_CONFUSION = [[2, 0, 0, 0, 0, 0], [0, 1, 1, 0, 0, 0], [0, 0, 1, 0, 0, 0],
+                     [0, 1, 0, 1, 0, 0], [0] * 6, [0] * 6]
+
+ABSENT = (0.0, 0.0)  # floors of grades 4 and 5: absent, so never gated
+
+
+def _gates(eps=0.0):
+  """Every floor at its true value, plus ``eps``; one floor per present grade."""
+  return Gates(
+      min_accuracy=FRAME_ACCURACY + eps,
+      min_class_recall=tuple(FRAME_RECALL[g] + eps for g in PRESENT) + ABSENT,
+      min_subject_balanced_accuracy=SUBJECT_BALANCED_ACCURACY + eps,
+      min_subject_within_one=SUBJECT_WITHIN_ONE + eps,
+      min_subject_class_recall=tuple(SUBJECT_RECALL[g] + eps for g in PRESENT) + ABSENT)
+
+
+EPS = 1e-9
+
+
+def _evaluate(tmp_path, name, gates):
+  examples = standard_artifacts.Examples()
+  examples.uri = str(tmp_path / 'examples')
+  examples.split_names = artifact_utils.encode_split_names(['test'])
+  split_dir = os.path.join(examples.uri, 'Split-test')
+  if not os.path.exists(split_dir):
+    os.makedirs(split_dir)
+    with tf.io.TFRecordWriter(os.path.join(split_dir, 'data_tfrecord-00000-of-00001.gz'),
+                              options='GZIP') as writer:
+      for subject, grade, video, preds in FRAMES:
+        for pred in preds:
+          writer.write(fixed_model.example(grade, pred, subject, video))
+  model = standard_artifacts.Model()
+  model.uri = str(tmp_path / 'model')
+  if not os.path.exists(model.uri):
+    fixed_model.save(model.uri)
+  evaluation = standard_artifacts.ModelEvaluation()
+  evaluation.uri = str(tmp_path / name / 'evaluation')
+  blessing = standard_artifacts.ModelBlessing()
+  blessing.uri = str(tmp_path / name / 'blessing')
+  config = eval_config.build(gates, PRESENT)
+  evaluator_executor.Executor().Do(
+      {'examples': [examples], 'model': [model]},
+      {'evaluation': [evaluation], 'blessing': [blessing]},
+      {'eval_config': proto_utils.proto_to_json(config), 'example_splits': json.dumps(['test'])})
+  return {'metrics': run_report.overall_metrics(evaluation.uri),
+          'failed': run_report.failed_thresholds(evaluation.uri),
+          'blessed': os.path.exists(os.path.join(blessing.uri, 'BLESSED')),
+          'uri': evaluation.uri}
+
+
+@pytest.fixture(scope='module')
+def at_true_values(tmp_path_factory):
+  return _evaluate(tmp_path_factory.mktemp('gates'), 'true', _gates())
+
+
+def test_frame_per_grade_metrics_are_those_of_the_predicted_grade(at_true_values):
+  m = at_true_values['metrics']
+  assert m['sparse_categorical_accuracy'] == pytest.approx(FRAME_ACCURACY)
+  for grade, name in enumerate(run_report.GRADES[:4]):
+    assert m[f'recall[{name}]'] == pytest.approx(FRAME_RECALL[grade]), name
+    assert m[f'precision[{name}]'] == pytest.approx(FRAME_PRECISION[grade]), name
+    p, r = FRAME_PRECISION[grade], FRAME_RECALL[grade]
+    assert m[f'f1_score[{name}]'] == pytest.approx(2 * p * r / (p + r)), name
+    # The gated frame recall (our metric) is the same number as TFMA's top-1 recall.
+    assert m[f'frame_recall[{name}]'] == pytest.approx(FRAME_RECALL[grade]), name
+
+
+def test_subject_and_video_levels(at_true_values):
+  m = at_true_values['metrics']
+  assert m['subject_balanced_accuracy'] == pytest.approx(SUBJECT_BALANCED_ACCURACY)
+  assert m['subject_exact_accuracy'] == pytest.approx(SUBJECT_EXACT)
+  assert m['subject_within_one_accuracy'] == pytest.approx(SUBJECT_WITHIN_ONE)
+  assert m['subject_mae'] == pytest.approx(SUBJECT_MAE)
+  assert m['subject_count'] == 7 and m['video_count'] == 8 and m['frame_count'] == 32
+  for grade, name in enumerate(run_report.GRADES[:4]):
+    assert m[f'subject_recall[{name}]'] == pytest.approx(SUBJECT_RECALL[grade]), name
+    assert m[f'subject_precision[{name}]'] == pytest.approx(SUBJECT_PRECISION[grade]), name
+  assert m['video_exact_accuracy'] == pytest.approx(VIDEO_EXACT)
+  assert m['video_recall[moderate]'] == pytest.approx(VIDEO_RECALL_3)
+  # The frame level of our own metric agrees with TFMA's built-in accuracy.
+  assert m['frame_exact_accuracy'] == pytest.approx(m['sparse_categorical_accuracy'])
+  # Seven subjects cannot pin a balanced accuracy down: the interval says so.
+  low, high = m['subject_balanced_accuracy_ci_low'], m['subject_balanced_accuracy_ci_high']
+  assert low <= SUBJECT_BALANCED_ACCURACY <= high and high - low > 0.3
+
+
+def test_confusion_matrices_agree_with_the_metric_tables(at_true_values):
+  matrices = run_report.confusion_matrices(at_true_values['uri'])
+  assert matrices['subject'].tolist() == SUBJECT_CONFUSION
+  frame = matrices['frame']
+  assert frame.sum() == 32
+  for grade in PRESENT:
+    assert frame[grade, grade] / frame[grade].sum() == pytest.approx(FRAME_RECALL[grade])
+    assert frame[grade, grade] / frame[:, grade].sum() == pytest.approx(FRAME_PRECISION[grade])
+
+
+def test_absent_grades_have_no_metric_and_no_gate(at_true_values):
+  m = at_true_values['metrics']
+  for name in run_report.GRADES[4:]:
+    assert not [k for k in m if k.endswith(f'[{name}]')], name
+
+
+def test_every_gate_passes_at_its_true_value(at_true_values):
+  assert at_true_values['failed'] == []
+  assert at_true_values['blessed']
+
+
+def test_every_gate_fails_just_above_its_true_value(tmp_path):
+  result = _evaluate(tmp_path, 'above', _gates(EPS))
+  assert not result['blessed']
+  failed = '\n'.join(result['failed'])
+  assert 'sparse_categorical_accuracy (overall)' in failed
+  assert 'subject_balanced_accuracy (overall)' in failed
+  assert 'subject_within_one_accuracy (overall)' in failed
+  for name in run_report.GRADES[:4]:
+    assert f'frame_recall[{name}] (overall)' in failed
+    assert f'subject_recall[{name}] (overall)' in failed
+  assert len(result['failed']) == 3 + 2 * len(PRESENT), failed
