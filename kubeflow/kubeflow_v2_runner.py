@@ -23,6 +23,7 @@ from tfx.orchestration.kubeflow.v2 import pipeline_builder
 from components.video_ingest import manifest  # pylint: disable=g-import-not-at-top
 from pipeline import configs, options
 from pipeline.pipeline import create_pipeline
+from trainer.presets import DEFAULT_SEED
 
 _Resources = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
@@ -73,7 +74,7 @@ def main(argv=None) -> int:
   parser.add_argument('--model', default='fp_vggface')
   parser.add_argument('--image-size', type=int, default=224)
   parser.add_argument('--weights', default='', help='weights path inside the image')
-  parser.add_argument('--seed', type=int, default=configs.DEFAULT_SEED, help='training seed')
+  parser.add_argument('--seed', type=int, default=DEFAULT_SEED, help='training seed')
   parser.add_argument('--input-fingerprint', default='',
                       help='dataset version; change it to invalidate the ingest cache')
   parser.add_argument('--beam-arg', action='append', help='Beam option, e.g. --runner=DataflowRunner')

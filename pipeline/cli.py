@@ -8,7 +8,7 @@ import warnings
 from components.video_ingest import splits
 from components.video_ingest.manifest import ManifestError
 from pipeline import configs, options
-from trainer.presets import PRESETS
+from trainer.presets import DEFAULT_SEED, PRESETS
 
 # Field overrides of a model preset: (flag, preset field, type).
 _PRESET_FLAGS = [('--backbone', 'backbone', str), ('--trainable-layers', 'trainable_layers', int),
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
   model.add_argument('--serving-dir', default=None,
                      help='push destination (default PIPELINE_ROOT/serving)')
 
-  model.add_argument('--seed', type=int, default=configs.DEFAULT_SEED,
+  model.add_argument('--seed', type=int, default=DEFAULT_SEED,
                      help='training seed (same data + same seed on CPU = same model)')
   options.add_gate_args(run)
 

@@ -13,8 +13,6 @@ DEFAULT_MIN_SUBJECT_CLASS_RECALL = 0.5
 # A retrain may score this much lower than the last blessed model and still be blessed:
 # a test set of tens of subjects moves by more than 1e-10 on noise alone.
 DEFAULT_REGRESSION_TOLERANCE = 0.01
-# Training seed: a rerun on the same data on CPU reproduces the same model.
-DEFAULT_SEED = 42
 
 
 def local_metadata_path(pipeline_root: str) -> str:

@@ -1,5 +1,6 @@
 """Model family, weight loading, presets, input pipeline and serving preprocessing."""
 import dataclasses
+import json
 import os
 
 import keras
@@ -176,3 +177,28 @@ def test_normalisations():
   np.testing.assert_allclose(bgr[0, 0, 0], [30 - 103.939, 20 - 116.779, 10 - 123.68], rtol=1e-5)
   with pytest.raises(ValueError, match='unknown normalisation'):
     image_ops.normalise(x, 'zscore')
+
+
+def test_a_seeded_rerun_on_cpu_reproduces_the_model(tmp_path):
+  from tfx.components.trainer.fn_args_utils import FnArgs  # pylint: disable=g-import-not-at-top
+  from trainer import task  # pylint: disable=g-import-not-at-top
+  path = _records(tmp_path, n=12)
+  serialized = tf.constant([r.numpy() for r in tf.data.TFRecordDataset(path, 'GZIP')])
+
+  def train(name, seed):
+    out = tmp_path / name
+    task.run_fn(FnArgs(train_files=[path], eval_files=[path], train_steps=None,
+                       serving_model_dir=str(out / 'serving'), model_run_dir=str(out / 'run'),
+                       custom_config={'preset': 'demo', 'image_size': 32, 'seed': seed,
+                                      'overrides': {'epochs': 2}}))
+    probs = tf.saved_model.load(str(out / 'serving')).signatures['serving_default'](
+        examples=serialized)['probabilities'].numpy()
+    with open(out / 'run' / 'history.json') as f:
+      return json.load(f)['loss'], probs
+
+  loss_a, probs_a = train('a', seed=7)
+  loss_b, probs_b = train('b', seed=7)
+  loss_c, probs_c = train('c', seed=8)
+  assert loss_a == loss_b
+  np.testing.assert_array_equal(probs_a, probs_b)
+  assert loss_c != loss_a and not np.array_equal(probs_c, probs_a)  # the seed matters

@@ -11,14 +11,19 @@ ROTATION_DEG = 20.0
 ZOOM = 0.2
 
 
-def random_affine(images: tf.Tensor, seed=None) -> tf.Tensor:
-  """Warp a batch [N, H, W, 3] float32 with a random affine transform per image."""
+def random_affine(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+  """Warp a batch [N, H, W, 3] float32 with a random affine transform per image.
+
+  ``seed`` is a [2] integer tensor: stateless random ops give the same warps for the
+  same seed however tf.data schedules its parallel calls, so a seeded run repeats.
+  """
   shape = tf.shape(images)
   n, h, w = shape[0], tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
-  angle = tf.random.uniform([n], -ROTATION_DEG, ROTATION_DEG, seed=seed) * math.pi / 180.0
-  shear = tf.random.uniform([n], -SHEAR, SHEAR, seed=seed)
-  zoom = tf.random.uniform([n], 1.0 - ZOOM, 1.0 + ZOOM, seed=seed)
-  flip = tf.where(tf.random.uniform([n], seed=seed) < 0.5, -1.0, 1.0)
+  seeds = tf.random.experimental.stateless_split(seed, 4)
+  angle = tf.random.stateless_uniform([n], seeds[0], -ROTATION_DEG, ROTATION_DEG) * math.pi / 180
+  shear = tf.random.stateless_uniform([n], seeds[1], -SHEAR, SHEAR)
+  zoom = tf.random.stateless_uniform([n], seeds[2], 1.0 - ZOOM, 1.0 + ZOOM)
+  flip = tf.where(tf.random.stateless_uniform([n], seeds[3]) < 0.5, -1.0, 1.0)
   cos, sin = tf.cos(angle), tf.sin(angle)
   # Output->input mapping M = Rotate @ Shear @ Zoom^-1 @ Flip, about the image centre.
   a0, a1 = cos * flip / zoom, (cos * shear - sin) / zoom

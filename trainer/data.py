@@ -52,7 +52,12 @@ def class_weights(counts: np.ndarray) -> Dict[int, float]:
 def dataset(file_patterns, image_size: int, normalisation: str, batch_size: int,
             training: bool, repeat: bool = False, seed: Optional[int] = None
             ) -> tf.data.Dataset:
-  """Batches of (normalised images, one-hot labels)."""
+  """Batches of (normalised images, one-hot labels).
+
+  With a ``seed``, the shuffle order and every augmentation warp are reproducible
+  (different in each epoch, the same in each run): tf.data keeps element order in its
+  parallel maps, and the warps draw stateless randoms from a seeded stream.
+  """
   ds = records(file_patterns)
   if training:
     ds = ds.shuffle(2048, seed=seed, reshuffle_each_iteration=True)
@@ -66,7 +71,10 @@ def dataset(file_patterns, image_size: int, normalisation: str, batch_size: int,
 
   ds = ds.map(parse, num_parallel_calls=AUTOTUNE).batch(batch_size, drop_remainder=False)
   if training:
-    ds = ds.map(lambda x, y: (augment.random_affine(x), y), num_parallel_calls=AUTOTUNE)
+    warp_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    ds = tf.data.Dataset.zip(ds, warp_seeds).map(
+        lambda batch, s: (augment.random_affine(batch[0], s), batch[1]),
+        num_parallel_calls=AUTOTUNE)
   ds = ds.map(lambda x, y: (image_ops.normalise(x, normalisation), y),
               num_parallel_calls=AUTOTUNE)
   return ds.prefetch(AUTOTUNE)

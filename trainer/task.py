@@ -77,6 +77,8 @@ def run_fn(fn_args) -> None:
   preset = presets.resolve(config.get('preset', 'fp_vggface'), config.get('overrides', {}))
   image_size = int(config.get('image_size', 224))
   weights_path = config.get('weights', '')
+  seed = int(config.get('seed', presets.DEFAULT_SEED))
+  keras.utils.set_random_seed(seed)  # initial weights, dropout; the input takes it below
   strategy, device = _devices()
   print(f'[train] preset {config.get("preset", "fp_vggface")}: {preset}; image size '
         f'{image_size}; on {device}', flush=True)
@@ -91,7 +93,7 @@ def run_fn(fn_args) -> None:
   if fn_args.train_steps:
     steps = max(1, math.ceil(fn_args.train_steps / preset.epochs))
   train_ds = data.dataset(fn_args.train_files, image_size, preset.normalisation, batch,
-                          training=True, repeat=steps is not None)
+                          training=True, repeat=steps is not None, seed=seed)
   eval_ds = data.dataset(fn_args.eval_files, image_size, preset.normalisation, batch,
                          training=False)
   with strategy.scope():
@@ -114,7 +116,7 @@ def run_fn(fn_args) -> None:
     json.dump(record, f, indent=2)
   plot_history(record, os.path.join(fn_args.model_run_dir, 'training_curves.png'))
   export.export(model, fn_args.serving_model_dir, image_size, preset.normalisation, {
-      'preset': config.get('preset', 'fp_vggface'), 'image_size': image_size,
+      'preset': config.get('preset', 'fp_vggface'), 'image_size': image_size, 'seed': seed,
       'normalisation': preset.normalisation, 'grades': list(GRADES),
       'weights': weights_path or 'keras cache', 'epochs_run': len(record.get('loss', [])),
       'train_examples_per_grade': counts.tolist(), 'device': device,
