@@ -47,16 +47,20 @@ def _run(args) -> int:
   overrides = {field: getattr(args, field) for _, field, _ in _PRESET_FLAGS}
   trainer_config = {'preset': args.model, 'overrides': overrides, 'seed': args.seed,
                     'image_size': args.image_size, 'weights': args.weights}
-  metadata_path = local_runner.run(
-      args.manifest, args.pipeline_root, serving_dir=args.serving_dir,
-      stop_after=args.stop_after, beam_pipeline_args=args.beam_arg or None,
-      input_fingerprint=input_fingerprint,
-      source_fps=json.loads(args.source_fps) if args.source_fps else None,
-      split_ratios=args.split_ratios, salt=args.salt,
-      ingest_image_size=args.ingest_image_size, enable_cache=not args.no_cache,
-      infer_schema=args.infer_schema, model_name=args.model_name,
-      trainer_config=trainer_config, train_steps=args.train_steps,
-      gates=gates, grades=grades or None)
+  try:
+    metadata_path = local_runner.run(
+        args.manifest, args.pipeline_root, serving_dir=args.serving_dir,
+        stop_after=args.stop_after, beam_pipeline_args=args.beam_arg or None,
+        input_fingerprint=input_fingerprint,
+        source_fps=json.loads(args.source_fps) if args.source_fps else None,
+        split_ratios=args.split_ratios, salt=args.salt,
+        ingest_image_size=args.ingest_image_size, enable_cache=not args.no_cache,
+        infer_schema=args.infer_schema, model_name=args.model_name,
+        trainer_config=trainer_config, train_steps=args.train_steps,
+        gates=gates, grades=grades or None)
+  except splits.SplitError as e:  # a cohort that cannot be evaluated: no traceback
+    print(f'error: {e}', file=sys.stderr)
+    return 2
   config = metadata_store_pb2.ConnectionConfig()
   config.sqlite.filename_uri = metadata_path
   print()
@@ -75,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
 
   sample = sub.add_parser('sample-data', help='write the built-in demo dataset (not clinical)')
   sample.add_argument('--output', required=True)
-  sample.add_argument('--subjects-per-grade', type=int, default=4)
+  sample.add_argument('--subjects-per-grade', type=int, default=8,
+                      help='8 gives six test subjects, one per grade')
   sample.add_argument('--seconds', type=float, default=3.0)
   sample.set_defaults(func=_sample_data)
 

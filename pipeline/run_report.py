@@ -154,8 +154,13 @@ def _value(metrics, name, ci=False) -> str:
   return text
 
 
-def metrics_table(metrics: Dict[str, float]) -> str:
-  """The clinical table: subject level with 95% CIs, then video and frame, then grades."""
+def metrics_table(metrics: Dict[str, float], subject_matrix: Optional[np.ndarray] = None
+                  ) -> str:
+  """The clinical table: subject level with 95% CIs, then video and frame, then grades.
+
+  Per-grade subject recall is printed with its count from the subject confusion matrix
+  (e.g. 1/1), which says more than an interval when a grade has one test subject.
+  """
   count = {level: int(metrics.get(f'{level}_count', 0)) for level in _LEVELS}
   lines = [f'  {count["subject"]} subjects, {count["video"]} videos and stills, '
            f'{count["frame"]} frames. A subject\'s or video\'s grade is the argmax of the mean '
@@ -166,13 +171,17 @@ def metrics_table(metrics: Dict[str, float]) -> str:
     lines.append(f'  {label:26s} {_value(metrics, "subject_" + measure, ci=True):>22s} '
                  f'{_value(metrics, "video_" + measure):>7s} '
                  f'{_value(metrics, "frame_" + measure):>7s}')
-  lines.append(f'\n  {"grade":12s} {"subject recall [95% CI]":>24s} {"subj. prec.":>11s} '
+  lines.append(f'\n  {"grade":12s} {"subject recall [95% CI]":>30s} {"subj. prec.":>11s} '
                f'{"frame recall":>12s} {"frame prec.":>11s} {"frame F1":>8s} {"AUC":>6s}')
   for grade in GRADES:
     if f'recall[{grade}]' not in metrics:
-      lines.append(f'  {grade:12s} {"n/a: absent from the manifest":>24s}')
+      lines.append(f'  {grade:12s} {"n/a: absent from the manifest":>30s}')
       continue
-    lines.append(f'  {grade:12s} {_value(metrics, f"subject_recall[{grade}]", ci=True):>24s} '
+    recall = _value(metrics, f'subject_recall[{grade}]', ci=True)
+    if subject_matrix is not None:
+      g = GRADES.index(grade)
+      recall = f'{subject_matrix[g, g]}/{subject_matrix[g].sum()} {recall}'
+    lines.append(f'  {grade:12s} {recall:>30s} '
                  f'{_value(metrics, f"subject_precision[{grade}]"):>11s} '
                  f'{_value(metrics, f"recall[{grade}]"):>12s} '
                  f'{_value(metrics, f"precision[{grade}]"):>11s} '
@@ -203,8 +212,8 @@ def report(config: metadata_store_pb2.ConnectionConfig, report_dir: str) -> dict
     metrics = overall_metrics(uri)
     outcome['metrics'] = metrics
     lines.append('\nEvaluation on the test split (subjects never seen in training):')
-    lines.append(metrics_table(metrics))
     matrices = confusion_matrices(uri)
+    lines.append(metrics_table(metrics, matrices.get('subject')))
     outcome['confusion_matrices'] = {k: v.tolist() for k, v in matrices.items()}
     if matrices:
       os.makedirs(report_dir, exist_ok=True)

@@ -21,6 +21,9 @@ from preprocessing.labels import GRADES
 _FACE_CENTER = (222.0, 127.0)
 _EYES = ((202.0, 102.0), (240.0, 102.0))
 _MOUTH_CORNERS = ((207.0, 143.0), (240.0, 143.0))
+# 8 per grade split 6/1/1 (train/eval/test): six test subjects, one of each grade, and
+# enough training subjects that their looks cannot stand in for their grades.
+DEFAULT_SUBJECTS_PER_GRADE = 8
 # One label scale per source, to show that ingest accepts them all.
 _LABEL_WRITERS = {
     'meei': lambda g: ['Normal', 'NearNormal', 'Mild', 'Moderate', 'Severe', 'Complete'][g],
@@ -85,7 +88,7 @@ def render_frames(subject: Subject, n_frames: int, size=(320, 240),
                          borderMode=cv2.BORDER_REFLECT)
 
 
-def demo_subjects(per_grade: int = 4) -> List[Subject]:
+def demo_subjects(per_grade: int = DEFAULT_SUBJECTS_PER_GRADE) -> List[Subject]:
   """``per_grade`` subjects of every grade, ``demo-<grade>-000`` upwards.
 
   Plain ids are enough because ingest splits each grade on its own: from 2 per grade
@@ -102,7 +105,7 @@ def demo_subjects(per_grade: int = 4) -> List[Subject]:
   return subjects
 
 
-def write_sample_data(output_dir: str, per_grade: int = 4, seconds: float = 3.0,
+def write_sample_data(output_dir: str, per_grade: int = DEFAULT_SUBJECTS_PER_GRADE, seconds: float = 3.0,
                       fps: int = 25, stills_per_subject: int = 1) -> Dict[str, int]:
   """Write demo videos, stills and ``manifest.csv`` into ``output_dir``."""
   os.makedirs(os.path.join(output_dir, 'videos'), exist_ok=True)

@@ -7,7 +7,7 @@ import tensorflow as tf
 _VGGFACE_MEAN_BGR = (93.5940, 104.7624, 129.1863)   # VGGFace v1 (vgg16)
 _VGGFACE2_MEAN_BGR = (91.4953, 103.8827, 131.0912)  # VGGFace2 (resnet50, senet50)
 _IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)     # keras.applications caffe mode
-NORMALISATIONS = ('vggface', 'vggface2', 'imagenet', 'paper')
+NORMALISATIONS = ('vggface', 'vggface2', 'imagenet', 'paper', 'standardize')
 
 
 def decode_resize(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
@@ -20,11 +20,18 @@ def decode_resize(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
 def normalise(images: tf.Tensor, mode: str) -> tf.Tensor:
   """Scale RGB 0..255 images the way the backbone expects.
 
-  'paper' is FP-VGGFace's /255; the others subtract the training means in BGR order
-  (what VGGFace and keras.applications' VGG16/ResNet50 'caffe' mode do).
+  'paper' is FP-VGGFace's /255; 'vggface', 'vggface2' and 'imagenet' subtract the
+  training means in BGR order (what VGGFace and keras.applications' VGG16/ResNet50
+  'caffe' mode do). 'standardize' scales each image's channels to zero mean and unit
+  variance: it removes an image's overall brightness and colour cast (lighting, white
+  balance, skin tone), which a model trained from scratch on few subjects otherwise
+  learns as the identity of each subject instead of the grade.
   """
   if mode == 'paper':
     return images / 255.0
+  if mode == 'standardize':
+    mean, variance = tf.nn.moments(images, axes=[-3, -2], keepdims=True)
+    return (images - mean) / tf.sqrt(variance + 1.0)
   mean = {'vggface': _VGGFACE_MEAN_BGR, 'vggface2': _VGGFACE2_MEAN_BGR,
           'imagenet': _IMAGENET_MEAN_BGR}.get(mode)
   if mean is None:

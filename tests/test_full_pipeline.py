@@ -1,5 +1,11 @@
 """The whole pipeline end to end on generated sample data, at a reduced size:
 real LocalDagRunner with SQLite MLMD, real Beam, real dlib, real TFMA, real Pusher.
+
+Three runs share one pipeline root: a trained model that is blessed and pushed; then a
+worse candidate (the same network left at its random initial weights, learning rate 0,
+so its Trainer is not served from the cache) that the no-regression gate must block
+against that real blessed baseline; then an ingest-only run whose summary must not
+borrow the earlier runs' blessing or pushed model.
 """
 import glob
 import json
@@ -21,7 +27,7 @@ def _run(data_dir, root, *extra):
   summary = os.path.join(root, f'summary{len(glob.glob(os.path.join(root, "summary*")))}.json')
   code = cli.main(['run', '--manifest', os.path.join(data_dir, 'manifest.csv'),
                    '--pipeline-root', root, '--model', 'demo', '--image-size', '32',
-                   '--ingest-image-size', '64', '--epochs', '2',
+                   '--ingest-image-size', '64', '--epochs', '8',
                    '--beam-arg=--direct_running_mode=multi_processing',
                    '--beam-arg=--direct_num_workers=2', '--summary-json', summary, *extra])
   assert code == 0
@@ -35,9 +41,13 @@ def runs(tmp_path_factory):
   data_dir = str(base / 'data')
   write_sample_data(data_dir, per_grade=3, seconds=1.6)
   root = str(base / 'pipeline')
-  first = _run(data_dir, root, '--min-accuracy', '0', '--min-class-recall', '0')
-  second = _run(data_dir, root, '--min-accuracy', '1.01', '--min-class-recall', '1.01')
-  return {'root': root, 'first': first, 'second': second}
+  no_floors = ['--min-accuracy', '0', '--min-class-recall', '0',
+               '--min-subject-balanced-accuracy', '0', '--min-subject-within-one', '0',
+               '--min-subject-class-recall', '0']
+  first = _run(data_dir, root, *no_floors)
+  second = _run(data_dir, root, *no_floors, '--learning-rate', '0')
+  ingest_only = _run(data_dir, root, '--stop-after', 'ingest')
+  return {'root': root, 'first': first, 'second': second, 'ingest_only': ingest_only}
 
 
 def test_first_run_is_blessed_and_pushed(runs):
@@ -47,10 +57,15 @@ def test_first_run_is_blessed_and_pushed(runs):
   assert pushed.startswith(os.path.join(runs['root'], 'serving', 'palsy') + os.sep)
   assert os.path.basename(pushed).isdigit()  # versioned directory, as TF Serving wants
   assert os.path.exists(os.path.join(pushed, 'saved_model.pb'))
+  metrics = first['metrics']
   for grade in GRADES:
-    assert f'recall[{grade}]' in first['metrics'] and f'auc[{grade}]' in first['metrics']
-  assert 'macro_recall' in first['metrics'] and 'macro_f1_score' in first['metrics']
-  assert first['metrics']['example_count'] > 0
+    for name in ('recall', 'precision', 'auc', 'frame_recall', 'subject_recall'):
+      assert f'{name}[{grade}]' in metrics, (name, grade)
+  assert metrics['subject_count'] == 6 and metrics['example_count'] == metrics['frame_count']
+  # The subject table agrees with the subject confusion matrix beside it.
+  subject = first['confusion_matrices']['subject']
+  assert sum(map(sum, subject)) == 6
+  assert metrics['subject_exact_accuracy'] == sum(subject[g][g] for g in range(6)) / 6
   assert os.path.exists(first['confusion_matrix_png'])
 
 
@@ -79,23 +94,35 @@ def test_fresh_process_gets_identical_probabilities_from_both_signatures(runs):
   assert set(result['grades']) <= set(GRADES)
 
 
-def test_impossible_thresholds_are_not_blessed_and_not_pushed(runs):
-  second = runs['second']
+def test_no_regression_gate_blocks_a_worse_candidate(runs):
+  first, second = runs['first']['metrics'], runs['second']
+  worse = second['metrics']
+  # The candidate really is worse than the blessed baseline, by more than the tolerance.
+  assert worse['sparse_categorical_accuracy'] < first['sparse_categorical_accuracy'] - 0.01
   assert second['blessed'] is False
   assert 'pushed_to' not in second
   failed = '\n'.join(second['failed_thresholds'])
-  assert 'sparse_categorical_accuracy (overall)' in failed and 'required >= 1.01' in failed
-  for grade in GRADES:
-    assert f'recall[{grade}] (overall)' in failed
+  assert ('sparse_categorical_accuracy (overall)' in failed and
+          'no regression beyond 0.01 against the last blessed model' in failed), failed
+  assert all('no regression' in line for line in second['failed_thresholds']), failed
   versions = os.listdir(os.path.join(runs['root'], 'serving', 'palsy'))
   assert versions == [os.path.basename(runs['first']['pushed_to'])]  # nothing new pushed
 
 
+def test_an_ingest_only_run_reports_only_its_own_outputs(runs):
+  ingest_only = runs['ingest_only']
+  assert 'blessed' not in ingest_only and 'pushed_to' not in ingest_only
+  assert 'metrics' not in ingest_only
+  assert ingest_only['ingest']['subjects_per_split'] == {'train': 6, 'eval': 6, 'test': 6}
+
+
 def test_training_outputs_for_people(runs):
-  model_runs = glob.glob(os.path.join(runs['root'], 'Trainer', 'model_run', '*'))
-  [run_dir] = model_runs
+  model_runs = sorted(glob.glob(os.path.join(runs['root'], 'Trainer', 'model_run', '*')),
+                      key=lambda d: int(os.path.basename(d)))
+  assert len(model_runs) == 2  # the lr-0 candidate trained anew, not from the cache
+  run_dir = model_runs[0]
   with open(os.path.join(run_dir, 'history.json')) as f:
     history = json.load(f)
-  assert len(history['loss']) == 2 and len(history['val_loss']) == 2
+  assert 1 <= len(history['loss']) <= 8 and len(history['val_loss']) == len(history['loss'])
   assert os.path.getsize(os.path.join(run_dir, 'training_curves.png')) > 1000
   assert glob.glob(os.path.join(run_dir, 'logs', '**', 'events.out.tfevents.*'), recursive=True)
