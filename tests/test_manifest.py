@@ -74,3 +74,12 @@ def test_fingerprint_changes_with_the_media(tmp_path):
   assert manifest.fingerprint(path) == first
   (tmp_path / 'a.mp4').write_bytes(b'y' * 11)
   assert manifest.fingerprint(path) != first
+
+
+def test_grades_present_are_the_labelled_grades_only(tmp_path):
+  # A cohort with two grades gets per-grade metrics and gates for those two alone;
+  # an unknown label is a failed input, not a grade.
+  path = tmp_path / 'manifest.csv'
+  path.write_text('path,subject_id,label,source\na.jpg,s1,I,x\nb.jpg,s2,HB-III,x\n'
+                  'c.jpg,s3,normal,x\nd.jpg,s4,grade 9,x\n')
+  assert manifest.grades_present(str(path)) == [0, 2]
