@@ -44,7 +44,7 @@ def runs(tmp_path_factory):
   no_floors = ['--min-accuracy', '0', '--min-class-recall', '0',
                '--min-subject-balanced-accuracy', '0', '--min-subject-within-one', '0',
                '--min-subject-class-recall', '0']
-  first = _run(data_dir, root, *no_floors)
+  first = _run(data_dir, root, *no_floors, '--learning-rate', '0.001')
   second = _run(data_dir, root, *no_floors, '--learning-rate', '0')
   ingest_only = _run(data_dir, root, '--stop-after', 'ingest')
   return {'root': root, 'first': first, 'second': second, 'ingest_only': ingest_only}
@@ -126,3 +126,32 @@ def test_training_outputs_for_people(runs):
   assert 1 <= len(history['loss']) <= 8 and len(history['val_loss']) == len(history['loss'])
   assert os.path.getsize(os.path.join(run_dir, 'training_curves.png')) > 1000
   assert glob.glob(os.path.join(run_dir, 'logs', '**', 'events.out.tfevents.*'), recursive=True)
+
+
+def test_evaluator_numbers_equal_a_recomputation_from_the_pushed_model(runs):
+  """Independent of TFMA and of pipeline.clinical_metrics: plain numpy on the pushed
+  model's own outputs for the test split."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  files = glob.glob(os.path.join(runs['root'], 'VideoIngest', 'examples', '*', 'Split-test',
+                                 '*.gz'))
+  records = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type='GZIP')]
+  parsed = [tf.train.Example.FromString(r).features.feature for r in records]
+  labels = np.array([f['label'].int64_list.value[0] for f in parsed])
+  subjects = [f['subject_id'].bytes_list.value[0] for f in parsed]
+  serve = tf.saved_model.load(runs['first']['pushed_to']).signatures['serving_default']
+  probs = serve(examples=tf.constant(records))['probabilities'].numpy()
+  preds = probs.argmax(axis=1)
+  metrics = runs['first']['metrics']
+  for g, grade in enumerate(GRADES):
+    recall = np.mean(preds[labels == g] == g)
+    assert metrics[f'recall[{grade}]'] == pytest.approx(recall, abs=1e-6), grade
+    assert metrics[f'frame_recall[{grade}]'] == pytest.approx(recall, abs=1e-6), grade
+    if (preds == g).any():
+      precision = np.mean(labels[preds == g] == g)
+      assert metrics[f'precision[{grade}]'] == pytest.approx(precision, abs=1e-6), grade
+  by_subject = {}
+  for s, y, p in zip(subjects, labels, probs):
+    by_subject.setdefault((s, y), []).append(p)
+  correct = [int(np.argmax(np.mean(ps, axis=0)) == y) for (_, y), ps in by_subject.items()]
+  assert metrics['subject_exact_accuracy'] == pytest.approx(np.mean(correct))
