@@ -1,20 +1,34 @@
-"""Shared set-up for the trainer benchmarks: real face crops as gzip TFRecords."""
+"""Shared set-up for the benchmarks: the repository on sys.path, a timer, and real face
+crops as gzip TFRecords for the trainer benchmarks."""
 import os
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-from pipeline.sample_data import Subject, render_frames  # pylint: disable=g-import-not-at-top
-from preprocessing import faces  # pylint: disable=g-import-not-at-top
+
+def best_of(fn, repeats: int) -> float:
+  """The fastest of ``repeats`` timed calls after one warm-up: the least disturbed by
+  the other work on a shared machine."""
+  fn()
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return min(times)
 
 
 def write_face_records(path: str, n: int, crop_size: int = 224) -> list:
   """``n`` tf.Examples of astronaut face crops with labels 0..5; returns the JPEG bytes."""
+  # Imported here so that the numpy-only benchmarks do not load TensorFlow.
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from pipeline.sample_data import Subject, render_frames  # pylint: disable=g-import-not-at-top
+  from preprocessing import faces  # pylint: disable=g-import-not-at-top
   jpegs = []
   with tf.io.TFRecordWriter(path, options='GZIP') as writer:
     for i in range(n):

@@ -10,14 +10,10 @@ Last line: {"bootstrap_seconds": .., "target_seconds": 2.0, "vs_naive": .., ..}
 """
 import argparse
 import json
-import os
-import sys
 import time
 import warnings
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
+import _common  # puts the repository on sys.path
 import numpy as np  # pylint: disable=g-import-not-at-top
 
 from pipeline import clinical_metrics  # pylint: disable=g-import-not-at-top
@@ -80,15 +76,6 @@ def intervals(resampled):
             for name in SCALARS + PER_GRADE}
 
 
-def best_of(fn, repeats):
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return min(times)
-
-
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--subjects', type=int, default=1000)
@@ -101,7 +88,8 @@ def main():
   labels, probs = make_subjects(args.subjects, args.seed)
   predictions = np.argmax(probs, axis=1)
 
-  t_ours = best_of(lambda: clinical_metrics.summarise(labels, probs, args.resamples, args.seed),
+  t_ours = _common.best_of(
+      lambda: clinical_metrics.summarise(labels, probs, args.resamples, args.seed),
                    args.repeats)
   start = time.perf_counter()
   naive = naive_bootstrap(labels, predictions, args.naive_resamples, args.seed)

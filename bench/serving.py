@@ -9,9 +9,8 @@ Last line: {"vs_raw_model": ...}  (target <= 1.15)
 import argparse
 import json
 import tempfile
-import time
 
-import _common  # pylint: disable=unused-import
+import _common
 import numpy as np
 import tensorflow as tf
 
@@ -20,16 +19,6 @@ from trainer import export, presets
 from trainer.model import build_classifier
 
 BATCH = 32
-
-
-def best_of(fn, repeats):
-  fn()  # warm-up
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return min(times)
 
 
 def main():
@@ -50,8 +39,9 @@ def main():
   jpegs = tf.io.parse_example(serialized, {'image': tf.io.FixedLenFeature([], tf.string)})['image']
   decoded = image_ops.preprocess_bytes(jpegs, args.image_size, preset.normalisation)
   raw = tf.function(lambda x: model(x, training=False))
-  t_serve = best_of(lambda: serve(examples=serialized)['probabilities'].numpy(), args.repeats)
-  t_raw = best_of(lambda: raw(decoded).numpy(), args.repeats)
+  t_serve = _common.best_of(lambda: serve(examples=serialized)['probabilities'].numpy(),
+                            args.repeats)
+  t_raw = _common.best_of(lambda: raw(decoded).numpy(), args.repeats)
   same = np.allclose(serve(examples=serialized)['probabilities'].numpy(), raw(decoded).numpy(),
                      atol=1e-5)
   print(f'model {args.model} at {args.image_size}px, batch {BATCH}: serving_default '
