@@ -1,16 +1,15 @@
 """The Evaluator's metrics and gates, frame and subject level, built from ``Gates``.
 
-Per-grade recall, precision and F1 are those of the *predicted* grade (the argmax). TFMA's
-own per-class metrics get there with ``top_k: 1`` next to the MetricsSpec's
-``binarize.class_ids`` (binarizing alone thresholds each grade's probability at 0.5,
-which a six-way softmax seldom reaches, and reads recall 0 for a model that is right).
-TFMA 0.47 then keys those values with a ``top_k`` sub-key that its thresholds never carry,
-so a threshold on them reads "Metric not found". The per-grade gates therefore sit on
-``GradingMetric``'s frame-level recall, which is the same argmax recall (the tests
-check the two agree) under a plain class-id key.
+Every per-grade recall, precision and F1 is that of the *predicted* grade (the argmax),
+computed by ``pipeline.patient_metrics.GradingMetric`` at frame, video and subject level
+(a video's or subject's frames are pooled by the mean of their probabilities).
 
-Video- and subject-level measures are ``pipeline.patient_metrics.GradingMetric``s: the
-frames of a video or subject are pooled by the mean of their probabilities.
+TFMA's own per-class metrics are not used for them. Binarized alone they threshold each
+grade's probability at 0.5, which a six-way softmax seldom reaches (recall 0 for a model
+that is right). With ``top_k: 1`` TFMA 0.47 computes the argmax recall, but keys it with a
+``top_k`` sub-key that its thresholds never carry ("Metric not found"), and reads recall
+1.0 for a grade the model never predicts (found by the full-pipeline test). TFMA gives
+the overall accuracy (a cross-check of ours) and the per-grade one-vs-rest AUC.
 
 Grades absent from the manifest get no per-grade metric and no gate: their recall is
 undefined, and a gate on it could never pass.
@@ -30,7 +29,6 @@ from preprocessing.labels import NUM_GRADES
 
 LABEL_KEY = 'label'
 PREDICTION_KEY = 'probabilities'
-_TOP_1 = '"top_k": 1'
 _GRADING_MODULE = patient_metrics.__name__
 _REPORTED_LEVELS = ('frame', 'video', 'subject')
 
@@ -81,11 +79,10 @@ def build(gates: Gates, grades: Optional[Sequence[int]] = None) -> tfma.EvalConf
     frame_floor = gates.min_class_recall[grade]
     subject_floor = gates.min_subject_class_recall[grade]
     specs.append(tfma.MetricsSpec(binarize=_one_grade(grade), metrics=[
-        tfma.MetricConfig(class_name='Recall', config=_TOP_1),
-        tfma.MetricConfig(class_name='Precision', config=_TOP_1),
-        tfma.MetricConfig(class_name='F1Score', config=_TOP_1),
         tfma.MetricConfig(class_name='AUC'),  # one-vs-rest on the grade's probability
         _grading('frame', 'recall', value_floor=frame_floor),
+        _grading('frame', 'precision'),
+        _grading('frame', 'f1'),
         _grading('video', 'recall'),
         _grading('subject', 'recall', value_floor=subject_floor),
         _grading('subject', 'precision'),

@@ -174,7 +174,7 @@ def metrics_table(metrics: Dict[str, float], subject_matrix: Optional[np.ndarray
   lines.append(f'\n  {"grade":12s} {"subject recall [95% CI]":>30s} {"subj. prec.":>11s} '
                f'{"frame recall":>12s} {"frame prec.":>11s} {"frame F1":>8s} {"AUC":>6s}')
   for grade in GRADES:
-    if f'recall[{grade}]' not in metrics:
+    if f'frame_recall[{grade}]' not in metrics:
       lines.append(f'  {grade:12s} {"n/a: absent from the manifest":>30s}')
       continue
     recall = _value(metrics, f'subject_recall[{grade}]', ci=True)
@@ -183,9 +183,9 @@ def metrics_table(metrics: Dict[str, float], subject_matrix: Optional[np.ndarray
       recall = f'{subject_matrix[g, g]}/{subject_matrix[g].sum()} {recall}'
     lines.append(f'  {grade:12s} {recall:>30s} '
                  f'{_value(metrics, f"subject_precision[{grade}]"):>11s} '
-                 f'{_value(metrics, f"recall[{grade}]"):>12s} '
-                 f'{_value(metrics, f"precision[{grade}]"):>11s} '
-                 f'{_value(metrics, f"f1_score[{grade}]"):>8s} '
+                 f'{_value(metrics, f"frame_recall[{grade}]"):>12s} '
+                 f'{_value(metrics, f"frame_precision[{grade}]"):>11s} '
+                 f'{_value(metrics, f"frame_f1[{grade}]"):>8s} '
                  f'{_value(metrics, f"auc[{grade}]"):>6s}')
   return '\n'.join(lines)
 

@@ -10,6 +10,7 @@ metric that reads 0, fails here.
 import json
 import os
 
+import numpy as np
 import pytest
 import tensorflow as tf
 from tfx.components.evaluator import executor as evaluator_executor
@@ -73,7 +74,7 @@ def _gates(eps=0.0):
 EPS = 1e-9
 
 
-def _evaluate(tmp_path, name, gates):
+def _evaluate(tmp_path, name, gates, frames=FRAMES, grades=PRESENT):
   examples = standard_artifacts.Examples()
   examples.uri = str(tmp_path / 'examples')
   examples.split_names = artifact_utils.encode_split_names(['test'])
@@ -82,7 +83,7 @@ def _evaluate(tmp_path, name, gates):
     os.makedirs(split_dir)
     with tf.io.TFRecordWriter(os.path.join(split_dir, 'data_tfrecord-00000-of-00001.gz'),
                               options='GZIP') as writer:
-      for subject, grade, video, preds in FRAMES:
+      for subject, grade, video, preds in frames:
         for pred in preds:
           writer.write(fixed_model.example(grade, pred, subject, video))
   model = standard_artifacts.Model()
@@ -93,7 +94,7 @@ def _evaluate(tmp_path, name, gates):
   evaluation.uri = str(tmp_path / name / 'evaluation')
   blessing = standard_artifacts.ModelBlessing()
   blessing.uri = str(tmp_path / name / 'blessing')
-  config = eval_config.build(gates, PRESENT)
+  config = eval_config.build(gates, grades)
   evaluator_executor.Executor().Do(
       {'examples': [examples], 'model': [model]},
       {'evaluation': [evaluation], 'blessing': [blessing]},
@@ -113,12 +114,10 @@ def test_frame_per_grade_metrics_are_those_of_the_predicted_grade(at_true_values
   m = at_true_values['metrics']
   assert m['sparse_categorical_accuracy'] == pytest.approx(FRAME_ACCURACY)
   for grade, name in enumerate(run_report.GRADES[:4]):
-    assert m[f'recall[{name}]'] == pytest.approx(FRAME_RECALL[grade]), name
-    assert m[f'precision[{name}]'] == pytest.approx(FRAME_PRECISION[grade]), name
-    p, r = FRAME_PRECISION[grade], FRAME_RECALL[grade]
-    assert m[f'f1_score[{name}]'] == pytest.approx(2 * p * r / (p + r)), name
-    # The gated frame recall (our metric) is the same number as TFMA's top-1 recall.
     assert m[f'frame_recall[{name}]'] == pytest.approx(FRAME_RECALL[grade]), name
+    assert m[f'frame_precision[{name}]'] == pytest.approx(FRAME_PRECISION[grade]), name
+    p, r = FRAME_PRECISION[grade], FRAME_RECALL[grade]
+    assert m[f'frame_f1[{name}]'] == pytest.approx(2 * p * r / (p + r)), name
 
 
 def test_subject_and_video_levels(at_true_values):
@@ -172,3 +171,16 @@ def test_every_gate_fails_just_above_its_true_value(tmp_path):
     assert f'frame_recall[{name}] (overall)' in failed
     assert f'subject_recall[{name}] (overall)' in failed
   assert len(result['failed']) == 3 + 2 * len(PRESENT), failed
+
+
+def test_a_grade_never_predicted_has_recall_0_and_no_precision(tmp_path):
+  # Grade near_normal is never predicted: its recall is 0/2 and its precision undefined.
+  # (TFMA's own top-1 per-class Recall read 1.0 for such a grade in a real run.)
+  frames = [('s1', 0, 'v1', [0, 0]), ('s2', 1, 'v2', [0, 0]), ('s3', 2, 'v3', [2, 2])]
+  no_floors = Gates(min_accuracy=0, min_class_recall=(0,), min_subject_balanced_accuracy=0,
+                    min_subject_within_one=0, min_subject_class_recall=(0,))
+  m = _evaluate(tmp_path, 'never', no_floors, frames, grades=[0, 1, 2])['metrics']
+  assert m['frame_recall[near_normal]'] == 0 and m['subject_recall[near_normal]'] == 0
+  assert np.isnan(m['frame_precision[near_normal]'])
+  assert m['frame_recall[normal]'] == 1 and m['frame_precision[normal]'] == 0.5
+  assert run_report._value(m, 'frame_precision[near_normal]') == 'n/a'

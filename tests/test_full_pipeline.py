@@ -27,7 +27,7 @@ def _run(data_dir, root, *extra):
   summary = os.path.join(root, f'summary{len(glob.glob(os.path.join(root, "summary*")))}.json')
   code = cli.main(['run', '--manifest', os.path.join(data_dir, 'manifest.csv'),
                    '--pipeline-root', root, '--model', 'demo', '--image-size', '32',
-                   '--ingest-image-size', '64', '--epochs', '8',
+                   '--ingest-image-size', '64',
                    '--beam-arg=--direct_running_mode=multi_processing',
                    '--beam-arg=--direct_num_workers=2', '--summary-json', summary, *extra])
   assert code == 0
@@ -44,8 +44,8 @@ def runs(tmp_path_factory):
   no_floors = ['--min-accuracy', '0', '--min-class-recall', '0',
                '--min-subject-balanced-accuracy', '0', '--min-subject-within-one', '0',
                '--min-subject-class-recall', '0']
-  first = _run(data_dir, root, *no_floors, '--learning-rate', '0.001')
-  second = _run(data_dir, root, *no_floors, '--learning-rate', '0')
+  first = _run(data_dir, root, *no_floors, '--learning-rate', '0.001', '--epochs', '20')
+  second = _run(data_dir, root, *no_floors, '--learning-rate', '0', '--epochs', '2')
   ingest_only = _run(data_dir, root, '--stop-after', 'ingest')
   return {'root': root, 'first': first, 'second': second, 'ingest_only': ingest_only}
 
@@ -59,7 +59,7 @@ def test_first_run_is_blessed_and_pushed(runs):
   assert os.path.exists(os.path.join(pushed, 'saved_model.pb'))
   metrics = first['metrics']
   for grade in GRADES:
-    for name in ('recall', 'precision', 'auc', 'frame_recall', 'subject_recall'):
+    for name in ('frame_recall', 'frame_precision', 'auc', 'subject_recall'):
       assert f'{name}[{grade}]' in metrics, (name, grade)
   assert metrics['subject_count'] == 6 and metrics['example_count'] == metrics['frame_count']
   # The subject table agrees with the subject confusion matrix beside it.
@@ -123,7 +123,7 @@ def test_training_outputs_for_people(runs):
   run_dir = model_runs[0]
   with open(os.path.join(run_dir, 'history.json')) as f:
     history = json.load(f)
-  assert 1 <= len(history['loss']) <= 8 and len(history['val_loss']) == len(history['loss'])
+  assert 1 <= len(history['loss']) <= 20 and len(history['val_loss']) == len(history['loss'])
   assert os.path.getsize(os.path.join(run_dir, 'training_curves.png')) > 1000
   assert glob.glob(os.path.join(run_dir, 'logs', '**', 'events.out.tfevents.*'), recursive=True)
 
@@ -142,16 +142,19 @@ def test_evaluator_numbers_equal_a_recomputation_from_the_pushed_model(runs):
   serve = tf.saved_model.load(runs['first']['pushed_to']).signatures['serving_default']
   probs = serve(examples=tf.constant(records))['probabilities'].numpy()
   preds = probs.argmax(axis=1)
+  top2 = np.sort(probs, axis=1)[:, -2:]
+  # A near tie could fall either way between batchings; a trained model has none.
+  assert (top2[:, 1] - top2[:, 0]).min() > 1e-4 and len(set(preds)) > 1
   metrics = runs['first']['metrics']
   for g, grade in enumerate(GRADES):
     recall = np.mean(preds[labels == g] == g)
-    assert metrics[f'recall[{grade}]'] == pytest.approx(recall, abs=1e-6), grade
     assert metrics[f'frame_recall[{grade}]'] == pytest.approx(recall, abs=1e-6), grade
     if (preds == g).any():
       precision = np.mean(labels[preds == g] == g)
-      assert metrics[f'precision[{grade}]'] == pytest.approx(precision, abs=1e-6), grade
+      assert metrics[f'frame_precision[{grade}]'] == pytest.approx(precision, abs=1e-6), grade
   by_subject = {}
   for s, y, p in zip(subjects, labels, probs):
     by_subject.setdefault((s, y), []).append(p)
   correct = [int(np.argmax(np.mean(ps, axis=0)) == y) for (_, y), ps in by_subject.items()]
   assert metrics['subject_exact_accuracy'] == pytest.approx(np.mean(correct))
+  assert metrics['sparse_categorical_accuracy'] == pytest.approx(np.mean(preds == labels))

@@ -83,3 +83,21 @@ def test_grades_present_are_the_labelled_grades_only(tmp_path):
   path.write_text('path,subject_id,label,source\na.jpg,s1,I,x\nb.jpg,s2,HB-III,x\n'
                   'c.jpg,s3,normal,x\nd.jpg,s4,grade 9,x\n')
   assert manifest.grades_present(str(path)) == [0, 2]
+
+
+def test_cli_stops_an_untestable_cohort_with_a_message_not_a_traceback(tmp_path, capsys,
+                                                                       astronaut):
+  # Grade I has three subjects (one per split); grade VI has one, so it can only train.
+  from tests.conftest import write_jpeg  # pylint: disable=g-import-not-at-top
+  rows = ['path,subject_id,label,source']
+  for k, (subject, label) in enumerate([('a', 'I'), ('b', 'I'), ('c', 'I'), ('d', 'VI')]):
+    write_jpeg(str(tmp_path / f'{k}.jpg'), astronaut)
+    rows.append(f'{k}.jpg,{subject},{label},stills')
+  path = _write(tmp_path, '\n'.join(rows) + '\n')
+  code = cli.main(['run', '--manifest', path, '--pipeline-root', str(tmp_path / 'root'),
+                   '--stop-after', 'ingest'])
+  assert code == 2
+  err = capsys.readouterr().err
+  assert 'no subject of grade complete (HB VI)' in err
+  assert '1 subject in the manifest (train 1, eval 0, test 0); at least 2 are needed' in err
+  assert 'Traceback' not in err
