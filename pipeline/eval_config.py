@@ -30,7 +30,6 @@ from preprocessing.labels import NUM_GRADES
 LABEL_KEY = 'label'
 PREDICTION_KEY = 'probabilities'
 _GRADING_MODULE = patient_metrics.__name__
-_REPORTED_LEVELS = ('frame', 'video', 'subject')
 
 
 def _overall(value_floor: Optional[float] = None, tolerance: Optional[float] = None
@@ -69,9 +68,8 @@ def build(gates: Gates, grades: Optional[Sequence[int]] = None) -> tfma.EvalConf
       tfma.MetricConfig(class_name='SparseCategoricalAccuracy',
                         per_slice_thresholds=_overall(gates.min_accuracy,
                                                       gates.regression_tolerance)),
-      tfma.MetricConfig(class_name='MultiClassConfusionMatrixPlot'),
   ]
-  for level in _REPORTED_LEVELS:
+  for level in patient_metrics.LEVELS:
     for measure in patient_metrics.SCALAR_MEASURES + (patient_metrics.CONFUSION_MATRIX,):
       overall.append(_grading(level, measure, **gated.get(level, {}).get(measure, {})))
   specs = [tfma.MetricsSpec(metrics=overall)]
