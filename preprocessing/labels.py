@@ -8,7 +8,8 @@ import re
 GRADES = ('normal', 'near_normal', 'mild', 'moderate', 'severe', 'complete')
 NUM_GRADES = len(GRADES)
 
-_ROMAN = {'i': 0, 'ii': 1, 'iii': 2, 'iv': 3, 'v': 4, 'vi': 5}
+HOUSE_BRACKMANN = ('I', 'II', 'III', 'IV', 'V', 'VI')  # the grades in clinicians' notation
+_ROMAN = {numeral.lower(): grade for grade, numeral in enumerate(HOUSE_BRACKMANN)}
 
 
 class UnknownLabelError(ValueError):

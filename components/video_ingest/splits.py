@@ -38,7 +38,7 @@ import hmac
 import math
 from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
 
-from preprocessing.labels import GRADES
+from preprocessing.labels import GRADES, HOUSE_BRACKMANN
 
 SPLIT_NAMES = ('train', 'eval', 'test')
 DEFAULT_RATIOS = (0.70, 0.15, 0.15)
@@ -46,7 +46,6 @@ DEFAULT_SALT = 'palsy-tfx'
 # Who gets a grade's subjects when there are fewer than splits: train must see a grade
 # to learn it, test to judge it; eval only steers early stopping.
 FILL_PRIORITY = ('train', 'test', 'eval')
-HOUSE_BRACKMANN = ('I', 'II', 'III', 'IV', 'V', 'VI')
 _ROLES = {'train': 'one to train on', 'test': 'one to test', 'eval': 'one in eval'}
 
 
