@@ -41,7 +41,8 @@ def make_video(path, size, seconds):
 def ours(path):
   """Our code path: ExtractFaces.process on one item, in this process."""
   item = manifest.Item(0, path, os.path.basename(path), 'bench', 2, 'yfp', 'left', 'video')
-  fn = extract.ExtractFaces({'yfp': FPS}, FPS, {'bench': 'train'}, 's', 224, 0.25, 640, threaded=True)
+  fn = extract.ExtractFaces({'yfp': FPS}, FPS, {'bench': 'train'}, 's', 224, 0.25, 640,
+                           threaded=True)
   faces.detect_face(np.zeros((8, 8, 3), np.uint8))  # dlib's one-off set-up, as in a warm worker
   start = time.perf_counter()
   out = [o for o in fn.process(item) if isinstance(o, tuple)]

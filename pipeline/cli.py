@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
 
   sample = sub.add_parser('sample-data', help='write the built-in demo dataset (not clinical)')
   sample.add_argument('--output', required=True)
-  sample.add_argument('--subjects-per-grade', type=int, default=8,
+  sample.add_argument('--subjects-per-grade', type=int,
+                      default=configs.DEFAULT_SUBJECTS_PER_GRADE,
                       help='8 gives six test subjects, one per grade')
   sample.add_argument('--seconds', type=float, default=3.0)
   sample.set_defaults(func=_sample_data)

@@ -4,6 +4,9 @@ import os
 PIPELINE_NAME = 'palsy-tfx'
 # Locally, Beam fans out to one worker process per core.
 LOCAL_BEAM_ARGS = ['--direct_running_mode=multi_processing', '--direct_num_workers=0']
+# Demo data: 8 subjects per grade split 6/1/1 (train/eval/test), so six test subjects, one
+# of each grade, and enough training subjects that their looks cannot stand in for grades.
+DEFAULT_SUBJECTS_PER_GRADE = 8
 # Quality bars for a real model; the demo passes its own (README, scripts/demo.sh).
 DEFAULT_MIN_ACCURACY = 0.6
 DEFAULT_MIN_CLASS_RECALL = 0.4

@@ -40,8 +40,9 @@ def run_artifacts(config: metadata_store_pb2.ConnectionConfig) -> Dict[str, obje
   if not runs:
     return {}
   run = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
+  execution_types = {t.id: t.name for t in store.get_execution_types()}
   executions = [e for e in store.get_executions_by_context(run.id)
-                if not store.get_execution_types_by_id([e.type_id])[0].name.endswith('.Resolver')]
+                if not execution_types[e.type_id].endswith('.Resolver')]
   events = store.get_events_by_execution_ids([e.id for e in executions])
   ids = sorted({e.artifact_id for e in events if e.type in _OUTPUT_EVENTS})
   types = {t.id: t.name for t in store.get_artifact_types()}

@@ -14,6 +14,7 @@ from typing import Dict, Iterator, List
 import cv2
 import numpy as np
 
+from pipeline import configs
 from pipeline.media_writer import write_video
 from preprocessing.labels import GRADES
 
@@ -21,9 +22,6 @@ from preprocessing.labels import GRADES
 _FACE_CENTER = (222.0, 127.0)
 _EYES = ((202.0, 102.0), (240.0, 102.0))
 _MOUTH_CORNERS = ((207.0, 143.0), (240.0, 143.0))
-# 8 per grade split 6/1/1 (train/eval/test): six test subjects, one of each grade, and
-# enough training subjects that their looks cannot stand in for their grades.
-DEFAULT_SUBJECTS_PER_GRADE = 8
 # One label scale per source, to show that ingest accepts them all.
 _LABEL_WRITERS = {
     'meei': lambda g: ['Normal', 'NearNormal', 'Mild', 'Moderate', 'Severe', 'Complete'][g],
@@ -88,12 +86,12 @@ def render_frames(subject: Subject, n_frames: int, size=(320, 240),
                          borderMode=cv2.BORDER_REFLECT)
 
 
-def demo_subjects(per_grade: int = DEFAULT_SUBJECTS_PER_GRADE) -> List[Subject]:
+def demo_subjects(per_grade: int = configs.DEFAULT_SUBJECTS_PER_GRADE) -> List[Subject]:
   """``per_grade`` subjects of every grade, ``demo-<grade>-000`` upwards.
 
   Plain ids are enough because ingest splits each grade on its own: from 2 per grade
-  every grade has a subject in test, so the demo can gate on the recall of every
-  grade, and from 3 one in eval too. Sources, sides and seeds alternate over the
+  every grade has a subject in test, so every grade is evaluated, and from 3 one in
+  eval too. Sources, sides and seeds alternate over the
   whole list.
   """
   subjects = []
@@ -105,8 +103,9 @@ def demo_subjects(per_grade: int = DEFAULT_SUBJECTS_PER_GRADE) -> List[Subject]:
   return subjects
 
 
-def write_sample_data(output_dir: str, per_grade: int = DEFAULT_SUBJECTS_PER_GRADE, seconds: float = 3.0,
-                      fps: int = 25, stills_per_subject: int = 1) -> Dict[str, int]:
+def write_sample_data(output_dir: str, per_grade: int = configs.DEFAULT_SUBJECTS_PER_GRADE,
+                      seconds: float = 3.0, fps: int = 25, stills_per_subject: int = 1
+                      ) -> Dict[str, int]:
   """Write demo videos, stills and ``manifest.csv`` into ``output_dir``."""
   os.makedirs(os.path.join(output_dir, 'videos'), exist_ok=True)
   os.makedirs(os.path.join(output_dir, 'stills'), exist_ok=True)

@@ -22,7 +22,7 @@ def small_cnn(input_shape) -> keras.Model:
   x = inputs
   for i, filters in enumerate((32, 64, 96, 128), 1):
     x = layers.Conv2D(filters, 3, padding='same', use_bias=False, name=f'block{i}_conv')(x)
-    x = layers.BatchNormalization(momentum=0.9, name=f"block{i}_bn")(x)
+    x = layers.BatchNormalization(momentum=0.9, name=f'block{i}_bn')(x)
     x = layers.Activation('relu', name=f'block{i}_relu')(x)
     x = layers.MaxPooling2D(2, name=f'block{i}_pool')(x)
   return keras.Model(inputs, x, name='small_cnn')

@@ -7,6 +7,8 @@ import collections
 import json
 from typing import Dict, Iterable, List
 
+from components.video_ingest import splits
+
 SUMMARY_FILE = 'ingest_summary.json'
 
 
@@ -20,7 +22,7 @@ def summarise(stats_json: Iterable[str], manifest_failures: List[Dict[str, str]]
   per_class = collections.defaultdict(collections.Counter)
   per_source = collections.Counter()
   subjects = collections.defaultdict(set)
-  class_subjects = {k: collections.defaultdict(set) for k in ('train', 'eval', 'test')}
+  class_subjects = {k: collections.defaultdict(set) for k in splits.SPLIT_NAMES}
   totals = collections.Counter()
   failures = list(manifest_failures)
   for line in stats_json:
@@ -39,8 +41,8 @@ def summarise(stats_json: Iterable[str], manifest_failures: List[Dict[str, str]]
       failures.append({'path': s['path'], 'reason': s['failure']})
   failures.sort(key=lambda f: f['path'])
   return {
-      'examples_per_split': {k: per_split.get(k, 0) for k in ('train', 'eval', 'test')},
-      'subjects_per_split': {k: len(subjects.get(k, ())) for k in ('train', 'eval', 'test')},
+      'examples_per_split': {k: per_split.get(k, 0) for k in splits.SPLIT_NAMES},
+      'subjects_per_split': {k: len(subjects.get(k, ())) for k in splits.SPLIT_NAMES},
       'examples_per_class': {k: dict(sorted(v.items())) for k, v in sorted(per_class.items())},
       'subjects_per_class': {k: {label: len(v) for label, v in sorted(by_label.items())}
                              for k, by_label in class_subjects.items()},
