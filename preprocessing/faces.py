@@ -1,13 +1,25 @@
 """Find, crop and encode the face in a frame with dlib's HOG detector.
 
-HOG cost grows with pixel count, so we detect on a copy downscaled to a fixed width
-and map the box back to full resolution. In a video the face moves little between
-sampled frames, so we first search a small window around the previous box and fall
-back to the whole frame only when that fails: this is what makes 1080p ingest fast.
+The standard is dlib's detector on the full-resolution frame with upsample 0: every
+face it finds, ingest must find too. Running it on every sampled 1080p frame is slow
+(HOG cost grows with pixel count), so a ``FaceFinder`` tries cheap passes first and
+runs the full-resolution pass only when they find nothing:
+
+1. **track**: in a video the face moves little between sampled frames, so search a
+   small window around the previous box, scaled so the face is about 90 px;
+2. **fast**: the whole frame downscaled to ``detect_width`` (finds faces of at least
+   about 80 px at that scale, so large faces cost little);
+3. **sure**: the full-resolution frame itself, which by construction finds whatever
+   the standard finds (faces down to about 70 px in HD frames);
+4. **small**: frames under 400 px are also searched upsampled once (faces under 80 px);
+5. **edge**: the downscaled frame padded by replicating its border, for a face that
+   fills the frame or is cut by its edge and so lacks the context HOG needs.
+
+Once the tracked box is lost, tracking stops until a full-frame pass finds a face.
 """
 import dataclasses
 import threading
-from typing import Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -16,10 +28,15 @@ DEFAULT_IMAGE_SIZE = 224
 DEFAULT_MARGIN = 0.25
 DEFAULT_DETECT_WIDTH = 640
 JPEG_QUALITY = 95
+PASSES = ('track', 'fast', 'sure', 'small', 'edge')
 # HOG finds faces down to ~80 px; scale windows so a tracked face is about this big.
 _TRACK_FACE_PX = 90
 # The tracking window reaches this many box sizes beyond the previous box's centre.
 _TRACK_REACH = 0.8
+# Frames smaller than this are also searched upsampled once.
+_SMALL_FRAME_PX = 400
+# The edge pass pads each side by this fraction of the frame's longer side.
+_EDGE_PAD = 0.25
 
 _local = threading.local()
 
@@ -34,7 +51,7 @@ def _detector():
 
 @dataclasses.dataclass(frozen=True)
 class Box:
-  """A face box in full-resolution pixel coordinates."""
+  """A face box in full-resolution pixel coordinates (it may reach past the frame)."""
   left: float
   top: float
   right: float
@@ -63,18 +80,28 @@ def _gray(rgb: np.ndarray) -> np.ndarray:
   return rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
-def _detect_in(gray: np.ndarray, scale: float, offset=(0.0, 0.0),
-               upsample: int = 0) -> list:
-  """Detect on ``gray`` resized by ``scale``; return boxes in source coordinates."""
+def _detect_in(image: np.ndarray, scale: float = 1.0, offset=(0.0, 0.0),
+               upsample: int = 0) -> List[Box]:
+  """Detect on ``image`` resized by ``scale``; return boxes in source coordinates
+  shifted by ``offset``."""
   if scale != 1.0:
-    size = (max(1, int(round(gray.shape[1] * scale))),
-            max(1, int(round(gray.shape[0] * scale))))
-    gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-  rects, scores, _ = _detector().run(gray, upsample, 0.0)
+    size = (max(1, int(round(image.shape[1] * scale))),
+            max(1, int(round(image.shape[0] * scale))))
+    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+  rects, scores, _ = _detector().run(image, upsample, 0.0)
   ox, oy = offset
   return [Box(r.left() / scale + ox, r.top() / scale + oy,
               r.right() / scale + ox, r.bottom() / scale + oy, float(s))
           for r, s in zip(rects, scores)]
+
+
+def reference_faces(rgb: np.ndarray) -> List[Box]:
+  """The standard: dlib's detector on the full-resolution RGB frame, upsample 0.
+
+  It is also the sure pass, so the guarantee holds by construction, and it is what
+  the tests and the benchmark compare against.
+  """
+  return _detect_in(rgb)
 
 
 def pick(boxes: Sequence[Box], policy: str = 'largest') -> Optional[Box]:
@@ -91,45 +118,90 @@ def pick(boxes: Sequence[Box], policy: str = 'largest') -> Optional[Box]:
   return max((b for b in boxes if b.score >= 0.5 * best), key=lambda b: b.area)
 
 
-def detect_face(rgb: np.ndarray, detect_width: int = DEFAULT_DETECT_WIDTH,
-                policy: str = 'largest', near: Optional[Box] = None) -> Optional[Box]:
-  """Return the chosen face in ``rgb`` (full-resolution coordinates) or None.
+class FaceFinder:
+  """Finds the chosen face frame after frame; one per video (it remembers the last box).
 
-  ``near`` is the previous frame's box: we search a window of 1.6 box widths
-  around it first, scaled so the face is ~90 px, and fall back to the full frame.
+  ``passes`` counts, per pass name, the frames on which that pass found the face, plus
+  ``'none'`` for frames where no pass did. ``sure_runs`` counts the frames on which
+  the full-resolution pass ran: the price of the guarantee.
   """
-  gray = _gray(rgb)
-  h, w = gray.shape[:2]
-  if near is not None:
+
+  def __init__(self, detect_width: int = DEFAULT_DETECT_WIDTH, policy: str = 'largest'):
+    self._detect_width = detect_width
+    self._policy = policy
+    self._previous: Optional[Box] = None
+    self.passes: Dict[str, int] = dict.fromkeys(PASSES + ('none',), 0)
+    self.sure_runs = 0
+
+  def find(self, rgb: np.ndarray) -> Optional[Box]:
+    """Return the chosen face in ``rgb`` (full-resolution coordinates) or None."""
+    found, how = None, 'none'
+    if self._previous is not None:
+      found, how = self._track(rgb, self._previous), 'track'
+    if found is None:
+      found, how = self._search(rgb)
+    self._previous = found  # None stops tracking: a lost box is not searched again
+    self.passes[how] += 1
+    return found
+
+  def _track(self, rgb: np.ndarray, near: Box) -> Optional[Box]:
+    h, w = rgb.shape[:2]
     side = max(near.right - near.left, near.bottom - near.top)
     cx, cy = (near.left + near.right) / 2, (near.top + near.bottom) / 2
     reach = _TRACK_REACH * side
     x0, y0 = int(max(0, cx - reach)), int(max(0, cy - reach))
     x1, y1 = int(min(w, cx + reach)), int(min(h, cy + reach))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+      return None
     scale = min(1.0, _TRACK_FACE_PX / max(side, 1.0))
-    found = pick(_detect_in(gray[y0:y1, x0:x1], scale, (x0, y0)), policy)
+    return pick(_detect_in(_gray(rgb[y0:y1, x0:x1]), scale, (x0, y0)), self._policy)
+
+  def _search(self, rgb: np.ndarray):
+    """The full-frame passes, cheapest first; returns (box, pass name)."""
+    gray = _gray(rgb)
+    h, w = gray.shape[:2]
+    scale = min(1.0, self._detect_width / float(max(w, 1)))
+    found = pick(_detect_in(gray, scale), self._policy)
     if found is not None:
-      return found
-  scale = min(1.0, detect_width / float(w))
-  boxes = _detect_in(gray, scale)
-  if not boxes and scale == 1.0 and max(h, w) < 400:
-    boxes = _detect_in(gray, 1.0, upsample=1)  # small stills: faces under 80 px
-  return pick(boxes, policy)
+      return found, 'fast'
+    self.sure_runs += 1
+    found = pick(reference_faces(rgb), self._policy)
+    if found is not None:
+      return found, 'sure'
+    if max(h, w) < _SMALL_FRAME_PX:
+      found = pick(_detect_in(gray, 1.0, upsample=1), self._policy)
+      if found is not None:
+        return found, 'small'
+    pad = int(round(_EDGE_PAD * max(h, w)))
+    padded = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    found = pick(_detect_in(padded, scale, (-pad, -pad)), self._policy)
+    return (found, 'edge') if found is not None else (None, 'none')
 
 
-def square_crop(rgb: np.ndarray, box: Box, margin: float = DEFAULT_MARGIN) -> np.ndarray:
-  """Square crop around ``box`` grown by ``margin`` per side, kept inside the frame.
+def detect_face(rgb: np.ndarray, detect_width: int = DEFAULT_DETECT_WIDTH,
+                policy: str = 'largest') -> Optional[Box]:
+  """The chosen face of a single image (a still): every pass but tracking."""
+  return FaceFinder(detect_width, policy).find(rgb)
 
-  A crop that would leave the frame is shifted back in (and shrunk only when the
-  frame itself is smaller), so the face is never padded with invented pixels.
+
+def square_crop(rgb: np.ndarray, box: Box, margin: float = DEFAULT_MARGIN):
+  """Square crop centred on ``box``, its longer side grown by ``margin`` per side.
+
+  Where the square runs past the frame it is padded by replicating the edge pixels,
+  so the face keeps its scale and position and the chin stays in (shrinking the square
+  to fit cut the jaw off close-ups). Returns ``(crop, padded)``, ``padded`` being the
+  fraction of the crop's area that was outside the frame.
   """
   h, w = rgb.shape[:2]
-  side = max(box.right - box.left, box.bottom - box.top) * (1 + 2 * margin)
-  side = int(round(min(side, h, w)))
-  cx, cy = (box.left + box.right) / 2, (box.top + box.bottom) / 2
-  x0 = int(round(min(max(cx - side / 2, 0), w - side)))
-  y0 = int(round(min(max(cy - side / 2, 0), h - side)))
-  return rgb[y0:y0 + side, x0:x0 + side]
+  side = max(1, int(round(max(box.right - box.left, box.bottom - box.top) * (1 + 2 * margin))))
+  x0 = int(round((box.left + box.right - side) / 2))
+  y0 = int(round((box.top + box.bottom - side) / 2))
+  inner = rgb[max(y0, 0):max(0, min(y0 + side, h)), max(x0, 0):max(0, min(x0 + side, w))]
+  if inner.size == 0:
+    raise ValueError(f'face box {box} lies outside the {w}x{h} frame')
+  pads = (max(0, -y0), max(0, y0 + side - h), max(0, -x0), max(0, x0 + side - w))
+  crop = cv2.copyMakeBorder(inner, *pads, cv2.BORDER_REPLICATE) if any(pads) else inner
+  return crop, 1.0 - inner.shape[0] * inner.shape[1] / float(side * side)
 
 
 def encode_jpeg(rgb: np.ndarray, size: int = DEFAULT_IMAGE_SIZE) -> bytes:
@@ -141,3 +213,18 @@ def encode_jpeg(rgb: np.ndarray, size: int = DEFAULT_IMAGE_SIZE) -> bytes:
   if not ok:
     raise ValueError('JPEG encoding failed')
   return buf.tobytes()
+
+
+@dataclasses.dataclass(frozen=True)
+class FaceCrop:
+  box: Box
+  jpeg: bytes
+  padded: float  # fraction of the crop's area outside the frame, filled by replication
+
+
+def crop_face(rgb: np.ndarray, box: Box, margin: float = DEFAULT_MARGIN,
+              size: int = DEFAULT_IMAGE_SIZE) -> FaceCrop:
+  """The one crop path, frame and box in, stored crop out: ingest and prediction
+  both call it, so what the model sees at serving time is what it trained on."""
+  crop, padded = square_crop(rgb, box, margin)
+  return FaceCrop(box, encode_jpeg(crop, size), padded)

@@ -17,7 +17,7 @@ from tfx.dsl.components.base import base_beam_component, base_beam_executor, exe
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components.video_ingest import extract, manifest, splits, summary
+from components.video_ingest import extract, manifest, progress, splits, summary
 
 DEFAULT_SOURCE_FPS = {'meei': 3.0, 'yfp': 6.0}
 DEFAULT_FPS = 3.0
@@ -40,10 +40,14 @@ class VideoIngestSpec(types.ComponentSpec):
   OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
 
 
-def _single_local_worker(beam_pipeline_args: Sequence[str]) -> bool:
+def decode_ahead(beam_pipeline_args: Sequence[str]) -> bool:
   """True when Beam runs the DoFn in one local worker, which then has cores to spare
-  for decoding ahead in a thread. With one worker per core, threads only contend."""
+  for decoding ahead in a thread. With one worker per core, threads only contend.
+  ``--number_of_worker_harness_threads=1`` asks for one thread per worker: no thread
+  then decodes ahead either."""
   opts = dict(a.lstrip('-').split('=', 1) for a in beam_pipeline_args or [] if '=' in a)
+  if opts.get('number_of_worker_harness_threads') == '1':
+    return False
   if opts.get('runner', 'DirectRunner') not in ('DirectRunner', 'direct'):
     return False
   if opts.get('direct_running_mode', 'in_memory') == 'in_memory':
@@ -85,14 +89,16 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
     examples_utils.set_file_format(examples, 'tfrecords_gzip')
     stats_prefix = os.path.join(examples.uri, '_stats', 'part')
+    progress_dir = os.path.join(examples.uri, '_progress')
     do_fn = extract.ExtractFaces(
         source_fps=json.loads(exec_properties['source_fps']),
         default_fps=exec_properties['default_fps'], split_of=split_of,
         salt=exec_properties['salt'], image_size=exec_properties['image_size'],
         margin=exec_properties['margin'], detect_width=exec_properties['detect_width'],
-        threaded=_single_local_worker(self._beam_pipeline_args))
+        threaded=decode_ahead(self._beam_pipeline_args), progress_dir=progress_dir)
 
-    with self._make_beam_pipeline() as p:
+    with progress.ProgressReporter(progress_dir, len(items)), \
+         self._make_beam_pipeline() as p:
       results = (p | 'Items' >> beam.Create(items)
                  | 'Spread' >> beam.Reshuffle()
                  | 'ExtractFaces' >> beam.ParDo(do_fn).with_outputs(

@@ -7,14 +7,14 @@ import hashlib
 import json
 import sys
 import time
-from typing import Dict, Iterator, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
 import apache_beam as beam
 import tensorflow as tf
 
-from components.video_ingest import splits
+from components.video_ingest import progress, splits
 from components.video_ingest.manifest import Item
-from preprocessing import faces, frames
+from preprocessing import faces, frames, logs
 from preprocessing.labels import GRADES
 
 STATS_TAG = 'stats'
@@ -32,12 +32,12 @@ def _floats(*v: float) -> tf.train.Feature:
   return tf.train.Feature(float_list=tf.train.FloatList(value=list(v)))
 
 
-def make_example(jpeg: bytes, item: Item, subject: str, video_id: str,
-                 frame: frames.Frame, box: faces.Box) -> tf.train.Example:
+def make_example(crop: faces.FaceCrop, item: Item, subject: str, video_id: str,
+                 frame: frames.Frame) -> tf.train.Example:
   """The example contract documented in the README."""
   h, w = frame.rgb.shape[:2]
   return tf.train.Example(features=tf.train.Features(feature={
-      'image': _bytes(jpeg),
+      'image': _bytes(crop.jpeg),
       'label': _ints(item.grade),
       'subject_id': _bytes(subject.encode()),
       'video_id': _bytes(video_id.encode()),
@@ -45,8 +45,9 @@ def make_example(jpeg: bytes, item: Item, subject: str, video_id: str,
       'timestamp_ms': _ints(frame.timestamp_ms),
       'source': _bytes(item.source.encode()),
       'side': _bytes(item.side.encode()),
-      'face_box': _floats(*box.relative(w, h)),
-      'face_score': _floats(box.score),
+      'face_box': _floats(*crop.box.relative(w, h)),
+      'face_score': _floats(crop.box.score),
+      'crop_padded': _floats(crop.padded),
   }))
 
 
@@ -67,11 +68,15 @@ class ExtractFaces(beam.DoFn):
   ``split_of`` maps raw subject ids to splits. It is computed once from the whole
   manifest before Beam starts, because a stratified split depends on every subject
   of a grade, which no single item can see.
+
+  ``progress_dir``, when set, receives one small file per finished item, from which
+  the executor prints overall progress while workers in other processes run.
   """
 
   def __init__(self, source_fps: Dict[str, float], default_fps: float,
                split_of: Dict[str, str], salt: str, image_size: int, margin: float,
-               detect_width: int, threaded: bool = False):
+               detect_width: int, threaded: bool = False,
+               progress_dir: Optional[str] = None):
     self._source_fps = source_fps
     self._default_fps = default_fps
     self._split_of = split_of
@@ -80,6 +85,10 @@ class ExtractFaces(beam.DoFn):
     self._margin = margin
     self._detect_width = detect_width
     self._threaded = threaded
+    self._progress_dir = progress_dir
+
+  def setup(self):
+    logs.configure_libraries()  # a worker process imports the libraries anew
 
   def _frames(self, item: Item) -> Iterator[frames.Frame]:
     if item.kind == 'image':
@@ -94,22 +103,21 @@ class ExtractFaces(beam.DoFn):
     video_id = hashlib.sha256((self._salt + item.rel_path).encode()).hexdigest()[:16]
     stats = {'path': item.path, 'kind': item.kind, 'split': split, 'source': item.source,
              'label': GRADES[item.grade], 'subject': subject, 'sampled': 0, 'faces': 0,
-             'no_face': 0, 'failure': None}
+             'no_face': 0, 'sure_passes': 0, 'padded_crops': 0, 'failure': None}
     start = time.time()
-    previous = None
+    finder = faces.FaceFinder(self._detect_width)
     try:
       for frame in self._frames(item):
         stats['sampled'] += 1
-        box = faces.detect_face(frame.rgb, self._detect_width, near=previous)
-        previous = box
+        box = finder.find(frame.rgb)
+        stats['sure_passes'] = finder.sure_runs
         if box is None:
           stats['no_face'] += 1
           continue
-        crop = faces.square_crop(frame.rgb, box, self._margin)
-        example = make_example(faces.encode_jpeg(crop, self._size), item, subject,
-                               video_id, frame, box)
+        crop = faces.crop_face(frame.rgb, box, self._margin, self._size)
         stats['faces'] += 1
-        yield split, example.SerializeToString()
+        stats['padded_crops'] += crop.padded > 0
+        yield split, make_example(crop, item, subject, video_id, frame).SerializeToString()
       if stats['faces'] == 0:
         stats['failure'] = ('no face found in the still' if item.kind == 'image' else
                             f'no face found in any of {stats["sampled"]} sampled frames')
@@ -118,7 +126,10 @@ class ExtractFaces(beam.DoFn):
     except Exception as e:  # pylint: disable=broad-except
       # One unreadable file must not sink a run of hundreds of good ones.
       stats['failure'] = f'{type(e).__name__}: {e}'
-    print(f'[ingest] {item.rel_path}: {stats["sampled"]} sampled, {stats["faces"]} faces'
-          f'{", FAILED: " + stats["failure"] if stats["failure"] else ""} '
-          f'({time.time() - start:.1f}s)', file=sys.stderr, flush=True)
+    if logs.verbose():
+      print(f'[ingest] {item.rel_path}: {stats["sampled"]} sampled, {stats["faces"]} faces'
+            f'{", FAILED: " + stats["failure"] if stats["failure"] else ""} '
+            f'({time.time() - start:.1f}s)', file=sys.stderr, flush=True)
+    if self._progress_dir:
+      progress.record(self._progress_dir, item.row, stats)
     yield beam.pvalue.TaggedOutput(STATS_TAG, json.dumps(stats))

@@ -31,6 +31,8 @@ def summarise(stats_json: Iterable[str], manifest_failures: List[Dict[str, str]]
     totals['frames_sampled'] += s['sampled']
     totals['faces_found'] += s['faces']
     totals['frames_without_face'] += s['no_face']
+    totals['full_resolution_passes'] += s['sure_passes']
+    totals['padded_crops'] += s['padded_crops']
     per_split[s['split']] += s['faces']
     per_class[s['split']][s['label']] += s['faces']
     per_source[s['source']] += s['faces']
@@ -52,6 +54,8 @@ def summarise(stats_json: Iterable[str], manifest_failures: List[Dict[str, str]]
       'frames_sampled': totals['frames_sampled'],
       'faces_found': totals['faces_found'],
       'frames_without_face': totals['frames_without_face'],
+      'full_resolution_passes': totals['full_resolution_passes'],
+      'padded_crops': totals['padded_crops'],
       'failed_inputs': failures,
   }
 
@@ -62,6 +66,9 @@ def format_summary(summary: dict) -> str:
            f"  media read: {summary['videos_read']} videos, {summary['images_read']} stills",
            f"  frames sampled: {summary['frames_sampled']}, faces found: "
            f"{summary['faces_found']}, without a face: {summary['frames_without_face']}"]
+  if 'full_resolution_passes' in summary:  # absent from summaries of earlier versions
+    lines.append(f"  full-resolution detection passes: {summary['full_resolution_passes']}, "
+                 f"crops padded at the frame edge: {summary['padded_crops']}")
   # .get: run reports also read summaries written before subjects_per_class existed.
   subjects_per_class = summary.get('subjects_per_class', {})
   for split, n in summary['examples_per_split'].items():
