@@ -186,11 +186,23 @@ def test_plan_splits_refuses_a_test_ratio_of_zero():
     component.plan_splits([_item(f'm{k}', 2) for k in range(5)], [0.8, 0.2, 0])
 
 
-def _stats(subject, split, label, faces):
+def _stats(subject, split, label, faces, started=0.0):
   return json.dumps({'path': f'/{subject}.mp4', 'kind': 'video', 'split': split,
                      'source': 'meei', 'label': label, 'subject': subject, 'sampled': 5,
-                     'faces': faces, 'no_face': 5 - faces,
+                     'faces': faces, 'no_face': 5 - faces, 'sure_passes': 1,
+                     'padded_crops': faces // 2, 'started': started, 'finished': started + 2.0,
                      'failure': None if faces else 'no face found in any of 5 sampled frames'})
+
+
+def test_summary_counts_full_resolution_passes_padding_and_the_processing_span():
+  result = summary.summarise([_stats('a', 'train', 'mild', 4, started=100.0),
+                              _stats('b', 'test', 'mild', 3, started=101.5)], [])
+  assert result['full_resolution_passes'] == 2
+  assert result['padded_crops'] == 2 + 1
+  assert result['processing_seconds'] == 3.5  # 100.0 .. 103.5, across both items
+  assert ('full-resolution detection passes: 2, crops padded at the frame edge: 3, media '
+          'processing 3.5 s'
+          in summary.format_summary(result))
 
 
 def test_a_test_subject_without_faces_stops_the_run_after_extraction():

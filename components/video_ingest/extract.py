@@ -126,10 +126,11 @@ class ExtractFaces(beam.DoFn):
     except Exception as e:  # pylint: disable=broad-except
       # One unreadable file must not sink a run of hundreds of good ones.
       stats['failure'] = f'{type(e).__name__}: {e}'
+    stats['started'], stats['finished'] = start, time.time()
     if logs.verbose():
       print(f'[ingest] {item.rel_path}: {stats["sampled"]} sampled, {stats["faces"]} faces'
             f'{", FAILED: " + stats["failure"] if stats["failure"] else ""} '
-            f'({time.time() - start:.1f}s)', file=sys.stderr, flush=True)
+            f'({stats["finished"] - start:.1f}s)', file=sys.stderr, flush=True)
     if self._progress_dir:
       progress.record(self._progress_dir, item.row, stats)
     yield beam.pvalue.TaggedOutput(STATS_TAG, json.dumps(stats))

@@ -25,8 +25,11 @@ def summarise(stats_json: Iterable[str], manifest_failures: List[Dict[str, str]]
   class_subjects = {k: collections.defaultdict(set) for k in splits.SPLIT_NAMES}
   totals = collections.Counter()
   failures = list(manifest_failures)
+  started, finished = [], []
   for line in stats_json:
     s = json.loads(line)
+    started.append(s['started'])
+    finished.append(s['finished'])
     totals['videos_read' if s['kind'] == 'video' else 'images_read'] += 1
     totals['frames_sampled'] += s['sampled']
     totals['faces_found'] += s['faces']
@@ -56,6 +59,9 @@ def summarise(stats_json: Iterable[str], manifest_failures: List[Dict[str, str]]
       'frames_without_face': totals['frames_without_face'],
       'full_resolution_passes': totals['full_resolution_passes'],
       'padded_crops': totals['padded_crops'],
+      # From the first item's start to the last item's end, on any worker: the media
+      # work without the runner's start-up, so runs with different workers compare.
+      'processing_seconds': round(max(finished) - min(started), 3) if started else 0.0,
       'failed_inputs': failures,
   }
 
@@ -68,7 +74,8 @@ def format_summary(summary: dict) -> str:
            f"{summary['faces_found']}, without a face: {summary['frames_without_face']}"]
   if 'full_resolution_passes' in summary:  # absent from summaries of earlier versions
     lines.append(f"  full-resolution detection passes: {summary['full_resolution_passes']}, "
-                 f"crops padded at the frame edge: {summary['padded_crops']}")
+                 f"crops padded at the frame edge: {summary['padded_crops']}, media "
+                 f"processing {summary['processing_seconds']:.1f} s")
   # .get: run reports also read summaries written before subjects_per_class existed.
   subjects_per_class = summary.get('subjects_per_class', {})
   for split, n in summary['examples_per_split'].items():
