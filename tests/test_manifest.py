@@ -39,7 +39,7 @@ def test_row_problems_become_failures_and_good_rows_survive(tmp_path):
   path = _write(tmp_path, '\n'.join([
       'path,subject_id,label,source,side',
       'good.mp4,s1,III,meei,left',
-      'still.PNG,s1,0,ck,',
+      'still.PNG,s1,HB-1,ck,',
       'good.mp4,s1,III,meei,left',      # duplicate
       'empty.mp4,s2,I,meei,',           # zero bytes
       'missing.mp4,s3,I,meei,',         # not there
@@ -65,6 +65,17 @@ def test_row_problems_become_failures_and_good_rows_survive(tmp_path):
   assert 'unknown label' in reasons['good2.mp4']
   assert 'side must be left or right' in reasons['good3.mp4']
   assert any('empty subject_id' in f.reason for f in failures)
+
+
+def test_the_demo_manifest_needs_no_declared_scale(tmp_path):
+  # scripts/demo.sh passes no --numeric-labels: every label it writes must carry its scale.
+  from pipeline.sample_data import write_sample_data  # pylint: disable=g-import-not-at-top
+  write_sample_data(str(tmp_path), per_grade=1, seconds=0.2)
+  path = str(tmp_path / 'manifest.csv')
+  items, failures = manifest.check_rows(path, manifest.read_rows(path))
+  assert failures == []
+  assert sorted((i.source, i.grade) for i in items) == sorted(
+      [(source, g) for g in range(6) for source in (('meei', 'yfp')[g % 2], 'stills')])
 
 
 def test_fingerprint_changes_with_the_media(tmp_path):
