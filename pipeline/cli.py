@@ -37,7 +37,7 @@ def _run(args) -> int:
   from components.video_ingest import manifest  # pylint: disable=g-import-not-at-top
   try:
     input_fingerprint = manifest.fingerprint(args.manifest)  # fails fast on a bad manifest
-    grades = manifest.grades_present(args.manifest)
+    grades = manifest.grades_present(args.manifest, args.numeric_labels)
     gates = options.gates_from_args(args)
   except (ManifestError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
@@ -51,7 +51,7 @@ def _run(args) -> int:
     metadata_path = local_runner.run(
         args.manifest, args.pipeline_root, serving_dir=args.serving_dir,
         stop_after=args.stop_after, beam_pipeline_args=args.beam_arg or None,
-        input_fingerprint=input_fingerprint,
+        input_fingerprint=input_fingerprint, numeric_labels=args.numeric_labels,
         source_fps=json.loads(args.source_fps) if args.source_fps else None,
         split_ratios=args.split_ratios, salt=args.salt,
         ingest_image_size=args.ingest_image_size, enable_cache=not args.no_cache,
@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
   data = run.add_argument_group('data')
   data.add_argument('--manifest', required=True, help='CSV: path,subject_id,label,source[,side]')
   data.add_argument('--pipeline-root', required=True)
+  options.add_numeric_labels_arg(data)
   data.add_argument('--stop-after', choices=['ingest', 'validate', 'push'], default='push',
                     help='run only the first stages (default: the whole pipeline)')
   data.add_argument('--source-fps', help='JSON {source: fps}; default {"meei": 3, "yfp": 6}')
