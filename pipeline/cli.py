@@ -1,4 +1,8 @@
-"""The ``palsy-tfx`` command line."""
+"""The ``palsy-tfx`` command line.
+
+Only light modules are imported here: ``--help`` and a mistyped option answer at once,
+and TensorFlow loads (inside the subcommands) after the log levels are set.
+"""
 import argparse
 import json
 import os
@@ -6,7 +10,6 @@ import sys
 import warnings
 
 from components.video_ingest import splits
-from components.video_ingest.manifest import ManifestError
 from pipeline import configs, options
 from trainer.presets import DEFAULT_SEED, PRESETS
 
@@ -39,7 +42,7 @@ def _run(args) -> int:
     input_fingerprint = manifest.fingerprint(args.manifest)  # fails fast on a bad manifest
     grades = manifest.grades_present(args.manifest, args.numeric_labels)
     gates = options.gates_from_args(args)
-  except (ManifestError, ValueError) as e:
+  except (manifest.ManifestError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
   from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
