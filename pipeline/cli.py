@@ -7,10 +7,10 @@ import argparse
 import json
 import os
 import sys
-import warnings
 
 from components.video_ingest import splits
 from pipeline import configs, options
+from preprocessing import logs
 from trainer.presets import DEFAULT_SEED, PRESETS
 
 # Field overrides of a model preset: (flag, preset field, type).
@@ -19,12 +19,6 @@ _PRESET_FLAGS = [('--backbone', 'backbone', str), ('--trainable-layers', 'traina
                  ('--dropout', 'dropout', float), ('--normalisation', 'normalisation', str),
                  ('--epochs', 'epochs', int), ('--patience', 'patience', int),
                  ('--batch-size', 'batch_size', int), ('--head-units', 'head_units', int)]
-
-
-def _quiet():
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-  warnings.filterwarnings('ignore', category=FutureWarning)
-  warnings.filterwarnings('ignore', category=DeprecationWarning)
 
 
 def _sample_data(args) -> int:
@@ -75,12 +69,22 @@ def _run(args) -> int:
   return 0
 
 
+def _add_verbose(parser: argparse.ArgumentParser, default) -> None:
+  parser.add_argument('--verbose', action='store_true', default=default,
+                      help='show the warnings and INFO logs of TensorFlow, Beam, TFX and '
+                           'the other libraries (default: errors only)')
+
+
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog='palsy-tfx', description='Grade facial paralysis from patient videos with TFX.')
+  _add_verbose(parser, default=False)
   sub = parser.add_subparsers(dest='command', required=True)
 
   sample = sub.add_parser('sample-data', help='write the built-in demo dataset (not clinical)')
+  # Also after the subcommand; SUPPRESS keeps a subcommand from resetting a flag given
+  # before it.
+  _add_verbose(sample, default=argparse.SUPPRESS)
   sample.add_argument('--output', required=True)
   sample.add_argument('--subjects-per-grade', type=int,
                       default=configs.DEFAULT_SUBJECTS_PER_GRADE,
@@ -89,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
   sample.set_defaults(func=_sample_data)
 
   run = sub.add_parser('run', help='run the pipeline locally (LocalDagRunner, SQLite MLMD)')
+  _add_verbose(run, default=argparse.SUPPRESS)
   data = run.add_argument_group('data')
   data.add_argument('--manifest', required=True, help='CSV: path,subject_id,label,source[,side]')
   data.add_argument('--pipeline-root', required=True)
@@ -134,8 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-  _quiet()
   args = build_parser().parse_args(argv)
+  if args.verbose:
+    logs.set_verbose(True)
+  logs.configure_libraries()
   return args.func(args)
 
 
