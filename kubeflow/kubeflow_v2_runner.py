@@ -46,11 +46,12 @@ def compile_pipeline(args) -> str:
       manifest_path=args.manifest,
       serving_dir=args.serving_dir,
       input_fingerprint=args.input_fingerprint,
+      numeric_labels=args.numeric_labels,
       beam_pipeline_args=args.beam_arg or [],
       trainer_config={'preset': args.model, 'image_size': args.image_size,
                       'weights': args.weights, 'overrides': {}, 'seed': args.seed},
       gates=options.gates_from_args(args),
-      grades=manifest.grades_present(args.manifest) or None,
+      grades=manifest.grades_present(args.manifest, args.numeric_labels) or None,
       trainer_resources=trainer_resources(args.gpus, args.trainer_cpu, args.trainer_memory_gb))
   output = os.path.join(args.output_dir, f'{configs.PIPELINE_NAME}.json')
   os.makedirs(args.output_dir, exist_ok=True)
@@ -65,6 +66,7 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description='Compile palsy-tfx for Kubeflow Pipelines V2.')
   parser.add_argument('--pipeline-root', required=True)
   parser.add_argument('--manifest', required=True)
+  options.add_numeric_labels_arg(parser)
   parser.add_argument('--serving-dir', required=True)
   parser.add_argument('--image', required=True, help='container image with palsy-tfx installed')
   parser.add_argument('--gpu-image', help='image for the Trainer (CUDA build)')

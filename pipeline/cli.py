@@ -1,13 +1,16 @@
-"""The ``palsy-tfx`` command line."""
+"""The ``palsy-tfx`` command line.
+
+Only light modules are imported here: ``--help`` and a mistyped option answer at once,
+and TensorFlow loads (inside the subcommands) after the log levels are set.
+"""
 import argparse
 import json
 import os
 import sys
-import warnings
 
 from components.video_ingest import splits
-from components.video_ingest.manifest import ManifestError
 from pipeline import configs, options
+from preprocessing import logs
 from trainer.presets import DEFAULT_SEED, PRESETS
 
 # Field overrides of a model preset: (flag, preset field, type).
@@ -16,12 +19,6 @@ _PRESET_FLAGS = [('--backbone', 'backbone', str), ('--trainable-layers', 'traina
                  ('--dropout', 'dropout', float), ('--normalisation', 'normalisation', str),
                  ('--epochs', 'epochs', int), ('--patience', 'patience', int),
                  ('--batch-size', 'batch_size', int), ('--head-units', 'head_units', int)]
-
-
-def _quiet():
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-  warnings.filterwarnings('ignore', category=FutureWarning)
-  warnings.filterwarnings('ignore', category=DeprecationWarning)
 
 
 def _sample_data(args) -> int:
@@ -37,9 +34,9 @@ def _run(args) -> int:
   from components.video_ingest import manifest  # pylint: disable=g-import-not-at-top
   try:
     input_fingerprint = manifest.fingerprint(args.manifest)  # fails fast on a bad manifest
-    grades = manifest.grades_present(args.manifest)
+    grades = manifest.grades_present(args.manifest, args.numeric_labels)
     gates = options.gates_from_args(args)
-  except (ManifestError, ValueError) as e:
+  except (manifest.ManifestError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
   from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
@@ -51,7 +48,7 @@ def _run(args) -> int:
     metadata_path = local_runner.run(
         args.manifest, args.pipeline_root, serving_dir=args.serving_dir,
         stop_after=args.stop_after, beam_pipeline_args=args.beam_arg or None,
-        input_fingerprint=input_fingerprint,
+        input_fingerprint=input_fingerprint, numeric_labels=args.numeric_labels,
         source_fps=json.loads(args.source_fps) if args.source_fps else None,
         split_ratios=args.split_ratios, salt=args.salt,
         ingest_image_size=args.ingest_image_size, enable_cache=not args.no_cache,
@@ -72,12 +69,22 @@ def _run(args) -> int:
   return 0
 
 
+def _add_verbose(parser: argparse.ArgumentParser, default) -> None:
+  parser.add_argument('--verbose', action='store_true', default=default,
+                      help='show the warnings and INFO logs of TensorFlow, Beam, TFX and '
+                           'the other libraries (default: errors only)')
+
+
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog='palsy-tfx', description='Grade facial paralysis from patient videos with TFX.')
+  _add_verbose(parser, default=False)
   sub = parser.add_subparsers(dest='command', required=True)
 
   sample = sub.add_parser('sample-data', help='write the built-in demo dataset (not clinical)')
+  # Also after the subcommand; SUPPRESS keeps a subcommand from resetting a flag given
+  # before it.
+  _add_verbose(sample, default=argparse.SUPPRESS)
   sample.add_argument('--output', required=True)
   sample.add_argument('--subjects-per-grade', type=int,
                       default=configs.DEFAULT_SUBJECTS_PER_GRADE,
@@ -86,9 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
   sample.set_defaults(func=_sample_data)
 
   run = sub.add_parser('run', help='run the pipeline locally (LocalDagRunner, SQLite MLMD)')
+  _add_verbose(run, default=argparse.SUPPRESS)
   data = run.add_argument_group('data')
   data.add_argument('--manifest', required=True, help='CSV: path,subject_id,label,source[,side]')
   data.add_argument('--pipeline-root', required=True)
+  options.add_numeric_labels_arg(data)
   data.add_argument('--stop-after', choices=['ingest', 'validate', 'push'], default='push',
                     help='run only the first stages (default: the whole pipeline)')
   data.add_argument('--source-fps', help='JSON {source: fps}; default {"meei": 3, "yfp": 6}')
@@ -130,8 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-  _quiet()
   args = build_parser().parse_args(argv)
+  if args.verbose:
+    logs.set_verbose(True)
+  logs.configure_libraries()
   return args.func(args)
 
 

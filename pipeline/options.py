@@ -1,4 +1,5 @@
-"""The quality gates, declared once for the command line and the Kubeflow runner.
+"""Options declared once for the command line and the Kubeflow runner: the label
+scale of bare numbers, and the quality gates.
 
 Every gate judges the test split (subjects never seen in training) on the overall
 slice. Frame-level gates catch a model that is wrong on many frames; subject-level
@@ -10,7 +11,7 @@ import dataclasses
 from typing import Sequence, Tuple
 
 from pipeline import configs
-from preprocessing.labels import GRADES, NUM_GRADES
+from preprocessing.labels import GRADES, NUM_GRADES, NUMERIC_SCALES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +40,15 @@ def per_grade(values: Sequence[float], field: str) -> list:
     raise ValueError(f'{flag} takes 1 or {NUM_GRADES} values ({", ".join(GRADES)}), '
                      f'got {len(values)}')
   return values
+
+
+def add_numeric_labels_arg(parser) -> None:
+  """``--numeric-labels``: without it a bare number in ``label`` is refused, since
+  House-Brackmann 1-6 read as ids 0-5 would shift every grade by one."""
+  parser.add_argument('--numeric-labels', choices=sorted(NUMERIC_SCALES), default=None,
+                      help="what a bare number in the label column means: 'hb' = "
+                           "House-Brackmann 1-6, 'id' = grade id 0-5 (default: refuse the "
+                           'row as ambiguous; HB-4 or IV is never ambiguous)')
 
 
 def add_gate_args(parser: argparse.ArgumentParser) -> None:

@@ -22,11 +22,12 @@ from preprocessing.labels import GRADES
 _FACE_CENTER = (222.0, 127.0)
 _EYES = ((202.0, 102.0), (240.0, 102.0))
 _MOUTH_CORNERS = ((207.0, 143.0), (240.0, 143.0))
-# One label scale per source, to show that ingest accepts them all.
+# One label scale per source, to show that ingest accepts them all. Numbers carry their
+# scale ('HB-4'): a bare '4' is refused unless the run declares --numeric-labels.
 _LABEL_WRITERS = {
     'meei': lambda g: ['Normal', 'NearNormal', 'Mild', 'Moderate', 'Severe', 'Complete'][g],
     'yfp': lambda g: ['I', 'II', 'III', 'IV', 'V', 'VI'][g],
-    'stills': str,
+    'stills': lambda g: f'HB-{g + 1}',
 }
 
 

@@ -19,7 +19,7 @@ def test_kubeflow_v2_json_puts_the_gpu_on_the_trainer(tmp_path):
        '--pipeline-root', 'gs://bucket/root', '--manifest', str(manifest),
        '--serving-dir', 'gs://bucket/serving', '--image', 'registry/palsy-tfx:1',
        '--gpu-image', 'registry/palsy-tfx-gpu:1', '--output-dir', str(tmp_path),
-       '--beam-arg=--runner=DataflowRunner'],
+       '--beam-arg=--runner=DataflowRunner', '--numeric-labels', 'hb'],
       check=True, capture_output=True, text=True,
       env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})
   spec = json.loads((tmp_path / 'palsy-tfx.json').read_text())['pipelineSpec']
@@ -33,5 +33,8 @@ def test_kubeflow_v2_json_puts_the_gpu_on_the_trainer(tmp_path):
   assert executors['VideoIngest_executor']['container']['image'] == 'registry/palsy-tfx:1'
   assert 'accelerator' not in executors['Evaluator_executor']['container'].get('resources', {})
   assert 'trainer.task.run_fn' in json.dumps(spec)
+  ingest_params = spec['root']['dag']['tasks']['VideoIngest']['inputs']['parameters']
+  assert ingest_params['numeric_labels'] == {
+      'runtimeValue': {'constantValue': {'stringValue': 'hb'}}}
   assert 'sqlite' not in json.dumps(spec).lower()
   assert spec['pipelineInfo']['name'] == 'palsy-tfx'

@@ -39,7 +39,7 @@ def test_row_problems_become_failures_and_good_rows_survive(tmp_path):
   path = _write(tmp_path, '\n'.join([
       'path,subject_id,label,source,side',
       'good.mp4,s1,III,meei,left',
-      'still.PNG,s1,0,ck,',
+      'still.PNG,s1,HB-1,ck,',
       'good.mp4,s1,III,meei,left',      # duplicate
       'empty.mp4,s2,I,meei,',           # zero bytes
       'missing.mp4,s3,I,meei,',         # not there
@@ -67,6 +67,61 @@ def test_row_problems_become_failures_and_good_rows_survive(tmp_path):
   assert any('empty subject_id' in f.reason for f in failures)
 
 
+def _numeric_manifest(tmp_path):
+  for name in ('a.jpg', 'b.jpg', 'c.jpg', 'd.jpg'):
+    (tmp_path / name).write_bytes(b'x')
+  return _write(tmp_path, 'path,subject_id,label,source\n'
+                          'a.jpg,s1,HB-4,x\nb.jpg,s2,4,x\nc.jpg,s3,1,x\nd.jpg,s4,6,x\n')
+
+
+def test_an_undeclared_bare_number_fails_its_row_and_says_what_to_do(tmp_path):
+  path = _numeric_manifest(tmp_path)
+  items, failures = manifest.check_rows(path, manifest.read_rows(path))
+  assert [(i.rel_path, i.grade) for i in items] == [('a.jpg', 3)]
+  assert [f.reason for f in failures] == [
+      f"row {n}: bare number '{label}' is ambiguous (House-Brackmann 1-6 or grade id 0-5): "
+      f'pass --numeric-labels hb|id or write HB-{label}' for n, label in ((3, 4), (4, 1), (5, 6))]
+
+
+def test_declared_bare_numbers_are_read_on_their_scale(tmp_path):
+  path = _numeric_manifest(tmp_path)
+  items, failures = manifest.check_rows(path, manifest.read_rows(path), 'hb')
+  assert [(i.rel_path, i.grade) for i in items] == [
+      ('a.jpg', 3), ('b.jpg', 3), ('c.jpg', 0), ('d.jpg', 5)]
+  assert failures == []
+  items, failures = manifest.check_rows(path, manifest.read_rows(path), 'id')
+  assert [(i.rel_path, i.grade) for i in items] == [('a.jpg', 3), ('b.jpg', 4), ('c.jpg', 1)]
+  assert [(f.path, f.reason) for f in failures] == [
+      (str(tmp_path / 'd.jpg'), "row 5: label '6' is out of range (grade id 0-5)")]
+
+
+def test_grades_present_reads_bare_numbers_only_on_a_declared_scale(tmp_path):
+  path = _numeric_manifest(tmp_path)
+  assert manifest.grades_present(path) == [3]
+  assert manifest.grades_present(path, 'hb') == [0, 3, 5]
+  assert manifest.grades_present(path, 'id') == [1, 3, 4]
+
+
+def test_the_demo_manifest_needs_no_declared_scale(tmp_path):
+  # scripts/demo.sh passes no --numeric-labels: every label it writes must carry its scale.
+  from pipeline.sample_data import write_sample_data  # pylint: disable=g-import-not-at-top
+  write_sample_data(str(tmp_path), per_grade=1, seconds=0.2)
+  path = str(tmp_path / 'manifest.csv')
+  items, failures = manifest.check_rows(path, manifest.read_rows(path))
+  assert failures == []
+  assert sorted((i.source, i.grade) for i in items) == sorted(
+      [(source, g) for g in range(6) for source in (('meei', 'yfp')[g % 2], 'stills')])
+
+
+def test_the_numeric_scale_is_in_the_ingest_cache_key(tmp_path):
+  from components.video_ingest.component import VideoIngest  # pylint: disable=g-import-not-at-top
+  path = _numeric_manifest(tmp_path)
+  assert VideoIngest(path, numeric_labels='hb').exec_properties['numeric_labels'] == 'hb'
+  assert VideoIngest(path).exec_properties.get('numeric_labels') is None
+  with pytest.raises(ValueError, match="must be one of hb, id, got 'HB'"):
+    VideoIngest(path, numeric_labels='HB')
+
+
 def test_fingerprint_changes_with_the_media(tmp_path):
   (tmp_path / 'a.mp4').write_bytes(b'x' * 10)
   path = _write(tmp_path, 'path,subject_id,label,source\na.mp4,s1,I,meei\n')
@@ -88,14 +143,16 @@ def test_grades_present_are_the_labelled_grades_only(tmp_path):
 def test_cli_stops_an_untestable_cohort_with_a_message_not_a_traceback(tmp_path, capsys,
                                                                        astronaut):
   # Grade I has three subjects (one per split); grade VI has one, so it can only train.
+  # The grades are bare House-Brackmann numbers, declared on the command line: the
+  # message names grade VI only if the scale reached the ingest executor.
   from tests.conftest import write_jpeg  # pylint: disable=g-import-not-at-top
   rows = ['path,subject_id,label,source']
-  for k, (subject, label) in enumerate([('a', 'I'), ('b', 'I'), ('c', 'I'), ('d', 'VI')]):
+  for k, (subject, label) in enumerate([('a', '1'), ('b', '1'), ('c', '1'), ('d', '6')]):
     write_jpeg(str(tmp_path / f'{k}.jpg'), astronaut)
     rows.append(f'{k}.jpg,{subject},{label},stills')
   path = _write(tmp_path, '\n'.join(rows) + '\n')
   code = cli.main(['run', '--manifest', path, '--pipeline-root', str(tmp_path / 'root'),
-                   '--stop-after', 'ingest'])
+                   '--stop-after', 'ingest', '--numeric-labels', 'hb'])
   assert code == 2
   err = capsys.readouterr().err
   assert 'no subject of grade complete (HB VI)' in err

@@ -18,6 +18,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.video_ingest import extract, manifest, progress, splits, summary
+from preprocessing import labels
 
 DEFAULT_SOURCE_FPS = {'meei': 3.0, 'yfp': 6.0}
 DEFAULT_FPS = 3.0
@@ -35,6 +36,9 @@ class VideoIngestSpec(types.ComponentSpec):
       'image_size': ExecutionParameter(type=int),
       'margin': ExecutionParameter(type=float),
       'detect_width': ExecutionParameter(type=int),
+      # Scale of bare numbers in the label column ('hb' or 'id'); it decides the grades,
+      # so it is part of the cache key. Absent: such rows fail as ambiguous.
+      'numeric_labels': ExecutionParameter(type=str, optional=True),
   }
   INPUTS = {}
   OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
@@ -78,7 +82,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
          output_dict: Dict[str, List[types.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
     path = exec_properties['manifest']
-    items, failures = manifest.check_rows(path, manifest.read_rows(path))
+    items, failures = manifest.check_rows(path, manifest.read_rows(path),
+                                          exec_properties.get('numeric_labels'))
     print(f'[ingest] {path}: {len(items)} rows to ingest, '
           f'{len(failures)} refused by manifest checks', file=sys.stderr, flush=True)
     ratios = json.loads(exec_properties['split_ratios'])
@@ -141,14 +146,16 @@ class VideoIngest(base_beam_component.BaseBeamComponent):
                default_fps: float = DEFAULT_FPS,
                split_ratios: Sequence[float] = splits.DEFAULT_RATIOS,
                salt: str = splits.DEFAULT_SALT, image_size: int = 224,
-               margin: float = 0.25, detect_width: int = 640):
+               margin: float = 0.25, detect_width: int = 640,
+               numeric_labels: Optional[str] = None):
     splits.validate_ratios(split_ratios)
+    labels.check_numeric_scale(numeric_labels)
     spec = VideoIngestSpec(
         manifest=manifest_path,
         input_fingerprint=input_fingerprint or manifest.fingerprint(manifest_path),
         source_fps=json.dumps(source_fps or DEFAULT_SOURCE_FPS, sort_keys=True),
         default_fps=float(default_fps), split_ratios=json.dumps(list(split_ratios)),
         salt=salt, image_size=int(image_size), margin=float(margin),
-        detect_width=int(detect_width),
+        detect_width=int(detect_width), numeric_labels=numeric_labels,
         examples=types.Channel(type=standard_artifacts.Examples))
     super().__init__(spec=spec)

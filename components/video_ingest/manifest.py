@@ -84,9 +84,13 @@ def read_rows(manifest_path: str) -> List[Dict[str, str]]:
   return rows
 
 
-def check_rows(manifest_path: str, rows: List[Dict[str, str]]
-               ) -> Tuple[List[Item], List[Failure]]:
-  """Turn parsed rows into items to ingest and failures to report."""
+def check_rows(manifest_path: str, rows: List[Dict[str, str]],
+               numeric_labels: Optional[str] = None) -> Tuple[List[Item], List[Failure]]:
+  """Turn parsed rows into items to ingest and failures to report.
+
+  ``numeric_labels`` is the declared scale of bare numbers in ``label``
+  (labels.NUMERIC_SCALES); undeclared, such a row fails and names itself.
+  """
   base = posixpath.dirname(manifest_path)
   items, failures, seen = [], [], {}
   for row in rows:
@@ -102,7 +106,7 @@ def check_rows(manifest_path: str, rows: List[Dict[str, str]]
       fail('empty subject_id', path)
       continue
     try:
-      grade = grade_id(row['label'])
+      grade = grade_id(row['label'], numeric_labels)
     except UnknownLabelError as e:
       fail(str(e), path)
       continue
@@ -149,8 +153,9 @@ def fingerprint(manifest_path: str) -> str:
   return h.hexdigest()
 
 
-def grades_present(manifest_path: str) -> List[int]:
-  """Grade ids that the manifest's rows name (unknown labels aside).
+def grades_present(manifest_path: str, numeric_labels: Optional[str] = None) -> List[int]:
+  """Grade ids that the manifest's rows name (unknown labels aside), reading bare
+  numbers on the ``numeric_labels`` scale as ingest does.
 
   The Evaluator gets per-grade metrics and gates only for these: a cohort of four
   grades has no recall for the other two, and a gate on it could never pass.
@@ -158,7 +163,7 @@ def grades_present(manifest_path: str) -> List[int]:
   grades = set()
   for row in read_rows(manifest_path):
     try:
-      grades.add(grade_id(row['label']))
+      grades.add(grade_id(row['label'], numeric_labels))
     except UnknownLabelError:
       pass  # reported as a failed input by ingest
   return sorted(grades)
