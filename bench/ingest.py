@@ -17,7 +17,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+from preprocessing import logs  # pylint: disable=g-import-not-at-top
+logs.configure_libraries()  # before TensorFlow and Beam are imported
 
 import cv2  # pylint: disable=g-import-not-at-top
 import numpy as np
@@ -25,7 +26,7 @@ import numpy as np
 from components.video_ingest import extract, manifest
 from pipeline.media_writer import write_video
 from pipeline.sample_data import Subject, render_frames
-from preprocessing import faces, frames, logs
+from preprocessing import faces, frames
 from tests import face_scenes
 
 FPS = 6.0
@@ -176,7 +177,6 @@ def main():
                       help='copies of each video in the Beam manifest (enough work to share)')
   parser.add_argument('--workdir', default=None)
   args = parser.parse_args()
-  logs.configure_libraries()
   work = args.workdir or tempfile.mkdtemp(prefix='palsy-bench-')
   os.makedirs(work, exist_ok=True)
   paths = {}

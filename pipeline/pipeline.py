@@ -11,6 +11,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from components.anomaly_gate import AnomalyGate
+from components.curated_schema import CuratedSchema
 from components.video_ingest import splits
 from components.video_ingest.component import VideoIngest
 from pipeline import eval_config
@@ -59,7 +60,7 @@ def create_pipeline(
     if infer_schema:
       schema = tfx.components.SchemaGen(statistics=statistics.outputs['statistics'])
     else:
-      schema = tfx.components.ImportSchemaGen(schema_file=SCHEMA_FILE)
+      schema = CuratedSchema(schema_file=SCHEMA_FILE).with_id('ImportSchemaGen')
     validator = tfx.components.ExampleValidator(
         statistics=statistics.outputs['statistics'], schema=schema.outputs['schema'])
     gate = AnomalyGate(anomalies=validator.outputs['anomalies'])

@@ -59,8 +59,8 @@ def read_records(progress_dir: str) -> list:
 
 
 class ProgressReporter:
-  """Prints a progress line every ``interval`` seconds when something changed, and a
-  last one on exit. Use as a context manager around the Beam pipeline."""
+  """Prints a progress line every ``interval`` seconds when files finished since the
+  last, and once more on exit. Use as a context manager around the Beam pipeline."""
 
   def __init__(self, progress_dir: str, total_files: int, interval: float = 10.0,
                write: Optional[Callable[[str], None]] = None):
@@ -82,12 +82,13 @@ class ProgressReporter:
   def __exit__(self, *exc):
     self._stop.set()
     self._thread.join()
-    self.report(force=True)
+    self.report()
     tf.io.gfile.rmtree(self._dir)
 
-  def report(self, force: bool = False) -> None:
+  def report(self) -> None:
+    """Print a line if files finished since the last one (or if none was printed)."""
     done = totals(read_records(self._dir))
-    if force or done['files'] != self._last_files:
+    if done['files'] != self._last_files:
       self._last_files = done['files']
       self._write(format_progress(done, self._total, time.time() - self._start))
 
