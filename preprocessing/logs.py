@@ -49,3 +49,6 @@ def configure_libraries() -> None:
   for category in (FutureWarning, DeprecationWarning, PendingDeprecationWarning):
     warnings.filterwarnings('ignore', category=category)
   warnings.filterwarnings('ignore', module=_LIBRARIES)
+  # Keras 3 says this at the end of every pass over a dataset of unknown length, which
+  # ours are (TFRecords); it is raised from contextlib, so the module filter misses it.
+  warnings.filterwarnings('ignore', message='Your input ran out of data')
