@@ -173,7 +173,7 @@ def main():
                       help='length of each small-face video')
   parser.add_argument('--naive-seconds', type=float, default=5.0,
                       help='the naive loop is slow: time it on the first N seconds only')
-  parser.add_argument('--beam-copies', type=int, default=8,
+  parser.add_argument('--beam-copies', type=int, default=16,
                       help='copies of each video in the Beam manifest (enough work to share)')
   parser.add_argument('--workdir', default=None)
   args = parser.parse_args()
