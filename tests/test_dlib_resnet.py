@@ -1,0 +1,87 @@
+"""dlib's face-recognition ResNet in Keras: the .dat reader on known bytes."""
+import struct
+
+import numpy as np
+import pytest
+
+from trainer import dlib_dat
+
+
+def test_reader_decodes_hand_written_bytes():
+  r = dlib_dat.Reader(
+      b'\x01\x00'              # 0
+      b'\x01\x7f'              # 127
+      b'\x02\x2c\x01'          # 300 = 0x012c, little-endian
+      b'\x81\x05'              # -5: bit 7 of the control byte is the sign
+      b'\x05\x00\x00\x00\x00\x01'  # 2**32
+      b'\x01\x03\x81\x01'      # float 3 * 2**-1
+      b'\x01\x05con_4'         # a string: its length, then its bytes
+      b'1'                     # a bool
+      b'\x01\x02' b'\x01\x02\x01\x01\x01\x01\x01\x01'  # tensor v2, 2x1x1x1
+      + struct.pack('<2f', 1.0, -2.5)
+      + b'\x01\x01\x01\x04\x01\x01\x01\x03\x01\x03')  # alias tensor v1, 4x1x3x3
+  assert [r.int() for _ in range(5)] == [0, 127, 300, -5, 2**32]
+  assert r.float() == 1.5
+  assert r.string() == 'con_4'
+  assert r.bool() is True
+  tensor = r.tensor()
+  assert tensor.shape == (2, 1, 1, 1) and tensor.dtype == np.float32
+  assert tensor.reshape(-1).tolist() == [1.0, -2.5]
+  assert r.alias() == (4, 1, 3, 3)
+  assert r.pos == len(r.data)
+  with pytest.raises(dlib_dat.DatFormatError, match='end of data'):
+    r.int()
+  with pytest.raises(dlib_dat.DatFormatError, match='control byte'):
+    dlib_dat.Reader(b'\x00').int()
+
+
+def _int(value: int) -> bytes:
+  """dlib's pack_int, for building a network file by hand."""
+  magnitude = abs(value).to_bytes(max(1, (abs(value).bit_length() + 7) // 8), 'little')
+  return bytes([len(magnitude) | (0x80 if value < 0 else 0)]) + magnitude
+
+
+def _str(text: str) -> bytes:
+  return _int(len(text)) + text.encode()
+
+
+def _tensor(values) -> bytes:
+  values = np.asarray(values, np.float32)
+  return _int(2) + b''.join(_int(n) for n in values.shape) + values.astype('<f4').tobytes()
+
+
+_ONE = _int(1) + _int(0)                                     # float 1 * 2**0
+_EMPTY = _int(2) + _int(0) * 4                               # an empty tensor
+_STATE = b'110' + _EMPTY * 3                                 # an add_layer's state
+
+
+def test_reader_walks_a_hand_built_network():
+  # loss_metric over fc_no_bias<2, tag1<con<1,1,1,1,1, input_rgb_image_sized<4>>>>:
+  # wrappers outside in, then layer details from the input out.
+  con = (_str('con_4') + _tensor(np.array([2.0, 3.0, 4.0, 0.5]).reshape(4, 1, 1, 1))
+         + _int(1) + b''.join(_int(v) for v in (1, 1, 1, 1, 0, 0))
+         + _int(1) + b''.join(_int(v) for v in (1, 3, 1, 1))  # filters alias
+         + _int(1) + b''.join(_int(v) for v in (1, 1, 1, 1))  # biases alias
+         + _ONE * 4)
+  fc = (_str('fc_2') + _int(2) + _int(1) + _tensor(np.array([[5.0, 6.0]]).reshape(2, 1, 1, 1))
+        + _int(1) + b''.join(_int(v) for v in (1, 2, 1, 1))
+        + _int(1) + b''.join(_int(v) for v in (0, 0, 0, 0)) + _int(1) + _ONE * 4)
+  data = (_int(1) + _str('loss_metric_2') + _ONE + _ONE
+          + _int(2) + _int(1) + _int(3)                       # fc, tag1, input add_layer
+          + _str('input_rgb_image_sized') + _ONE * 3 + _int(4) + _int(4)
+          + con + _STATE + _int(1)                            # sample expansion factor
+          + fc + _STATE)
+  network = dlib_dat.read_network(data)
+  assert network.loss == 'loss_metric_2'
+  assert [layer.kind for layer in network.layers] == ['input_rgb_image_sized', 'con', 'fc']
+  assert network.layers[0].params == {'mean_rgb': (1.0, 1.0, 1.0), 'size': (4, 4)}
+  c = network.layers[1].params
+  assert c['filters'].reshape(-1).tolist() == [2.0, 3.0, 4.0] and c['biases'].tolist() == [0.5]
+  assert (c['strides'], c['padding']) == ((1, 1), (0, 0))
+  assert network.layers[2].params['kernel'].tolist() == [[5.0, 6.0]]
+  with pytest.raises(dlib_dat.DatFormatError, match='bytes left'):
+    dlib_dat.read_network(data + b'\x00')
+  with pytest.raises(dlib_dat.DatFormatError, match="unknown layer 'fc_9'"):
+    dlib_dat.read_network(data.replace(b'fc_2', b'fc_9'))
+
+
