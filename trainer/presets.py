@@ -12,7 +12,8 @@ DEFAULT_SEED = 42
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
-  backbone: str            # vggface_{vgg16,resnet50,senet50} | vgg16 | resnet50 | small_cnn
+  backbone: str            # vggface_{vgg16,resnet50,senet50} | vgg16 | resnet50 | dlib_resnet
+                           # | small_cnn
   trainable_layers: int    # last N layers of the backbone that train; the head always trains
   optimizer: str           # adam | sgd
   learning_rate: float
@@ -28,6 +29,11 @@ PRESETS = {
     'fp_vggface': Preset('vggface_vgg16', 10, 'adam', 1e-3, 0.0, 'vggface'),
     'vgg16': Preset('vgg16', 8, 'adam', 1e-3, 0.6, 'imagenet'),
     'resnet50': Preset('resnet50', 150, 'sgd', 1e-4, 0.5, 'imagenet'),
+    # Not from the paper: dlib's face-recognition ResNet (trainer/dlib_resnet.py), whose
+    # CC0 weights install offline from the lock. Frozen, as a feature extractor: its
+    # affine layers are frozen batch norm, and a few hundred faces would unsettle the rest
+    # (--trainable-layers N fine-tunes the last N layers). Not tuned on clinical data.
+    'dlib_resnet': Preset('dlib_resnet', 0, 'adam', 1e-3, 0.5, 'dlib'),
     # Not from the paper: a small CNN trained from scratch, so the demo and CI run the
     # whole pipeline offline in minutes on two CPU cores.
     # Per-image standardisation: the demo's synthetic subjects differ by a colour tint
