@@ -215,3 +215,12 @@ def build_feature_model(image_size: int = INPUT_SIZE) -> keras.Model:
             for level in FEATURE_LEVELS]
   features = layers.Concatenate(name='features')(pooled)
   return keras.Model(inputs, features, name='dlib_resnet')
+
+
+def level_maps(feature_model: keras.Model) -> keras.Model:
+  """The maps that ``feature_model`` (from ``build_feature_model``) pools, FEATURE_LEVELS in
+  order, before pooling: for a head that compares maps (``trainer.asymmetry``). It shares
+  the feature model's layers, so their weights and which of them train."""
+  return keras.Model(feature_model.input,
+                     [feature_model.get_layer(f'{level}_pool').input for level in FEATURE_LEVELS],
+                     name='dlib_resnet_maps')

@@ -3,7 +3,7 @@ import keras
 from keras import layers
 
 from preprocessing.labels import NUM_GRADES
-from trainer import dlib_resnet, vggface, weights
+from trainer import asymmetry, dlib_resnet, vggface, weights
 from trainer.presets import Preset
 
 _IMAGENET_FILES = {
@@ -82,7 +82,10 @@ def build_classifier(preset: Preset, image_size: int, weights_path: str) -> kera
   backbone = build_backbone(preset.backbone, image_size, weights_path)
   freeze_all_but_last(backbone, preset.trainable_layers)
   inputs = keras.Input((image_size, image_size, 3), name='image')
-  x = backbone(inputs)
+  if preset.head == 'asymmetry':  # the Preset has checked that the backbone is dlib_resnet
+    x = asymmetry.features(dlib_resnet.level_maps(backbone), inputs)
+  else:
+    x = backbone(inputs)
   if len(x.shape) == 4:  # a feature map; dlib_resnet's features come pooled already
     x = layers.GlobalAveragePooling2D(name='head_pool')(x)
   if preset.dropout:

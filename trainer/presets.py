@@ -8,6 +8,10 @@ from typing import Any, Dict
 
 # Training seed: a rerun on the same data on CPU reproduces the same model.
 DEFAULT_SEED = 42
+# plain: the backbone's pooled features. asymmetry: those and how a crop's feature maps
+# differ from its mirror image's (trainer/asymmetry.py); it reads maps at several levels,
+# which only dlib_resnet hands over.
+HEADS = ('plain', 'asymmetry')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +27,15 @@ class Preset:
   patience: int = 5        # early stopping on validation loss
   batch_size: int = 32
   head_units: int = 256
+  head: str = 'plain'      # see HEADS
+
+  def __post_init__(self):
+    # Checked here, so a wrong --head fails when the command line is read, not after ingest.
+    if self.head not in HEADS:
+      raise ValueError(f'unknown head {self.head!r}; choose one of {", ".join(HEADS)}')
+    if self.head == 'asymmetry' and self.backbone != 'dlib_resnet':
+      raise ValueError(f"head 'asymmetry' reads dlib_resnet's level maps; backbone "
+                       f"{self.backbone!r} has only the plain head")
 
 
 PRESETS = {
