@@ -1,11 +1,13 @@
 """The mirror-asymmetry head on dlib's ResNet (trainer/asymmetry.py): zero for a
 symmetric face and clearly not for a real one, blind to which side is affected, and
-reachable from the preset."""
+reachable from the preset and the command line."""
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from components.video_ingest import manifest
+from pipeline import cli
 from preprocessing import image_ops
 from tests import dlib_chips
 from tests.conftest import subject_frames
@@ -102,7 +104,7 @@ def test_forward_pass_on_a_batch_of_two_frozen_or_fine_tuned():
                    for half in ('a', 'b')}
 
 
-def test_head_is_a_preset_field_checked_at_once():
+def test_head_is_a_preset_field_checked_at_once(monkeypatch, capsys):
   assert presets.resolve('dlib_resnet', {}).head == 'plain'
   assert presets.resolve('dlib_resnet', {'head': 'asymmetry'}).head == 'asymmetry'
   with pytest.raises(ValueError, match="reads dlib_resnet's level maps; backbone 'vggface_vgg16'"):
@@ -110,3 +112,11 @@ def test_head_is_a_preset_field_checked_at_once():
   with pytest.raises(ValueError, match="unknown head 'mirror'; choose one of plain, asymmetry"):
     presets.resolve('dlib_resnet', {'head': 'mirror'})
 
+  base = ['run', '--manifest', 'm.csv', '--pipeline-root', 'r']
+  args = cli.build_parser().parse_args(base + ['--model', 'dlib_resnet', '--head', 'asymmetry'])
+  assert args.head == 'asymmetry'
+  # The wrong backbone is refused before the manifest is read, let alone ingested.
+  monkeypatch.setattr(manifest, 'fingerprint',
+                      lambda path: pytest.fail('read the manifest before checking the preset'))
+  assert cli._run(cli.build_parser().parse_args(base + ['--head', 'asymmetry'])) == 2
+  assert "error: head 'asymmetry' reads dlib_resnet's level maps" in capsys.readouterr().err
