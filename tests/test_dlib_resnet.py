@@ -181,13 +181,14 @@ def test_preset_without_the_package_says_what_to_install(monkeypatch):
     model.build_backbone('dlib_resnet', 150, '')
 
 
-def test_preset_exports_with_both_serving_signatures(tmp_path):
-  _, clf = _classifier({}, dlib_resnet.INPUT_SIZE)
+@pytest.mark.parametrize('head', presets.HEADS)
+def test_preset_exports_with_both_serving_signatures(tmp_path, head):
+  _, clf = _classifier({'head': head}, dlib_resnet.INPUT_SIZE)
   rng = np.random.default_rng(0)
   faces = [tf.io.encode_jpeg(rng.integers(0, 255, (150, 150, 3), dtype=np.uint8)).numpy()
            for _ in range(2)]
   expected = clf(image_ops.preprocess_bytes(tf.constant(faces), 150, 'dlib')).numpy()
-  export.export(clf, str(tmp_path), 150, 'dlib', {'preset': 'dlib_resnet'})
+  export.export(clf, str(tmp_path), 150, 'dlib', {'preset': 'dlib_resnet', 'head': head})
   loaded = tf.saved_model.load(str(tmp_path))
   examples = [tf.train.Example(features=tf.train.Features(feature={'image': tf.train.Feature(
       bytes_list=tf.train.BytesList(value=[f]))})).SerializeToString() for f in faces]
