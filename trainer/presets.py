@@ -8,11 +8,16 @@ from typing import Any, Dict
 
 # Training seed: a rerun on the same data on CPU reproduces the same model.
 DEFAULT_SEED = 42
+# plain: the backbone's pooled features. asymmetry: those and how a crop's feature maps
+# differ from its mirror image's (trainer/asymmetry.py); it reads maps at several levels,
+# which only dlib_resnet hands over.
+HEADS = ('plain', 'asymmetry')
 
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
-  backbone: str            # vggface_{vgg16,resnet50,senet50} | vgg16 | resnet50 | small_cnn
+  backbone: str            # vggface_{vgg16,resnet50,senet50} | vgg16 | resnet50 | dlib_resnet
+                           # | small_cnn
   trainable_layers: int    # last N layers of the backbone that train; the head always trains
   optimizer: str           # adam | sgd
   learning_rate: float
@@ -22,12 +27,26 @@ class Preset:
   patience: int = 5        # early stopping on validation loss
   batch_size: int = 32
   head_units: int = 256
+  head: str = 'plain'      # see HEADS
+
+  def __post_init__(self):
+    # Checked here, so a wrong --head fails when the command line is read, not after ingest.
+    if self.head not in HEADS:
+      raise ValueError(f'unknown head {self.head!r}; choose one of {", ".join(HEADS)}')
+    if self.head == 'asymmetry' and self.backbone != 'dlib_resnet':
+      raise ValueError(f"head 'asymmetry' reads dlib_resnet's level maps; backbone "
+                       f"{self.backbone!r} has only the plain head")
 
 
 PRESETS = {
     'fp_vggface': Preset('vggface_vgg16', 10, 'adam', 1e-3, 0.0, 'vggface'),
     'vgg16': Preset('vgg16', 8, 'adam', 1e-3, 0.6, 'imagenet'),
     'resnet50': Preset('resnet50', 150, 'sgd', 1e-4, 0.5, 'imagenet'),
+    # Not from the paper: dlib's face-recognition ResNet (trainer/dlib_resnet.py), whose
+    # CC0 weights install offline from the lock. Frozen, as a feature extractor: its
+    # affine layers are frozen batch norm, and a few hundred faces would unsettle the rest
+    # (--trainable-layers N fine-tunes the last N layers). Not tuned on clinical data.
+    'dlib_resnet': Preset('dlib_resnet', 0, 'adam', 1e-3, 0.5, 'dlib'),
     # Not from the paper: a small CNN trained from scratch, so the demo and CI run the
     # whole pipeline offline in minutes on two CPU cores.
     # Per-image standardisation: the demo's synthetic subjects differ by a colour tint

