@@ -69,7 +69,7 @@ def ours(path):
   return stats['faces'], stats['sampled'], elapsed, stats['sure_passes']
 
 
-def fidelity(path, seconds=None):
+def fidelity(path):
   """Ours (FaceFinder, tracking) vs the standard (full resolution, upsample 0) on the
   same sampled frames: frames where the standard finds a face, where ours does too,
   and the IoU of the chosen boxes."""
@@ -77,8 +77,6 @@ def fidelity(path, seconds=None):
   ref_frames = both = 0
   ious = []
   for frame in frames.sample_video(path, FPS):
-    if seconds and frame.timestamp_ms > seconds * 1000:
-      break
     mine = finder.find(frame.rgb)
     ref = faces.pick(faces.reference_faces(frame.rgb))
     if ref is not None:
@@ -87,6 +85,8 @@ def fidelity(path, seconds=None):
         both += 1
         ious.append(faces.iou(ref, mine))
   return ref_frames, both, ious
+
+
 def decode_limit(path):
   """Fastest known way to get just the sampled frames as RGB, no detection: our
   sampler (PyAV skipping non-reference frames) with and without threads, or

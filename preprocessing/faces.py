@@ -122,8 +122,7 @@ class FaceFinder:
   """Finds the chosen face frame after frame; one per video (it remembers the last box).
 
   ``passes`` counts, per pass name, the frames on which that pass found the face, plus
-  ``'none'`` for frames where no pass did. ``sure_runs`` counts the frames on which
-  the full-resolution pass ran: the price of the guarantee.
+  ``'none'`` for frames where no pass did.
   """
 
   def __init__(self, detect_width: int = DEFAULT_DETECT_WIDTH, policy: str = 'largest'):
@@ -131,7 +130,12 @@ class FaceFinder:
     self._policy = policy
     self._previous: Optional[Box] = None
     self.passes: Dict[str, int] = dict.fromkeys(PASSES + ('none',), 0)
-    self.sure_runs = 0
+
+  @property
+  def sure_runs(self) -> int:
+    """Frames on which the full-resolution pass ran (the price of the guarantee): every
+    frame that the track and fast passes could not settle."""
+    return sum(self.passes[k] for k in ('sure', 'small', 'edge', 'none'))
 
   def find(self, rgb: np.ndarray) -> Optional[Box]:
     """Return the chosen face in ``rgb`` (full-resolution coordinates) or None."""
@@ -164,7 +168,6 @@ class FaceFinder:
     found = pick(_detect_in(gray, scale), self._policy)
     if found is not None:
       return found, 'fast'
-    self.sure_runs += 1
     found = pick(reference_faces(rgb), self._policy)
     if found is not None:
       return found, 'sure'

@@ -171,6 +171,7 @@ def test_edge_pass_finds_a_face_the_full_frame_passes_miss():
   assert not faces.reference_faces(frame) and not _fast_pass_only(frame)
   finder = faces.FaceFinder()
   assert finder.find(frame) is not None and finder.passes['edge'] == 1
+  assert finder.sure_runs == 1  # the full-resolution pass ran first, and found nothing
 
 
 @pytest.mark.parametrize('name', HD)

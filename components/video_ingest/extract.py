@@ -103,14 +103,13 @@ class ExtractFaces(beam.DoFn):
     video_id = hashlib.sha256((self._salt + item.rel_path).encode()).hexdigest()[:16]
     stats = {'path': item.path, 'kind': item.kind, 'split': split, 'source': item.source,
              'label': GRADES[item.grade], 'subject': subject, 'sampled': 0, 'faces': 0,
-             'no_face': 0, 'sure_passes': 0, 'padded_crops': 0, 'failure': None}
+             'no_face': 0, 'padded_crops': 0, 'failure': None}
     start = time.time()
     finder = faces.FaceFinder(self._detect_width)
     try:
       for frame in self._frames(item):
         stats['sampled'] += 1
         box = finder.find(frame.rgb)
-        stats['sure_passes'] = finder.sure_runs
         if box is None:
           stats['no_face'] += 1
           continue
@@ -126,6 +125,7 @@ class ExtractFaces(beam.DoFn):
     except Exception as e:  # pylint: disable=broad-except
       # One unreadable file must not sink a run of hundreds of good ones.
       stats['failure'] = f'{type(e).__name__}: {e}'
+    stats['sure_passes'] = finder.sure_runs
     stats['started'], stats['finished'] = start, time.time()
     if logs.verbose():
       print(f'[ingest] {item.rel_path}: {stats["sampled"]} sampled, {stats["faces"]} faces'
