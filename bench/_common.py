@@ -34,7 +34,7 @@ def write_face_records(path: str, n: int, crop_size: int = 224) -> list:
     for i in range(n):
       frame = next(render_frames(Subject(f'b{i}', i % 6, 'yfp', 'left', seed=i), 1))
       box = faces.detect_face(frame)
-      jpeg = (faces.crop_face(frame, box, size=crop_size).jpeg if box
+      jpeg = (faces.crop_face(frame, box, faces.CropSettings(size=crop_size)).jpeg if box
               else faces.encode_jpeg(frame, crop_size))
       jpegs.append(jpeg)
       writer.write(tf.train.Example(features=tf.train.Features(feature={

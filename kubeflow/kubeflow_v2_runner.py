@@ -47,6 +47,7 @@ def compile_pipeline(args) -> str:
       serving_dir=args.serving_dir,
       input_fingerprint=args.input_fingerprint,
       numeric_labels=args.numeric_labels,
+      alignment=args.alignment,
       beam_pipeline_args=args.beam_arg or [],
       trainer_config={'preset': args.model, 'image_size': args.image_size,
                       'weights': args.weights, 'overrides': {}, 'seed': args.seed},
@@ -67,6 +68,7 @@ def main(argv=None) -> int:
   parser.add_argument('--pipeline-root', required=True)
   parser.add_argument('--manifest', required=True)
   options.add_numeric_labels_arg(parser)
+  options.add_alignment_arg(parser)
   parser.add_argument('--serving-dir', required=True)
   parser.add_argument('--image', required=True, help='container image with palsy-tfx installed')
   parser.add_argument('--gpu-image', help='image for the Trainer (CUDA build)')

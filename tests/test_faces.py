@@ -94,9 +94,84 @@ def test_square_crop_pads_past_the_frame_instead_of_shrinking(astronaut):
 
 def test_crop_face_is_the_padded_crop_encoded(astronaut):
   box = faces.Box(10, 5, 110, 95, 1.0)
-  crop = faces.crop_face(astronaut, box, margin=0.25, size=96)
+  crop = faces.crop_face(astronaut, box, faces.CropSettings(size=96, margin=0.25))
   pixels, padded = faces.square_crop(astronaut, box, 0.25)
   assert crop.jpeg == faces.encode_jpeg(pixels, 96) and crop.padded == padded > 0
+
+
+def _turned(image, degrees, scale=1.0):
+  h, w = image.shape[:2]
+  turn = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, scale)
+  return cv2.warpAffine(image, turn, (w, h), borderMode=cv2.BORDER_REPLICATE)
+
+
+def _dlib_chip(image, box, size, padding=0.25):
+  import dlib  # pylint: disable=g-import-not-at-top
+  rect = dlib.rectangle(*(int(round(v)) for v in (box.left, box.top, box.right, box.bottom)))
+  shape = faces._landmark_model()(image, rect)  # pylint: disable=protected-access
+  return dlib.get_face_chip(image, shape, size=size, padding=padding), shape
+
+
+def _resized(rgb, size):
+  return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+
+
+@pytest.mark.parametrize('degrees,scale', [(0, 1.0), (-20, 1.0), (25, 1.4), (12, 0.8)])
+def test_aligned_crop_is_dlibs_face_chip(astronaut, degrees, scale):
+  image = _turned(astronaut, degrees, scale)
+  box = faces.detect_face(image)
+  crop, padded = faces.aligned_crop(image, box, 0.25)
+  reference, _ = _dlib_chip(image, box, 150)
+  # The same square of the frame; only the resampling differs (dlib samples the chip
+  # straight from the frame, we at the frame's resolution and then area-average).
+  assert padded < 0.001  # (a pixel row may graze the frame edge)
+  assert np.abs(_resized(crop, 150).astype(float) - reference).mean() < 3.0
+
+
+def test_alignment_turns_a_tilted_face_upright(astronaut):
+  upright = faces.detect_face(astronaut)
+  plain, _ = faces.square_crop(astronaut, upright)
+  aligned, _ = faces.aligned_crop(astronaut, upright)
+  for degrees in (-25, 20):
+    tilted = _turned(astronaut, degrees)
+    box = faces.detect_face(tilted)
+    tilted_plain, _ = faces.square_crop(tilted, box)
+    tilted_aligned, _ = faces.aligned_crop(tilted, box)
+    plain_gap = np.abs(_resized(tilted_plain, 96).astype(float) - _resized(plain, 96)).mean()
+    aligned_gap = np.abs(_resized(tilted_aligned, 96).astype(float)
+                         - _resized(aligned, 96)).mean()
+    assert aligned_gap < 6 and plain_gap > 5 * aligned_gap, (degrees, plain_gap, aligned_gap)
+
+
+def test_aligned_crop_past_the_frame_is_padded_by_replication(astronaut):
+  import dlib  # pylint: disable=g-import-not-at-top
+  image = np.ascontiguousarray(_turned(np.maximum(astronaut, 30), 20)[40:, 150:])  # a corner
+  box = faces.detect_face(image)
+  crop, padded = faces.aligned_crop(image, box, 0.6)
+  # dlib's own chip of a white frame at the same size is black where the chip leaves the
+  # frame: an independent count of the padded area.
+  _, shape = _dlib_chip(image, box, 150)
+  details = dlib.get_face_chip_details(shape, size=crop.shape[0], padding=0.6)
+  outside = dlib.extract_image_chip(np.full_like(image, 255), details)[..., 0] < 128
+  assert 0.05 < padded == pytest.approx(outside.mean(), abs=0.01)
+  # Replicated, not black: no pixel of this frame is darker than 30, and neither is any
+  # padded one (black padding would show zeros there).
+  assert image.min() >= 30 and crop[outside].min() >= 30
+
+
+def test_crop_face_follows_the_alignment_setting(astronaut):
+  box = faces.detect_face(astronaut)
+  settings = faces.CropSettings(size=96, alignment='five_point')
+  pixels, padded = faces.aligned_crop(astronaut, box, settings.margin)
+  crop = faces.crop_face(astronaut, box, settings)
+  assert crop.jpeg == faces.encode_jpeg(pixels, 96) and crop.padded == padded
+  assert crop.jpeg != faces.crop_face(astronaut, box, faces.CropSettings(size=96)).jpeg
+
+
+@pytest.mark.parametrize('bad', [{'alignment': 'sixty_eight'}, {'size': 0}, {'margin': -0.1}])
+def test_crop_settings_refuse_nonsense(bad):
+  with pytest.raises(ValueError, match='alignment|out of range'):
+    faces.CropSettings(**bad)
 
 
 def test_encode_jpeg_to_requested_size(astronaut):

@@ -1,7 +1,8 @@
 """The whole pipeline end to end on generated sample data, at a reduced size:
 real LocalDagRunner with SQLite MLMD, real Beam, real dlib, real TFMA, real Pusher.
 
-Three runs share one pipeline root: a trained model that is blessed and pushed; then a
+Ingest aligns faces by dlib's 5-point landmarks here (the ingest test covers plain
+crops). Three runs share one pipeline root: a trained model that is blessed and pushed; then a
 worse candidate (the same network left at its random initial weights, learning rate 0,
 so its Trainer is not served from the cache) that the no-regression gate must block
 against that real blessed baseline; then an ingest-only run whose summary must not
@@ -27,7 +28,7 @@ def _run(data_dir, root, *extra):
   summary = os.path.join(root, f'summary{len(glob.glob(os.path.join(root, "summary*")))}.json')
   code = cli.main(['run', '--manifest', os.path.join(data_dir, 'manifest.csv'),
                    '--pipeline-root', root, '--model', 'demo', '--image-size', '32',
-                   '--ingest-image-size', '64',
+                   '--ingest-image-size', '64', '--alignment', 'five_point',
                    '--beam-arg=--direct_running_mode=multi_processing',
                    '--beam-arg=--direct_num_workers=2', '--summary-json', summary, *extra])
   assert code == 0
@@ -126,6 +127,18 @@ def test_training_outputs_for_people(runs):
   assert 1 <= len(history['loss']) <= 20 and len(history['val_loss']) == len(history['loss'])
   assert os.path.getsize(os.path.join(run_dir, 'training_curves.png')) > 1000
   assert glob.glob(os.path.join(run_dir, 'logs', '**', 'events.out.tfevents.*'), recursive=True)
+
+
+def test_the_pushed_model_records_how_its_faces_were_cropped(runs):
+  """The crop settings travel from ingest into the served model, for prediction to follow."""
+  [examples] = glob.glob(os.path.join(runs['root'], 'VideoIngest', 'examples', '*'))
+  with open(os.path.join(examples, 'crop_settings.json')) as f:
+    ingested = json.load(f)
+  assert ingested == {'crop': {'size': 64, 'margin': 0.25, 'detect_width': 640,
+                               'alignment': 'five_point', 'jpeg_quality': 95},
+                      'source_fps': {'meei': 3.0, 'yfp': 6.0}, 'default_fps': 3.0}
+  with open(os.path.join(runs['first']['pushed_to'], 'assets.extra', 'palsy_model.json')) as f:
+    assert json.load(f)['crop_settings'] == ingested
 
 
 def test_evaluator_numbers_equal_a_recomputation_from_the_pushed_model(runs):

@@ -85,6 +85,14 @@ def test_example_contract(ingested):
     assert f['side'].bytes_list.value[0] in (b'left', b'right', b'')
 
 
+def test_crop_settings_are_recorded_beside_the_examples(ingested):
+  with open(os.path.join(ingested['uri'], 'crop_settings.json')) as f:
+    recorded = json.load(f)
+  assert recorded['crop'] == {'size': IMAGE_SIZE, 'margin': 0.25, 'detect_width': 640,
+                              'alignment': 'none', 'jpeg_quality': 95}
+  assert recorded['source_fps'] == {'meei': 3.0, 'yfp': 6.0}
+
+
 def test_sampling_rate_per_source(ingested):
   stamps = collections.defaultdict(list)
   for split in splits.SPLIT_NAMES:

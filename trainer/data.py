@@ -5,10 +5,13 @@ serving signatures call. Augmentation happens only for training.
 """
 from typing import Dict, List, Optional
 
+import json
+import os
+
 import numpy as np
 import tensorflow as tf
 
-from preprocessing import image_ops
+from preprocessing import crop_settings, image_ops
 from preprocessing.labels import NUM_GRADES
 from trainer import augment
 
@@ -24,6 +27,19 @@ def expand(file_patterns) -> List[str]:
   if not files:
     raise FileNotFoundError(f'no TFRecord files match {patterns}')
   return files
+
+
+def crop_record(file_patterns) -> Optional[dict]:
+  """How ingest made the crops in these files (``crop_settings.to_json``), read from the
+  Examples artifact that holds them (TFX passes ``<artifact>/Split-<name>/*``); None for
+  examples written before ingest recorded it."""
+  first = [file_patterns] if isinstance(file_patterns, str) else list(file_patterns)
+  artifact = os.path.dirname(os.path.dirname(first[0]))
+  path = os.path.join(artifact, crop_settings.CROP_SETTINGS_FILE)
+  if not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path) as f:
+    return json.loads(f.read())
 
 
 def records(file_patterns) -> tf.data.Dataset:

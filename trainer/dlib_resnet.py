@@ -26,8 +26,8 @@ import keras
 from keras import layers
 import numpy as np
 
-from preprocessing import image_ops
-from trainer import dlib_dat, weights
+from preprocessing import face_models, image_ops
+from trainer import dlib_dat
 
 WEIGHT_FILE = 'dlib_face_recognition_resnet_model_v1.dat'
 WEIGHT_SHA256 = '55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30'
@@ -125,7 +125,7 @@ def _check_input(layer: dlib_dat.Layer, path: str) -> None:
   mean = np.float32(layer.params['mean_rgb'])
   if not np.array_equal(mean, np.float32(image_ops.DLIB_MEAN_RGB)) or (
       layer.params['size'] != (INPUT_SIZE, INPUT_SIZE)):
-    raise weights.WeightsMismatch(
+    raise face_models.WeightsMismatch(
         f'{path}: input layer has mean {tuple(mean)} and size {layer.params["size"]}, the '
         f'model expects {image_ops.DLIB_MEAN_RGB} and {(INPUT_SIZE, INPUT_SIZE)}')
 
@@ -174,7 +174,7 @@ def load_dat(model: keras.Model, path: str) -> int:
     else:
       assignments.append((layer, values))
   if problems:
-    raise weights.WeightsMismatch(f'{path} does not fit model {model.name}; '
+    raise face_models.WeightsMismatch(f'{path} does not fit model {model.name}; '
                                   f'{len(problems)} problem(s):\n  ' + '\n  '.join(problems))
   for layer, values in assignments:
     layer.set_weights(values)
@@ -184,7 +184,7 @@ def load_dat(model: keras.Model, path: str) -> int:
 def weights_file(explicit: Optional[str] = None) -> str:
   """``explicit``, else the file in the installed face-recognition-models (sha256
   checked), else WeightsNotFound saying what to install."""
-  return weights.resolve_packaged(WEIGHT_FILE, WEIGHT_SHA256, explicit)
+  return face_models.resolve(WEIGHT_FILE, WEIGHT_SHA256, explicit)
 
 
 def build_descriptor_model(weights_path: Optional[str] = None) -> keras.Model:

@@ -83,6 +83,10 @@ def run_fn(fn_args) -> None:
   print(f'[train] preset {config.get("preset", "fp_vggface")}: {preset}; image size '
         f'{image_size}; on {device}', flush=True)
 
+  crop = data.crop_record(fn_args.train_files)
+  if crop is None:
+    print('[train] WARNING: these examples do not record how their faces were cropped; '
+          'the model cannot tell prediction how to crop. Re-run ingest.', flush=True)
   counts = data.class_counts(fn_args.train_files)
   weights = data.class_weights(counts)
   print('[train] train examples per grade: ' +
@@ -124,5 +128,8 @@ def run_fn(fn_args) -> None:
       'epochs_run': len(record.get('loss', [])),
       'train_examples_per_grade': counts.tolist(), 'device': device,
       'best_val_loss': float(np.min(record['val_loss'])) if record.get('val_loss') else None,
+      # How ingest cropped the faces (size, margin, detection, alignment, JPEG) and the
+      # frame rates per source: prediction repeats them.
+      'crop_settings': crop,
   })
   print(f'[train] exported {fn_args.serving_model_dir}', flush=True)

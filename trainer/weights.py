@@ -5,8 +5,6 @@ face-recognition-models package), then a clear error naming the file and where t
 it. Clinical sites run air-gapped, so a silent download (or a silent random
 initialisation) would be worse than stopping.
 """
-import hashlib
-import importlib.util
 import os
 from typing import Dict, List, Optional
 
@@ -14,21 +12,10 @@ import h5py
 import keras
 import numpy as np
 
+from preprocessing.face_models import WeightsMismatch, WeightsNotFound  # re-exported
 from trainer.vggface import h5_name
 
 KERAS_CACHE = os.path.join(os.path.expanduser('~'), '.keras', 'models')
-# dlib's models as a locked PyPI package (requirements.lock), so they install offline
-# from a wheel cache or a mirror like every other dependency.
-FACE_MODELS_PACKAGE = 'face_recognition_models'
-FACE_MODELS_REQUIREMENT = 'face-recognition-models==0.3.0'
-
-
-class WeightsNotFound(FileNotFoundError):
-  """No weight file at the explicit path or in the Keras cache."""
-
-
-class WeightsMismatch(ValueError):
-  """A weight file whose layers do not fit the model, or not the file it should be."""
 
 
 def resolve(file_name: str, explicit: Optional[str], cache_subdir: str = '') -> str:
@@ -44,54 +31,6 @@ def resolve(file_name: str, explicit: Optional[str], cache_subdir: str = '') -> 
       f'pretrained weights {file_name} not found. This machine cannot download them: '
       f'copy the file to {cached} or pass --weights /path/to/{file_name}. '
       f'(Use --weights none only for a smoke test: it trains from random weights.)')
-
-
-def face_models_dir() -> Optional[str]:
-  """The ``models/`` folder of the installed face_recognition_models, or None.
-
-  Found without importing the package: its ``__init__`` imports ``pkg_resources``, which
-  an environment without setuptools lacks.
-  """
-  spec = importlib.util.find_spec(FACE_MODELS_PACKAGE)
-  if spec is None or not spec.submodule_search_locations:
-    return None
-  return os.path.join(list(spec.submodule_search_locations)[0], 'models')
-
-
-def _sha256(path: str) -> str:
-  digest = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for chunk in iter(lambda: f.read(1 << 20), b''):
-      digest.update(chunk)
-  return digest.hexdigest()
-
-
-def resolve_packaged(file_name: str, sha256: str, explicit: Optional[str]) -> str:
-  """Return a weight file shipped in face_recognition_models, or raise with instructions.
-
-  An explicit path is taken as it is (it may be a fine-tuned file); the packaged file must
-  have the ``sha256`` of the locked release, so a damaged or different install stops the
-  run instead of training on weights nobody validated.
-  """
-  if explicit:
-    if not os.path.isfile(explicit):
-      raise WeightsNotFound(f'weights file {explicit} does not exist')
-    return explicit
-  install = (f'Install it with `uv pip install {FACE_MODELS_REQUIREMENT}` (or `pip install '
-             f'{FACE_MODELS_REQUIREMENT}`; scripts/setup.sh does so from requirements.lock), '
-             f'or pass --weights /path/to/{file_name}.')
-  models = face_models_dir()
-  path = os.path.join(models, file_name) if models else None
-  if not path or not os.path.isfile(path):
-    raise WeightsNotFound(f'pretrained weights {file_name} not found: the Python package '
-                          f'{FACE_MODELS_REQUIREMENT} that ships them is not installed. '
-                          f'This machine cannot download them. {install}')
-  found = _sha256(path)
-  if found != sha256:
-    raise WeightsMismatch(f'{path} has sha256 {found}, not {sha256} as in '
-                          f'{FACE_MODELS_REQUIREMENT}: the install is damaged or another '
-                          f'release. {install}')
-  return path
 
 
 def _read_h5_layers(path: str) -> Dict[str, List[np.ndarray]]:

@@ -18,7 +18,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.video_ingest import extract, manifest, progress, splits, summary
-from preprocessing import labels
+from preprocessing import crop_settings, labels
 
 DEFAULT_SOURCE_FPS = {'meei': 3.0, 'yfp': 6.0}
 DEFAULT_FPS = 3.0
@@ -39,6 +39,8 @@ class VideoIngestSpec(types.ComponentSpec):
       # Scale of bare numbers in the label column ('hb' or 'id'); it decides the grades,
       # so it is part of the cache key. Absent: such rows fail as ambiguous.
       'numeric_labels': ExecutionParameter(type=str, optional=True),
+      # preprocessing.crop_settings.ALIGNMENTS; absent: 'none' (runs from before it existed).
+      'alignment': ExecutionParameter(type=str, optional=True),
   }
   INPUTS = {}
   OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
@@ -74,6 +76,15 @@ def plan_splits(items: Sequence[manifest.Item], ratios: Sequence[float]
   return split_of, assigned
 
 
+def write_crop_settings(examples_uri: str, crop: crop_settings.CropSettings,
+                        source_fps: Dict[str, float], default_fps: float) -> None:
+  """How every crop in these examples was made, and at which frame rates, for the
+  Trainer to save with the model (``trainer.task``) and for prediction to repeat."""
+  with tf.io.gfile.GFile(os.path.join(examples_uri, crop_settings.CROP_SETTINGS_FILE),
+                         'w') as f:
+    f.write(crop_settings.to_json(crop, source_fps, default_fps))
+
+
 class Executor(base_beam_executor.BaseBeamExecutor):
   """Reads the manifest, assigns and checks splits, runs ExtractFaces on Beam and
   writes splits + summary."""
@@ -95,11 +106,15 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     examples_utils.set_file_format(examples, 'tfrecords_gzip')
     stats_prefix = os.path.join(examples.uri, '_stats', 'part')
     progress_dir = os.path.join(examples.uri, '_progress')
+    crop = crop_settings.CropSettings(
+        size=exec_properties['image_size'], margin=exec_properties['margin'],
+        detect_width=exec_properties['detect_width'],
+        alignment=exec_properties.get('alignment') or 'none')
+    source_fps = json.loads(exec_properties['source_fps'])
+    write_crop_settings(examples.uri, crop, source_fps, exec_properties['default_fps'])
     do_fn = extract.ExtractFaces(
-        source_fps=json.loads(exec_properties['source_fps']),
-        default_fps=exec_properties['default_fps'], split_of=split_of,
-        salt=exec_properties['salt'], image_size=exec_properties['image_size'],
-        margin=exec_properties['margin'], detect_width=exec_properties['detect_width'],
+        source_fps=source_fps, default_fps=exec_properties['default_fps'],
+        split_of=split_of, salt=exec_properties['salt'], crop=crop,
         threaded=decode_ahead(self._beam_pipeline_args), progress_dir=progress_dir)
 
     with progress.ProgressReporter(progress_dir, len(items)), \
@@ -145,11 +160,13 @@ class VideoIngest(base_beam_component.BaseBeamComponent):
                source_fps: Optional[Dict[str, float]] = None,
                default_fps: float = DEFAULT_FPS,
                split_ratios: Sequence[float] = splits.DEFAULT_RATIOS,
-               salt: str = splits.DEFAULT_SALT, image_size: int = 224,
-               margin: float = 0.25, detect_width: int = 640,
-               numeric_labels: Optional[str] = None):
+               salt: str = splits.DEFAULT_SALT, image_size: int = crop_settings.DEFAULT_IMAGE_SIZE,
+               margin: float = crop_settings.DEFAULT_MARGIN,
+               detect_width: int = crop_settings.DEFAULT_DETECT_WIDTH,
+               numeric_labels: Optional[str] = None, alignment: str = 'none'):
     splits.validate_ratios(split_ratios)
     labels.check_numeric_scale(numeric_labels)
+    crop_settings.CropSettings(image_size, margin, detect_width, alignment)  # fails now, not in a run
     spec = VideoIngestSpec(
         manifest=manifest_path,
         input_fingerprint=input_fingerprint or manifest.fingerprint(manifest_path),
@@ -157,5 +174,5 @@ class VideoIngest(base_beam_component.BaseBeamComponent):
         default_fps=float(default_fps), split_ratios=json.dumps(list(split_ratios)),
         salt=salt, image_size=int(image_size), margin=float(margin),
         detect_width=int(detect_width), numeric_labels=numeric_labels,
-        examples=types.Channel(type=standard_artifacts.Examples))
+        alignment=alignment, examples=types.Channel(type=standard_artifacts.Examples))
     super().__init__(spec=spec)

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from components.video_ingest import progress, splits
 from components.video_ingest.manifest import Item
-from preprocessing import faces, frames, logs
+from preprocessing import crop_settings, faces, frames, logs
 from preprocessing.labels import GRADES
 
 STATS_TAG = 'stats'
@@ -74,16 +74,13 @@ class ExtractFaces(beam.DoFn):
   """
 
   def __init__(self, source_fps: Dict[str, float], default_fps: float,
-               split_of: Dict[str, str], salt: str, image_size: int, margin: float,
-               detect_width: int, threaded: bool = False,
-               progress_dir: Optional[str] = None):
+               split_of: Dict[str, str], salt: str, crop: crop_settings.CropSettings,
+               threaded: bool = False, progress_dir: Optional[str] = None):
     self._source_fps = source_fps
     self._default_fps = default_fps
     self._split_of = split_of
     self._salt = salt
-    self._size = image_size
-    self._margin = margin
-    self._detect_width = detect_width
+    self._crop = crop
     self._threaded = threaded
     self._progress_dir = progress_dir
 
@@ -105,7 +102,7 @@ class ExtractFaces(beam.DoFn):
              'label': GRADES[item.grade], 'subject': subject, 'sampled': 0, 'faces': 0,
              'no_face': 0, 'padded_crops': 0, 'failure': None}
     start = time.time()
-    finder = faces.FaceFinder(self._detect_width)
+    finder = faces.FaceFinder(self._crop.detect_width)
     try:
       for frame in self._frames(item):
         stats['sampled'] += 1
@@ -113,7 +110,7 @@ class ExtractFaces(beam.DoFn):
         if box is None:
           stats['no_face'] += 1
           continue
-        crop = faces.crop_face(frame.rgb, box, self._margin, self._size)
+        crop = faces.crop_face(frame.rgb, box, self._crop)
         stats['faces'] += 1
         stats['padded_crops'] += crop.padded > 0
         yield split, make_example(crop, item, subject, video_id, frame).SerializeToString()
