@@ -59,7 +59,7 @@ def ours(path):
   """Our code path: ExtractFaces.process on one item, in this process. Returns frames
   with a face, seconds, and the frames on which the full-resolution pass ran."""
   item = manifest.Item(0, path, os.path.basename(path), 'bench', 2, 'yfp', 'left', 'video')
-  fn = extract.ExtractFaces({'yfp': FPS}, FPS, {'bench': 'train'}, 's', 224, 0.25, 640,
+  fn = extract.ExtractFaces({'yfp': FPS}, FPS, {'bench': 'train'}, 's', faces.CropSettings(),
                            threaded=True)
   faces.detect_face(np.zeros((8, 8, 3), np.uint8))  # dlib's one-off set-up, as in a warm worker
   start = time.perf_counter()
