@@ -14,13 +14,21 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 def best_of(fn, repeats: int) -> float:
   """The fastest of ``repeats`` timed calls after one warm-up: the least disturbed by
   the other work on a shared machine."""
-  fn()
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
+  return best_of_each([fn], repeats)[0]
+
+
+def best_of_each(fns, repeats: int) -> list:
+  """``best_of`` for several functions, called in turn within each repeat, so that a
+  burst of other work on the machine slows all of them rather than only one."""
+  for fn in fns:
     fn()
-    times.append(time.perf_counter() - start)
-  return min(times)
+  best = [float('inf')] * len(fns)
+  for _ in range(repeats):
+    for i, fn in enumerate(fns):
+      start = time.perf_counter()
+      fn()
+      best[i] = min(best[i], time.perf_counter() - start)
+  return best
 
 
 def write_face_records(path: str, n: int, crop_size: int = 224) -> list:

@@ -14,9 +14,16 @@ NORMALISATIONS = ('vggface', 'vggface2', 'imagenet', 'paper', 'standardize', 'dl
 
 
 def decode_resize(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
-  """JPEG/PNG bytes (scalar) -> float32 [size, size, 3] in 0..255."""
-  image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
-  image = tf.image.resize(tf.cast(image, tf.float32), (size, size), antialias=True)
+  """JPEG/PNG bytes (scalar) -> float32 [size, size, 3] in 0..255.
+
+  A crop already at ``size`` (ingest at the model's size) skips the resize, which is
+  the identity there anyway and otherwise costs about as much as the JPEG decode.
+  """
+  image = tf.cast(tf.io.decode_image(image_bytes, channels=3, expand_animations=False),
+                  tf.float32)
+  height_width = tf.shape(image)[:2]
+  image = tf.cond(tf.reduce_all(tf.equal(height_width, size)), lambda: image,
+                  lambda: tf.image.resize(image, (size, size), antialias=True))
   return tf.ensure_shape(image, (size, size, 3))
 
 
