@@ -42,8 +42,7 @@ def _run(args) -> int:
   except (manifest.ManifestError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
-  from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
-  from pipeline import local_runner, run_report  # pylint: disable=g-import-not-at-top
+  from pipeline import artifacts, local_runner, run_report  # pylint: disable=g-import-not-at-top
   trainer_config = {'preset': args.model, 'overrides': overrides, 'seed': args.seed,
                     'image_size': args.image_size, 'weights': args.weights}
   try:
@@ -60,11 +59,8 @@ def _run(args) -> int:
   except splits.SplitError as e:  # a cohort that cannot be evaluated: no traceback
     print(f'error: {e}', file=sys.stderr)
     return 2
-  config = metadata_store_pb2.ConnectionConfig()
-  config.sqlite.filename_uri = metadata_path
   print()
-  outcome = run_report.report(config, os.path.join(os.path.abspath(args.pipeline_root),
-                                                   'report'))
+  outcome = run_report.report(artifacts.sqlite_config(metadata_path))
   if args.summary_json:
     with open(args.summary_json, 'w') as f:
       json.dump(outcome, f, indent=2)

@@ -1,7 +1,8 @@
 """Read one finished run's outputs back from MLMD and say what a person wants to know:
 the data, whether the model was blessed (and if not, which thresholds failed), the
 grading metrics at frame, video and subject level with their confidence intervals, and
-where the model was pushed. Also draws the frame and subject confusion matrices.
+where the model was pushed, and where the run's evidence report is. The report
+(``components/evidence_report``) builds its tables from the rows made here.
 
 Only the artifacts that *this* run produced (or took from the cache) are read: the
 outputs of the executions in the run's ``pipeline_run`` context. The newest artifact of
@@ -15,6 +16,8 @@ import numpy as np
 import tensorflow as tf
 from ml_metadata.proto import metadata_store_pb2
 
+from components.evidence_report.headline import (CONFUSION_PNG, REPORT_FILE, REPORT_TYPE,
+                                                 read_headline)
 from components.video_ingest.summary import SUMMARY_FILE, format_summary
 from pipeline.artifacts import run_artifacts
 from preprocessing.labels import GRADES
@@ -126,30 +129,6 @@ def confusion_matrices(evaluation_uri: str) -> Dict[str, np.ndarray]:
   return out
 
 
-def plot_confusion_matrices(matrices: Dict[str, np.ndarray], path: str) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  levels = [level for level in ('frame', 'subject') if level in matrices]
-  fig, axes = plt.subplots(1, len(levels), figsize=(6 * len(levels), 5), squeeze=False)
-  for ax, level in zip(axes[0], levels):
-    matrix = matrices[level]
-    im = ax.imshow(matrix, cmap='Blues')
-    ax.set_xticks(range(len(GRADES)), GRADES, rotation=45, ha='right')
-    ax.set_yticks(range(len(GRADES)), GRADES)
-    ax.set_xlabel('predicted grade')
-    ax.set_ylabel('true grade')
-    ax.set_title(f'{level}s of the test split (held-out subjects)')
-    for i in range(len(GRADES)):
-      for j in range(len(GRADES)):
-        ax.text(j, i, int(matrix[i, j]), ha='center', va='center',
-                color='white' if matrix[i, j] > matrix.max() / 2 else 'black')
-    fig.colorbar(im, ax=ax)
-  fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
-
-
 def format_value(metrics, name, ci=False) -> str:
   """'0.833', with ' [0.50, 1.00]' when ``ci`` and the interval exists; 'n/a' for none."""
   if name not in metrics or np.isnan(metrics[name]):
@@ -222,8 +201,9 @@ def metrics_table(metrics: Dict[str, float], subject_matrix: Optional[np.ndarray
   return '\n'.join(lines)
 
 
-def report(config: metadata_store_pb2.ConnectionConfig, report_dir: str) -> dict:
-  """Print the run's outcome; return {'blessed', 'failed_thresholds', 'pushed_to', ...}."""
+def report(config: metadata_store_pb2.ConnectionConfig) -> dict:
+  """Print the run's outcome; return {'blessed', 'failed_thresholds', 'pushed_to',
+  'report', ...}."""
   artifacts = run_artifacts(config)
   lines, outcome = [], {}
   if 'Examples' in artifacts:
@@ -247,11 +227,6 @@ def report(config: metadata_store_pb2.ConnectionConfig, report_dir: str) -> dict
     matrices = confusion_matrices(uri)
     lines.append(metrics_table(metrics, matrices.get('subject')))
     outcome['confusion_matrices'] = {k: v.tolist() for k, v in matrices.items()}
-    if matrices:
-      os.makedirs(report_dir, exist_ok=True)
-      outcome['confusion_matrix_png'] = os.path.join(report_dir, 'confusion_matrices.png')
-      plot_confusion_matrices(matrices, outcome['confusion_matrix_png'])
-      lines.append(f'  confusion matrices (frame, subject): {outcome["confusion_matrix_png"]}')
     if blessed:
       lines.append('Model BLESSED: it met every threshold.')
     else:
@@ -264,5 +239,11 @@ def report(config: metadata_store_pb2.ConnectionConfig, report_dir: str) -> dict
       lines.append(f'Pushed for TF Serving: {outcome["pushed_to"]}')
     else:
       lines.append('Nothing pushed (model not blessed).')
+  if REPORT_TYPE in artifacts:
+    uri = artifacts[REPORT_TYPE].uri
+    outcome['report'] = os.path.join(uri, REPORT_FILE)
+    outcome['confusion_matrix_png'] = os.path.join(uri, CONFUSION_PNG)
+    outcome['report_headline'] = read_headline(uri)
+    lines.append(f'Evidence report: {outcome["report"]}')
   print('\n'.join(lines), flush=True)
   return outcome
