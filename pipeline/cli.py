@@ -67,6 +67,24 @@ def _run(args) -> int:
   return 0
 
 
+def _report(args) -> int:
+  """Where the newest evidence report of a pipeline root is, and its headline."""
+  from components.evidence_report import headline  # pylint: disable=g-import-not-at-top
+  from pipeline import artifacts  # pylint: disable=g-import-not-at-top
+  metadata_path = configs.local_metadata_path(os.path.abspath(args.pipeline_root))
+  found = None
+  if os.path.exists(metadata_path):
+    found = artifacts.newest_artifact(artifacts.sqlite_config(metadata_path),
+                                      headline.REPORT_TYPE)
+  if found is None:
+    print(f'error: no evidence report in {args.pipeline_root} (none is made until a run '
+          'gets through the Evaluator: palsy-tfx run without --stop-after)', file=sys.stderr)
+    return 1
+  print(os.path.join(found.uri, headline.REPORT_FILE))
+  print(headline.format_headline(headline.read_headline(found.uri)))
+  return 0
+
+
 def _add_verbose(parser: argparse.ArgumentParser, default) -> None:
   parser.add_argument('--verbose', action='store_true', default=default,
                       help='show the warnings and INFO logs of TensorFlow, Beam, TFX and '
@@ -135,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
   runtime.add_argument('--no-cache', action='store_true', help='recompute every component')
   runtime.add_argument('--summary-json', help='also write the outcome as JSON here')
   run.set_defaults(func=_run)
+
+  report = sub.add_parser('report', help="where the last run's evidence report is, with its "
+                                         'headline numbers')
+  _add_verbose(report, default=argparse.SUPPRESS)
+  report.add_argument('--pipeline-root', required=True)
+  report.set_defaults(func=_report)
   return parser
 
 
