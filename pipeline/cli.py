@@ -42,8 +42,7 @@ def _run(args) -> int:
   except (manifest.ManifestError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
-  from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
-  from pipeline import local_runner, run_report  # pylint: disable=g-import-not-at-top
+  from pipeline import artifacts, local_runner, run_report  # pylint: disable=g-import-not-at-top
   trainer_config = {'preset': args.model, 'overrides': overrides, 'seed': args.seed,
                     'image_size': args.image_size, 'weights': args.weights}
   try:
@@ -60,14 +59,29 @@ def _run(args) -> int:
   except splits.SplitError as e:  # a cohort that cannot be evaluated: no traceback
     print(f'error: {e}', file=sys.stderr)
     return 2
-  config = metadata_store_pb2.ConnectionConfig()
-  config.sqlite.filename_uri = metadata_path
   print()
-  outcome = run_report.report(config, os.path.join(os.path.abspath(args.pipeline_root),
-                                                   'report'))
+  outcome = run_report.report(artifacts.sqlite_config(metadata_path))
   if args.summary_json:
     with open(args.summary_json, 'w') as f:
       json.dump(outcome, f, indent=2)
+  return 0
+
+
+def _report(args) -> int:
+  """Where the newest evidence report of a pipeline root is, and its headline."""
+  from components.evidence_report import headline  # pylint: disable=g-import-not-at-top
+  from pipeline import artifacts  # pylint: disable=g-import-not-at-top
+  metadata_path = configs.local_metadata_path(os.path.abspath(args.pipeline_root))
+  found = None
+  if os.path.exists(metadata_path):
+    found = artifacts.newest_artifact(artifacts.sqlite_config(metadata_path),
+                                      headline.REPORT_TYPE)
+  if found is None:
+    print(f'error: no evidence report in {args.pipeline_root} (none is made until a run '
+          'gets through the Evaluator: palsy-tfx run without --stop-after)', file=sys.stderr)
+    return 1
+  print(os.path.join(found.uri, headline.REPORT_FILE))
+  print(headline.format_headline(headline.read_headline(found.uri)))
   return 0
 
 
@@ -139,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
   runtime.add_argument('--no-cache', action='store_true', help='recompute every component')
   runtime.add_argument('--summary-json', help='also write the outcome as JSON here')
   run.set_defaults(func=_run)
+
+  report = sub.add_parser('report', help="where the last run's evidence report is, with its "
+                                         'headline numbers')
+  _add_verbose(report, default=argparse.SUPPRESS)
+  report.add_argument('--pipeline-root', required=True)
+  report.set_defaults(func=_report)
   return parser
 
 

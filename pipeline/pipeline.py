@@ -12,6 +12,7 @@ from tfx import v1 as tfx
 
 from components.anomaly_gate import AnomalyGate
 from components.curated_schema import CuratedSchema
+from components.evidence_report.component import EvidenceReporter
 from components.video_ingest import splits
 from components.video_ingest.component import VideoIngest
 from pipeline import eval_config
@@ -19,6 +20,7 @@ from pipeline.options import Gates
 
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'schema', 'schema.pbtxt')
 RUN_FN = 'trainer.task.run_fn'
+EVAL_SPLIT = 'test'  # held-out subjects, never the early-stopping split
 
 
 def create_pipeline(
@@ -45,7 +47,8 @@ def create_pipeline(
     trainer_resources: Optional[Any] = None,
     enable_cache: bool = True,
 ) -> tfx.dsl.Pipeline:
-  """Ingest -> statistics -> schema -> validation -> Trainer -> Evaluator -> Pusher.
+  """Ingest -> statistics -> schema -> validation -> Trainer -> Evaluator -> Pusher,
+  then the evidence report.
 
   ``stop_after`` ('ingest', 'validate', 'push') cuts the DAG short.
   ``trainer_resources`` is a Kubeflow ResourceSpec (GPU, memory) for the Trainer.
@@ -89,14 +92,21 @@ def create_pipeline(
         model=trainer.outputs['model'],
         baseline_model=baseline.outputs['model'],
         eval_config=eval_config.build(gates or Gates(), grades),
-        example_splits=['test'])  # held-out subjects, never the early-stopping split
+        example_splits=[EVAL_SPLIT])
     pusher = tfx.components.Pusher(
         model=trainer.outputs['model'],
         model_blessing=evaluator.outputs['blessing'],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(
                 base_directory=os.path.join(serving_dir, model_name))))
-    components += [trainer, baseline, evaluator, pusher]
+    # Blessed or not, the report follows the Pusher (whose output says where the model
+    # went); nothing waits for the report.
+    report = EvidenceReporter(
+        examples=ingest.outputs['examples'], statistics=statistics.outputs['statistics'],
+        model=trainer.outputs['model'], model_run=trainer.outputs['model_run'],
+        evaluation=evaluator.outputs['evaluation'], blessing=evaluator.outputs['blessing'],
+        pushed_model=pusher.outputs['pushed_model'], split=EVAL_SPLIT)
+    components += [trainer, baseline, evaluator, pusher, report]
   return tfx.dsl.Pipeline(
       pipeline_name=pipeline_name, pipeline_root=pipeline_root, components=components,
       enable_cache=enable_cache, metadata_connection_config=metadata_connection_config,
