@@ -54,7 +54,7 @@ def create_pipeline(
   ``trainer_resources`` is a Kubeflow ResourceSpec (GPU, memory) for the Trainer.
   ``grades``: the grade ids the manifest holds; absent grades get no per-grade gate.
   ``numeric_labels``: the scale of bare numbers in the manifest's labels ('hb', 'id').
-  ``alignment``: how faces are cropped, ``preprocessing.faces.ALIGNMENTS``.
+  ``alignment``: how faces are cropped, ``preprocessing.crop_settings.ALIGNMENTS``.
   """
   ingest = VideoIngest(manifest_path=manifest_path, input_fingerprint=input_fingerprint,
                        source_fps=source_fps, split_ratios=split_ratios, salt=salt,

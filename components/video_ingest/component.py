@@ -160,13 +160,15 @@ class VideoIngest(base_beam_component.BaseBeamComponent):
                source_fps: Optional[Dict[str, float]] = None,
                default_fps: float = DEFAULT_FPS,
                split_ratios: Sequence[float] = splits.DEFAULT_RATIOS,
-               salt: str = splits.DEFAULT_SALT, image_size: int = crop_settings.DEFAULT_IMAGE_SIZE,
+               salt: str = splits.DEFAULT_SALT,
+               image_size: int = crop_settings.DEFAULT_IMAGE_SIZE,
                margin: float = crop_settings.DEFAULT_MARGIN,
                detect_width: int = crop_settings.DEFAULT_DETECT_WIDTH,
                numeric_labels: Optional[str] = None, alignment: str = 'none'):
     splits.validate_ratios(split_ratios)
     labels.check_numeric_scale(numeric_labels)
-    crop_settings.CropSettings(image_size, margin, detect_width, alignment)  # fails now, not in a run
+    # A bad crop setting fails here, not in the middle of a run.
+    crop_settings.CropSettings(image_size, margin, detect_width, alignment)
     spec = VideoIngestSpec(
         manifest=manifest_path,
         input_fingerprint=input_fingerprint or manifest.fingerprint(manifest_path),
