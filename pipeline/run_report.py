@@ -119,7 +119,9 @@ def confusion_matrices(evaluation_uri: str) -> Dict[str, np.ndarray]:
   return out
 
 
-def plot_confusion_matrices(matrices: Dict[str, np.ndarray], path: str) -> None:
+def plot_confusion_matrices(matrices: Dict[str, np.ndarray], path: str,
+                            test_split: str = 'subjects never seen in training') -> None:
+  """``test_split`` says in each title what the test split holds."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -132,7 +134,7 @@ def plot_confusion_matrices(matrices: Dict[str, np.ndarray], path: str) -> None:
     ax.set_yticks(range(len(GRADES)), GRADES)
     ax.set_xlabel('predicted grade')
     ax.set_ylabel('true grade')
-    ax.set_title(f'{level}s of the test split (held-out subjects)')
+    ax.set_title(f'{level}s of the test split ({test_split})')
     for i in range(len(GRADES)):
       for j in range(len(GRADES)):
         ax.text(j, i, int(matrix[i, j]), ha='center', va='center',
@@ -195,12 +197,15 @@ def report(config: metadata_store_pb2.ConnectionConfig, report_dir: str) -> dict
   """Print the run's outcome; return {'blessed', 'failed_thresholds', 'pushed_to', ...}."""
   artifacts = run_artifacts(config)
   lines, outcome = [], {}
+  test_split = 'subjects never seen in training'
   if 'Examples' in artifacts:
     summary = ingest_summary(artifacts['Examples'].uri)
     lines.append(f'Examples: {artifacts["Examples"].uri}')
     if summary:
       outcome['ingest'] = summary
       lines.append(format_summary(summary))
+      if summary.get('split_by') == 'frame':
+        test_split = 'split by FRAME, its subjects seen in training: inflated'
   for name, label in (('ExampleStatistics', 'Statistics'), ('Schema', 'Schema'),
                       ('ExampleAnomalies', 'Anomalies'), ('ModelRun', 'Training logs')):
     if name in artifacts:
@@ -212,14 +217,14 @@ def report(config: metadata_store_pb2.ConnectionConfig, report_dir: str) -> dict
     outcome['failed_thresholds'] = failed_thresholds(uri)
     metrics = overall_metrics(uri)
     outcome['metrics'] = metrics
-    lines.append('\nEvaluation on the test split (subjects never seen in training):')
+    lines.append(f'\nEvaluation on the test split ({test_split}):')
     matrices = confusion_matrices(uri)
     lines.append(metrics_table(metrics, matrices.get('subject')))
     outcome['confusion_matrices'] = {k: v.tolist() for k, v in matrices.items()}
     if matrices:
       os.makedirs(report_dir, exist_ok=True)
       outcome['confusion_matrix_png'] = os.path.join(report_dir, 'confusion_matrices.png')
-      plot_confusion_matrices(matrices, outcome['confusion_matrix_png'])
+      plot_confusion_matrices(matrices, outcome['confusion_matrix_png'], test_split)
       lines.append(f'  confusion matrices (frame, subject): {outcome["confusion_matrix_png"]}')
     if blessed:
       lines.append('Model BLESSED: it met every threshold.')
