@@ -93,3 +93,13 @@ def test_an_unknown_split_mode_is_refused_when_the_pipeline_is_built(tmp_path):
   manifest.write_text('path,subject_id,label,source\n')
   with pytest.raises(ValueError, match="split_by must be one of"):
     component.VideoIngest(str(manifest), split_by='video')
+
+
+def test_a_frame_split_model_is_evaluated_but_never_pushed(tmp_path):
+  from pipeline.pipeline import create_pipeline  # pylint: disable=g-import-not-at-top
+  args = dict(pipeline_name='p', pipeline_root=str(tmp_path), manifest_path='m.csv',
+              serving_dir=str(tmp_path / 'serving'), input_fingerprint='f', split_by='frame')
+  with pytest.raises(ValueError, match='must never be pushed'):
+    create_pipeline(**args)
+  ids = [c.id for c in create_pipeline(**args, stop_after='evaluate').components]
+  assert 'Evaluator' in ids and 'Pusher' not in ids
