@@ -18,7 +18,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components.evidence_report.headline import (CONFUSION_PNG, REPORT_FILE, REPORT_TYPE,
                                                  read_headline)
-from components.video_ingest.summary import SUMMARY_FILE, format_summary
+from components.video_ingest.summary import SUMMARY_FILE, describe_test_split, format_summary
 from pipeline.artifacts import run_artifacts
 from preprocessing.labels import GRADES
 
@@ -206,6 +206,7 @@ def report(config: metadata_store_pb2.ConnectionConfig) -> dict:
   'report', ...}."""
   artifacts = run_artifacts(config)
   lines, outcome = [], {}
+  summary = None
   if 'Examples' in artifacts:
     summary = ingest_summary(artifacts['Examples'].uri)
     lines.append(f'Examples: {artifacts["Examples"].uri}')
@@ -223,7 +224,7 @@ def report(config: metadata_store_pb2.ConnectionConfig) -> dict:
     outcome['failed_thresholds'] = failed_thresholds(uri)
     metrics = overall_metrics(uri)
     outcome['metrics'] = metrics
-    lines.append('\nEvaluation on the test split (subjects never seen in training):')
+    lines.append(f'\nEvaluation on the test split ({describe_test_split(summary)}):')
     matrices = confusion_matrices(uri)
     lines.append(metrics_table(metrics, matrices.get('subject')))
     outcome['confusion_matrices'] = {k: v.tolist() for k, v in matrices.items()}

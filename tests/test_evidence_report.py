@@ -11,6 +11,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from components.evidence_report import gates, headline, page, plots, predictions, roc, sections
 from components.evidence_report import statistics as statistics_lib
+from components.video_ingest.summary import FRAME_SPLIT_WARNING
 from pipeline import eval_config, run_report
 from pipeline.options import Gates
 from preprocessing.labels import GRADES, NUM_GRADES
@@ -174,6 +175,15 @@ def test_headline_keeps_the_headline_measures_and_says_what_failed():
   assert headline.format_headline(blessed).startswith(
       '  model BLESSED, pushed to /serving/palsy/1')
   assert 'WARNING' not in headline.format_headline(blessed)
+  assert blessed['split_by'] == 'subject'  # a summary without split_by: split by subject
+
+
+def test_a_frame_split_headline_opens_with_the_leakage_warning():
+  summary = {'split_by': 'frame', 'examples_per_split': {'test': 5}, 'failed_inputs': []}
+  result = headline.build(METRICS, True, [], summary, {}, None,
+                          np.eye(NUM_GRADES, dtype=np.int64), True)
+  assert result['split_by'] == 'frame'
+  assert headline.format_headline(result).splitlines()[0] == f'  {FRAME_SPLIT_WARNING}'
 
 
 # --- the page ----------------------------------------------------------------------
@@ -209,7 +219,7 @@ def _png_size(png: bytes):
 def test_plots_are_pngs():
   matrices = {'frame': np.eye(NUM_GRADES, dtype=int) * 3,
               'subject': np.eye(NUM_GRADES, dtype=int)}
-  assert _png_size(plots.confusion_png(matrices)) == ('PNG', (1200, 500))
+  assert _png_size(plots.confusion_png(matrices, 'held-out')) == ('PNG', (1200, 500))
   assert _png_size(plots.roc_png({}, 'none'))[0] == 'PNG'
 
 
@@ -250,8 +260,37 @@ def test_page_of_a_model_not_blessed_lists_the_failed_gates():
   assert 'holds no training_curves.png' in html
 
 
+def test_a_frame_split_page_opens_with_the_leakage_warning():
+  ingest = {**evidence().ingest, 'split_by': 'frame', 'test_subjects_also_in_train': 2}
+  html = sections.report_page(evidence(ingest=ingest, pushed_to=None))
+  summary = html[html.index('<section id="summary">'):html.index('<section id="data">')]
+  first = summary.index('class="warning"')
+  assert first < summary.index('Model BLESSED')
+  assert 'split by FRAME' in summary[first:] and 'inflated' in summary
+  assert 'Evaluated on the test split (split by FRAME, its subjects seen in training' in summary
+  assert 'Split by frame; test subjects also in train: 2.' in html
+  plain = sections.report_page(evidence())
+  assert 'class="warning"' not in plain and 'subjects never seen in training' in plain
+  assert 'Split by subject; test subjects also in train: 0.' in plain
+
+
 def test_measures_section_renders_the_run_summarys_rows():
   html = sections.measures(METRICS, None)
   assert '0.500 [0.25, 0.75]' in html  # subject balanced accuracy with its CI
   for grade in GRADES[1:]:
     assert f'<td>{grade}</td><td>{run_report.ABSENT_GRADE}</td>' in html
+
+
+# --- in the pipeline ---------------------------------------------------------------
+
+def test_every_evaluated_pipeline_ends_with_the_report(tmp_path):
+  from pipeline.pipeline import create_pipeline  # pylint: disable=g-import-not-at-top
+
+  def reporter(stop_after):
+    built = create_pipeline('p', str(tmp_path), 'm.csv', str(tmp_path / 'serving'),
+                            input_fingerprint='f', stop_after=stop_after)
+    return {c.id: c for c in built.components}.get('EvidenceReporter')
+
+  assert 'pushed_model' in reporter('push').inputs  # it follows the Pusher
+  assert 'pushed_model' not in reporter('evaluate').inputs
+  assert reporter('validate') is None

@@ -22,7 +22,7 @@ def test_a_report_renders_with_every_image_loaded(tmp_path):
   figure = plots.roc_png({'normal': curve}, 'frames')
   html = sections.report_page(evidence(
       training_curves=figure, roc=figure,
-      confusion=plots.confusion_png({'frame': matrix, 'subject': matrix})))
+      confusion=plots.confusion_png({'frame': matrix, 'subject': matrix}, 'held-out')))
   rendered = browser.render(_write(tmp_path, html), str(tmp_path / 'shot.png'))
   assert rendered.images == 3  # training curves, confusion matrices, ROC curves
   assert rendered.images_loaded == 3

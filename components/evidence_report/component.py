@@ -21,6 +21,7 @@ from tfx.utils import path_utils
 
 from components.evidence_report import gates, headline, plots, predictions, roc, sections
 from components.evidence_report import statistics as statistics_lib
+from components.video_ingest.summary import describe_test_split
 from pipeline import run_report
 from preprocessing.labels import GRADES
 
@@ -91,18 +92,19 @@ def gather(input_dict: Dict[str, List[types.Artifact]], split: str) -> sections.
   metrics = run_report.overall_metrics(evaluation.uri)
   matrices = run_report.confusion_matrices(evaluation.uri)
   failures = run_report.threshold_failures(evaluation.uri)
+  ingest = run_report.ingest_summary(examples.uri)
   return sections.Evidence(
       blessed=bool(single(BLESSING_KEY).get_int_custom_property('blessed')),
       pushed_to=_pushed_to(input_dict.get(PUSHED_MODEL_KEY, [])),
       failures=[f.line for f in failures],
       gates=gates.gate_rows(gates.load_eval_config(evaluation.uri), metrics,
                             run_report.overall_metrics(evaluation.uri, changes=True), failures),
-      ingest=run_report.ingest_summary(examples.uri),
+      ingest=ingest,
       statistics={name: statistics_lib.feature_rows(s.datasets[0]) for name, s in stats.items()},
       examples={name: s.datasets[0].num_examples for name, s in stats.items()},
       facets=statistics_lib.facets_html(stats),
       training_curves=_read_bytes(os.path.join(single(MODEL_RUN_KEY).uri, TRAINING_PNG)),
-      confusion=plots.confusion_png(matrices), matrices=matrices,
+      confusion=plots.confusion_png(matrices, describe_test_split(ingest)), matrices=matrices,
       recomputed_subject=predictions.subject_confusion(frames),
       roc=plots.roc_png(curves, f'frames of the {split} split'),
       aucs={grade: curve.auc for grade, curve in curves.items()}, metrics=metrics,

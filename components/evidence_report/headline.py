@@ -8,6 +8,8 @@ import json
 import os
 from typing import Dict, List, Optional
 
+from components.video_ingest.summary import FRAME_SPLIT_WARNING, by_frame
+
 # The artifact type's name in MLMD; Kubeflow V2 wants custom types as 'namespace.Name'.
 REPORT_TYPE = 'palsy.EvidenceReport'
 REPORT_FILE = 'report.html'
@@ -29,7 +31,8 @@ def build(metrics: Dict[str, float], blessed: bool, failed_gates: List[str],
   ``_ci_low``/``_ci_high`` beside it where it has them. ``counts`` are the test
   split's subjects, videos and frames as the report's own predictions saw them, and
   ``recomputed_subject_confusion`` their subject confusion matrix, kept so that anyone
-  can compare it with the Evaluator's.
+  can compare it with the Evaluator's. ``split_by`` comes from the ingest summary, so
+  that a frame split's inflated numbers are never read without its warning.
   """
   headline_metrics = {}
   for name, _ in HEADLINE_METRICS:
@@ -40,6 +43,7 @@ def build(metrics: Dict[str, float], blessed: bool, failed_gates: List[str],
       'blessed': bool(blessed),
       'failed_gates': list(failed_gates),
       'pushed_to': pushed_to,
+      'split_by': 'frame' if by_frame(ingest) else 'subject',
       'metrics': headline_metrics,
       'test_counts': dict(counts),
       'examples_per_split': (ingest or {}).get('examples_per_split', {}),
@@ -65,6 +69,8 @@ def format_headline(headline: dict) -> str:
   counts = headline['test_counts']
   lines = [f'  model {"BLESSED" if headline["blessed"] else "NOT blessed"}'
            + (f', pushed to {headline["pushed_to"]}' if headline.get('pushed_to') else '')]
+  if headline.get('split_by') == 'frame':  # absent from headlines of earlier versions
+    lines.insert(0, f'  {FRAME_SPLIT_WARNING}')
   lines.extend(f'  failed gate: {line}' for line in headline['failed_gates'])
   lines.append(f'  test split: {counts.get("subjects", 0)} subjects, '
                f'{counts.get("videos", 0)} videos and stills, {counts.get("frames", 0)} frames')

@@ -27,8 +27,10 @@ def _png(fig) -> bytes:
   return buffer.getvalue()
 
 
-def confusion_png(matrices: Dict[str, np.ndarray]) -> bytes:
-  """The frame and subject confusion matrices side by side, counts in the cells."""
+def confusion_png(matrices: Dict[str, np.ndarray], test_split: str) -> bytes:
+  """The frame and subject confusion matrices side by side, counts in the cells;
+  ``test_split`` says in each title what the test split holds
+  (``summary.describe_test_split``)."""
   plt = _pyplot()
   levels = [level for level in ('frame', 'subject') if level in matrices]
   fig, axes = plt.subplots(1, len(levels), figsize=(6 * len(levels), 5), squeeze=False)
@@ -39,7 +41,7 @@ def confusion_png(matrices: Dict[str, np.ndarray]) -> bytes:
     ax.set_yticks(range(len(GRADES)), GRADES)
     ax.set_xlabel('predicted grade')
     ax.set_ylabel('true grade')
-    ax.set_title(f'{level}s of the test split (held-out subjects)')
+    ax.set_title(f'{level}s of the test split ({test_split})')
     for i in range(len(GRADES)):
       for j in range(len(GRADES)):
         ax.text(j, i, int(matrix[i, j]), ha='center', va='center',

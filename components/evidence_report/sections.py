@@ -12,6 +12,7 @@ from components.evidence_report import gates as gates_lib
 from components.evidence_report import page
 from components.evidence_report.headline import HEADLINE_METRICS
 from components.evidence_report.statistics import FEATURE_HEADER
+from components.video_ingest.summary import FRAME_SPLIT_WARNING, by_frame, describe_test_split
 from pipeline import run_report
 from preprocessing.labels import GRADES
 
@@ -66,7 +67,7 @@ def summary(e: Evidence) -> str:
   body.append(page.paragraph(f'Pushed for TF Serving to {e.pushed_to}.' if e.pushed_to
                              else 'Not pushed for serving.'))
   body.append(page.paragraph(
-      f'Evaluated on the {e.split} split, subjects never seen in training: '
+      f'Evaluated on the {e.split} split ({describe_test_split(e.ingest)}): '
       f'{e.counts["subjects"]} subjects, {e.counts["videos"]} videos and stills, '
       f'{e.counts["frames"]} frames.'))
   body.append(page.table(('measure', 'value [95% CI]'), [
@@ -75,6 +76,8 @@ def summary(e: Evidence) -> str:
   problem = cross_check(e.matrices.get('subject'), e.recomputed_subject)
   if problem:
     body.insert(0, page.warning(problem))
+  if by_frame(e.ingest):  # first: every number below is inflated
+    body.insert(0, page.warning(FRAME_SPLIT_WARNING.removeprefix('WARNING: ')))
   return page.section('summary', 'Summary', *body)
 
 
@@ -89,11 +92,15 @@ def data(ingest: Optional[dict]) -> str:
           + [f'{per_class.get(split, {}).get(g, 0)} ({subjects_per_class.get(split, {}).get(g, 0)})'
              for g in GRADES] for split in splits]
   failed = ingest['failed_inputs']
+  # Absent from summaries of earlier versions, which were split by subject.
+  leaked = ingest.get('test_subjects_also_in_train', 0)
   return page.section(
       'data', 'Data',
       page.paragraph(f'{ingest["videos_read"]} videos and {ingest["images_read"]} stills read; '
                      f'{ingest["frames_sampled"]} frames sampled, {ingest["faces_found"]} '
                      f'faces found, {ingest["frames_without_face"]} frames without a face.'),
+      page.paragraph(f'Split by {ingest.get("split_by", "subject")}; test subjects also in '
+                     f'train: {leaked}.'),
       page.paragraph('Examples per split and grade, subjects in brackets:', 'note'),
       page.table(['split', 'examples', 'subjects'] + list(GRADES), rows),
       page.table(('source', 'examples'), sorted(ingest['examples_per_source'].items())),
