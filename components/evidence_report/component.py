@@ -3,8 +3,10 @@
 It runs after the Evaluator, blessed or not, and writes one self-contained HTML page
 (``report.html``, images embedded) with its PNGs beside it, and ``headline.json``, as
 an ``EvidenceReport`` artifact: a pipeline output, so it exists on Kubeflow as it does
-locally. It takes the Pusher's output too, so that it runs after the Pusher and says
-where the model went; the Pusher never waits for it.
+locally. Where the pipeline has a Pusher it takes the Pusher's output too, so that it
+runs after the Pusher and says where the model went; the Pusher never waits for it.
+Without one (``stop_after='evaluate'``, as every frame-split run) it says nothing was
+pushed.
 """
 import json
 import os
