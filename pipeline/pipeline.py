@@ -12,6 +12,7 @@ from tfx import v1 as tfx
 
 from components.anomaly_gate import AnomalyGate
 from components.curated_schema import CuratedSchema
+from components.evidence_report.component import EvidenceReporter
 from components.video_ingest import splits
 from components.video_ingest.component import VideoIngest
 from pipeline import eval_config
@@ -19,6 +20,7 @@ from pipeline.options import Gates
 
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'schema', 'schema.pbtxt')
 RUN_FN = 'trainer.task.run_fn'
+EVAL_SPLIT = 'test'  # never the early-stopping split; held-out subjects unless split by frame
 
 
 def create_pipeline(
@@ -37,6 +39,7 @@ def create_pipeline(
     input_fingerprint: Optional[str] = None,
     numeric_labels: Optional[str] = None,
     alignment: str = 'none',
+    split_by: str = 'subject',
     infer_schema: bool = False,
     trainer_config: Optional[Dict[str, Any]] = None,
     train_steps: Optional[int] = None,
@@ -45,18 +48,24 @@ def create_pipeline(
     trainer_resources: Optional[Any] = None,
     enable_cache: bool = True,
 ) -> tfx.dsl.Pipeline:
-  """Ingest -> statistics -> schema -> validation -> Trainer -> Evaluator -> Pusher.
+  """Ingest -> statistics -> schema -> validation -> Trainer -> Evaluator -> Pusher,
+  then the evidence report.
 
-  ``stop_after`` ('ingest', 'validate', 'push') cuts the DAG short.
+  ``stop_after`` ('ingest', 'validate', 'evaluate', 'push') cuts the DAG short.
   ``trainer_resources`` is a Kubeflow ResourceSpec (GPU, memory) for the Trainer.
   ``grades``: the grade ids the manifest holds; absent grades get no per-grade gate.
   ``numeric_labels``: the scale of bare numbers in the manifest's labels ('hb', 'id').
   ``alignment``: how faces are cropped, ``preprocessing.crop_settings.ALIGNMENTS``.
+  ``split_by``: ``splits.SPLIT_BY``; 'frame' leaks subjects between train and test (the
+  leakage demonstration), so its model may be evaluated but never pushed.
   """
+  if split_by == 'frame' and stop_after == 'push':
+    raise ValueError("a frame split leaks subjects into the test split: its model must "
+                     "never be pushed; stop after 'evaluate'")
   ingest = VideoIngest(manifest_path=manifest_path, input_fingerprint=input_fingerprint,
                        source_fps=source_fps, split_ratios=split_ratios, salt=salt,
                        image_size=ingest_image_size, numeric_labels=numeric_labels,
-                       alignment=alignment)
+                       alignment=alignment, split_by=split_by)
   components = [ingest]
   if stop_after != 'ingest':
     statistics = tfx.components.StatisticsGen(examples=ingest.outputs['examples'])
@@ -68,7 +77,7 @@ def create_pipeline(
         statistics=statistics.outputs['statistics'], schema=schema.outputs['schema'])
     gate = AnomalyGate(anomalies=validator.outputs['anomalies'])
     components += [statistics, schema, validator, gate]
-  if stop_after == 'push':
+  if stop_after in ('evaluate', 'push'):
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
         examples=ingest.outputs['examples'],
@@ -89,14 +98,26 @@ def create_pipeline(
         model=trainer.outputs['model'],
         baseline_model=baseline.outputs['model'],
         eval_config=eval_config.build(gates or Gates(), grades),
-        example_splits=['test'])  # held-out subjects, never the early-stopping split
-    pusher = tfx.components.Pusher(
-        model=trainer.outputs['model'],
-        model_blessing=evaluator.outputs['blessing'],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(
-                base_directory=os.path.join(serving_dir, model_name))))
-    components += [trainer, baseline, evaluator, pusher]
+        example_splits=[EVAL_SPLIT])
+    components += [trainer, baseline, evaluator]
+    pushed_model = None
+    if stop_after == 'push':
+      pusher = tfx.components.Pusher(
+          model=trainer.outputs['model'],
+          model_blessing=evaluator.outputs['blessing'],
+          push_destination=tfx.proto.PushDestination(
+              filesystem=tfx.proto.PushDestination.Filesystem(
+                  base_directory=os.path.join(serving_dir, model_name))))
+      components.append(pusher)
+      pushed_model = pusher.outputs['pushed_model']
+    # Every evaluated model gets its report, blessed or not, pushed or not (a frame
+    # split's says it is inflated). With a Pusher the report follows it, whose output
+    # says where the model went; nothing waits for the report.
+    components.append(EvidenceReporter(
+        examples=ingest.outputs['examples'], statistics=statistics.outputs['statistics'],
+        model=trainer.outputs['model'], model_run=trainer.outputs['model_run'],
+        evaluation=evaluator.outputs['evaluation'], blessing=evaluator.outputs['blessing'],
+        pushed_model=pushed_model, split=EVAL_SPLIT))
   return tfx.dsl.Pipeline(
       pipeline_name=pipeline_name, pipeline_root=pipeline_root, components=components,
       enable_cache=enable_cache, metadata_connection_config=metadata_connection_config,

@@ -1,7 +1,8 @@
 """Read one finished run's outputs back from MLMD and say what a person wants to know:
 the data, whether the model was blessed (and if not, which thresholds failed), the
 grading metrics at frame, video and subject level with their confidence intervals, and
-where the model was pushed. Also draws the frame and subject confusion matrices.
+where the model was pushed, and where the run's evidence report is. The report
+(``components/evidence_report``) builds its tables from the rows made here.
 
 Only the artifacts that *this* run produced (or took from the cache) are read: the
 outputs of the executions in the run's ``pipeline_run`` context. The newest artifact of
@@ -9,44 +10,25 @@ each type would let a ``--stop-after ingest`` run report the blessing of an earl
 """
 import json
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 import numpy as np
 import tensorflow as tf
-from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from components.video_ingest.summary import SUMMARY_FILE, format_summary
+from components.evidence_report.headline import (CONFUSION_PNG, REPORT_FILE, REPORT_TYPE,
+                                                 read_headline)
+from components.video_ingest.summary import SUMMARY_FILE, describe_test_split, format_summary
+from pipeline.artifacts import run_artifacts
 from preprocessing.labels import GRADES
 
-_OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
-_LEVELS = ('frame', 'video', 'subject')
-_SUBJECT_MEASURES = (('exact_accuracy', 'exact accuracy'),
+LEVELS = ('frame', 'video', 'subject')
+SUBJECT_MEASURES = (('exact_accuracy', 'exact accuracy'),
                      ('within_one_accuracy', 'within one grade'),
                      ('mae', 'mean abs. error (grades)'),
                      ('quadratic_weighted_kappa', 'quadratic weighted kappa'),
                      ('balanced_accuracy', 'balanced accuracy'),
                      ('macro_f1', 'macro F1'))
-
-
-def run_artifacts(config: metadata_store_pb2.ConnectionConfig) -> Dict[str, object]:
-  """This run's output artifacts, keyed by type name (the newest pipeline_run context).
-
-  A Resolver's execution "outputs" the earlier model it resolved, so resolver
-  executions are skipped: their artifacts belong to the run that made them.
-  """
-  store = metadata_store.MetadataStore(config)
-  runs = store.get_contexts_by_type('pipeline_run')
-  if not runs:
-    return {}
-  run = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
-  execution_types = {t.id: t.name for t in store.get_execution_types()}
-  executions = [e for e in store.get_executions_by_context(run.id)
-                if not execution_types[e.type_id].endswith('.Resolver')]
-  events = store.get_events_by_execution_ids([e.id for e in executions])
-  ids = sorted({e.artifact_id for e in events if e.type in _OUTPUT_EVENTS})
-  types = {t.id: t.name for t in store.get_artifact_types()}
-  return {types[a.type_id]: a for a in store.get_artifacts_by_id(ids)}
 
 
 def ingest_summary(examples_uri: str) -> Optional[dict]:
@@ -57,7 +39,8 @@ def ingest_summary(examples_uri: str) -> Optional[dict]:
     return json.load(f)
 
 
-def _metric_name(key) -> str:
+def metric_name(key) -> str:
+  """A TFMA MetricKey proto as people read it, e.g. 'subject_recall[severe]'."""
   name = key.name
   if key.HasField('sub_key') and key.sub_key.HasField('class_id'):
     name = f'{name}[{GRADES[key.sub_key.class_id.value]}]'
@@ -66,45 +49,72 @@ def _metric_name(key) -> str:
   return name
 
 
-def failed_thresholds(evaluation_uri: str) -> List[str]:
-  """Readable lines for every threshold the candidate missed."""
+def requirement(threshold) -> str:
+  """What a GenericValueThreshold or GenericChangeThreshold asks, in words."""
+  from tensorflow_model_analysis.proto import config_pb2  # pylint: disable=g-import-not-at-top
+  if isinstance(threshold, config_pb2.GenericChangeThreshold):
+    return (f'no regression beyond {-threshold.absolute.value:g} '
+            'against the last blessed model')
+  if threshold.HasField('lower_bound'):
+    return f'>= {threshold.lower_bound.value:g}'
+  return str(threshold).replace('\n', ' ')
+
+
+class Failure(NamedTuple):
+  """A threshold the candidate missed: its metric, slice, and a readable line.
+
+  ``name`` is None for a slice missing from the evaluation data."""
+  name: Optional[str]
+  where: str
+  is_diff: bool
+  line: str
+
+
+def threshold_failures(evaluation_uri: str) -> List[Failure]:
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
   result = tfma.load_validation_result(evaluation_uri)
-  lines = []
+  failures = []
   for per_slice in result.metric_validations_per_slice:
     where = ', '.join(f'{c.column}={c.bytes_value.decode() or c.int64_value}'
                       for c in per_slice.slice_key.single_slice_keys) or 'overall'
     for failure in per_slice.failures:
-      threshold = failure.metric_threshold
-      if failure.metric_key.is_diff:
-        bound = (f'no regression beyond {-threshold.change_threshold.absolute.value:g} '
-                 'against the last blessed model')
-      elif threshold.value_threshold.HasField('lower_bound'):
-        bound = f'>= {threshold.value_threshold.lower_bound.value:g}'
-      else:
-        bound = str(threshold).replace('\n', ' ')
+      threshold, is_diff = failure.metric_threshold, failure.metric_key.is_diff
+      bound = requirement(threshold.change_threshold if is_diff else threshold.value_threshold)
       found = (f'{failure.metric_value.double_value.value:.3f}'
                if failure.HasField('metric_value') else failure.message or 'not computed')
-      lines.append(f'{_metric_name(failure.metric_key)} ({where}) = {found}, required {bound}')
+      name = metric_name(failure.metric_key)
+      failures.append(Failure(name, where, is_diff,
+                              f'{name} ({where}) = {found}, required {bound}'))
   for missing in result.missing_slices:
-    lines.append(f'slice missing from the evaluation data: {missing}')
-  return lines
+    failures.append(Failure(None, str(missing), False,
+                            f'slice missing from the evaluation data: {missing}'))
+  return failures
 
 
-def _candidate_overall(evaluation_uri: str):
+def failed_thresholds(evaluation_uri: str) -> List[str]:
+  """Readable lines for every threshold the candidate missed."""
+  return [failure.line for failure in threshold_failures(evaluation_uri)]
+
+
+def _candidate_overall(evaluation_uri: str, changes: bool = False):
   """(key, value) of the candidate model's metrics on the overall slice."""
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
   for per_slice in tfma.load_metrics(evaluation_uri):
     if per_slice.slice_key.single_slice_keys:
       continue
     for kv in per_slice.metric_keys_and_values:
-      if not kv.key.is_diff and kv.key.model_name in ('', 'candidate'):
+      if kv.key.is_diff == changes and kv.key.model_name in ('', 'candidate'):
         yield kv.key, kv.value
 
 
-def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
-  """Candidate metrics on the overall slice, named like 'subject_recall[severe]'."""
-  return {_metric_name(k): v.double_value.value for k, v in _candidate_overall(evaluation_uri)
+def overall_metrics(evaluation_uri: str, changes: bool = False) -> Dict[str, float]:
+  """Candidate metrics on the overall slice, named like 'subject_recall[severe]'.
+
+  ``changes``: the candidate's differences from the baseline model instead (none when
+  there was no blessed baseline), which the no-regression gates judge.
+  """
+  return {metric_name(k): v.double_value.value
+          for k, v in _candidate_overall(evaluation_uri, changes)
           if v.HasField('double_value')}
 
 
@@ -113,37 +123,14 @@ def confusion_matrices(evaluation_uri: str) -> Dict[str, np.ndarray]:
   out = {}
   for key, value in _candidate_overall(evaluation_uri):
     level = key.name[:-len('_confusion_matrix')]
-    if key.name.endswith('_confusion_matrix') and level in _LEVELS:
+    if key.name.endswith('_confusion_matrix') and level in LEVELS:
       array = value.array_value
       out[level] = np.array(array.float64_values).reshape(list(array.shape)).astype(np.int64)
   return out
 
 
-def plot_confusion_matrices(matrices: Dict[str, np.ndarray], path: str) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  levels = [level for level in ('frame', 'subject') if level in matrices]
-  fig, axes = plt.subplots(1, len(levels), figsize=(6 * len(levels), 5), squeeze=False)
-  for ax, level in zip(axes[0], levels):
-    matrix = matrices[level]
-    im = ax.imshow(matrix, cmap='Blues')
-    ax.set_xticks(range(len(GRADES)), GRADES, rotation=45, ha='right')
-    ax.set_yticks(range(len(GRADES)), GRADES)
-    ax.set_xlabel('predicted grade')
-    ax.set_ylabel('true grade')
-    ax.set_title(f'{level}s of the test split (held-out subjects)')
-    for i in range(len(GRADES)):
-      for j in range(len(GRADES)):
-        ax.text(j, i, int(matrix[i, j]), ha='center', va='center',
-                color='white' if matrix[i, j] > matrix.max() / 2 else 'black')
-    fig.colorbar(im, ax=ax)
-  fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
-
-
-def _value(metrics, name, ci=False) -> str:
+def format_value(metrics, name, ci=False) -> str:
+  """'0.833', with ' [0.50, 1.00]' when ``ci`` and the interval exists; 'n/a' for none."""
   if name not in metrics or np.isnan(metrics[name]):
     return 'n/a'
   text = f'{metrics[name]:.3f}'
@@ -155,46 +142,71 @@ def _value(metrics, name, ci=False) -> str:
   return text
 
 
-def metrics_table(metrics: Dict[str, float], subject_matrix: Optional[np.ndarray] = None
-                  ) -> str:
-  """The clinical table: subject level with 95% CIs, then video and frame, then grades.
+def counts_line(metrics: Dict[str, float]) -> str:
+  count = {level: int(metrics.get(f'{level}_count', 0)) for level in LEVELS}
+  return (f'{count["subject"]} subjects, {count["video"]} videos and stills, '
+          f'{count["frame"]} frames. A subject\'s or video\'s grade is the argmax of the mean '
+          'of its frames\' probabilities; [95% CI] from 2,000 bootstrap resamples of '
+          'subjects.')
 
-  Per-grade subject recall is printed with its count from the subject confusion matrix
+
+LEVEL_HEADER = ('', 'subject [95% CI]', 'video', 'frame')
+GRADE_HEADER = ('grade', 'subject recall [95% CI]', 'subj. prec.', 'frame recall',
+                'frame prec.', 'frame F1', 'AUC')
+ABSENT_GRADE = 'n/a: absent from the manifest'
+
+
+def level_rows(metrics: Dict[str, float]) -> List[List[str]]:
+  """One row per measure: its subject value with the 95% CI, video and frame values."""
+  return [[label, format_value(metrics, 'subject_' + measure, ci=True),
+           format_value(metrics, 'video_' + measure), format_value(metrics, 'frame_' + measure)]
+          for measure, label in SUBJECT_MEASURES]
+
+
+def grade_rows(metrics: Dict[str, float], subject_matrix: Optional[np.ndarray] = None
+               ) -> List[List[str]]:
+  """One row per grade (GRADE_HEADER); a grade absent from the manifest gets two cells.
+
+  Per-grade subject recall comes with its count from the subject confusion matrix
   (e.g. 1/1), which says more than an interval when a grade has one test subject.
   """
-  count = {level: int(metrics.get(f'{level}_count', 0)) for level in _LEVELS}
-  lines = [f'  {count["subject"]} subjects, {count["video"]} videos and stills, '
-           f'{count["frame"]} frames. A subject\'s or video\'s grade is the argmax of the mean '
-           'of its frames\' probabilities; [95% CI] from 2,000 bootstrap resamples of '
-           'subjects.',
-           f'  {"":26s} {"subject [95% CI]":>22s} {"video":>7s} {"frame":>7s}']
-  for measure, label in _SUBJECT_MEASURES:
-    lines.append(f'  {label:26s} {_value(metrics, "subject_" + measure, ci=True):>22s} '
-                 f'{_value(metrics, "video_" + measure):>7s} '
-                 f'{_value(metrics, "frame_" + measure):>7s}')
-  lines.append(f'\n  {"grade":12s} {"subject recall [95% CI]":>30s} {"subj. prec.":>11s} '
-               f'{"frame recall":>12s} {"frame prec.":>11s} {"frame F1":>8s} {"AUC":>6s}')
-  for grade in GRADES:
+  rows = []
+  for g, grade in enumerate(GRADES):
     if f'frame_recall[{grade}]' not in metrics:
-      lines.append(f'  {grade:12s} {"n/a: absent from the manifest":>30s}')
+      rows.append([grade, ABSENT_GRADE])
       continue
-    recall = _value(metrics, f'subject_recall[{grade}]', ci=True)
+    recall = format_value(metrics, f'subject_recall[{grade}]', ci=True)
     if subject_matrix is not None:
-      g = GRADES.index(grade)
       recall = f'{subject_matrix[g, g]}/{subject_matrix[g].sum()} {recall}'
-    lines.append(f'  {grade:12s} {recall:>30s} '
-                 f'{_value(metrics, f"subject_precision[{grade}]"):>11s} '
-                 f'{_value(metrics, f"frame_recall[{grade}]"):>12s} '
-                 f'{_value(metrics, f"frame_precision[{grade}]"):>11s} '
-                 f'{_value(metrics, f"frame_f1[{grade}]"):>8s} '
-                 f'{_value(metrics, f"auc[{grade}]"):>6s}')
+    rows.append([grade, recall] + [format_value(metrics, f'{name}[{grade}]') for name in (
+        'subject_precision', 'frame_recall', 'frame_precision', 'frame_f1', 'auc')])
+  return rows
+
+
+def _text_row(cells, widths) -> str:
+  first, *rest = cells
+  return '  ' + ' '.join([f'{first:{widths[0]}s}'] +
+                         [f'{cell:>{width}s}' for cell, width in zip(rest, widths[1:])])
+
+
+def metrics_table(metrics: Dict[str, float], subject_matrix: Optional[np.ndarray] = None
+                  ) -> str:
+  """The clinical table as text: subject level with 95% CIs, then video and frame, then
+  grades. The evidence report renders the same rows as HTML."""
+  level_widths, grade_widths = (26, 22, 7, 7), (12, 30, 11, 12, 11, 8, 6)
+  lines = ['  ' + counts_line(metrics), _text_row(LEVEL_HEADER, level_widths)]
+  lines += [_text_row(row, level_widths) for row in level_rows(metrics)]
+  lines.append('\n' + _text_row(GRADE_HEADER, grade_widths))
+  lines += [_text_row(row, grade_widths) for row in grade_rows(metrics, subject_matrix)]
   return '\n'.join(lines)
 
 
-def report(config: metadata_store_pb2.ConnectionConfig, report_dir: str) -> dict:
-  """Print the run's outcome; return {'blessed', 'failed_thresholds', 'pushed_to', ...}."""
+def report(config: metadata_store_pb2.ConnectionConfig) -> dict:
+  """Print the run's outcome; return {'blessed', 'failed_thresholds', 'pushed_to',
+  'report', ...}."""
   artifacts = run_artifacts(config)
   lines, outcome = [], {}
+  summary = None
   if 'Examples' in artifacts:
     summary = ingest_summary(artifacts['Examples'].uri)
     lines.append(f'Examples: {artifacts["Examples"].uri}')
@@ -212,15 +224,10 @@ def report(config: metadata_store_pb2.ConnectionConfig, report_dir: str) -> dict
     outcome['failed_thresholds'] = failed_thresholds(uri)
     metrics = overall_metrics(uri)
     outcome['metrics'] = metrics
-    lines.append('\nEvaluation on the test split (subjects never seen in training):')
+    lines.append(f'\nEvaluation on the test split ({describe_test_split(summary)}):')
     matrices = confusion_matrices(uri)
     lines.append(metrics_table(metrics, matrices.get('subject')))
     outcome['confusion_matrices'] = {k: v.tolist() for k, v in matrices.items()}
-    if matrices:
-      os.makedirs(report_dir, exist_ok=True)
-      outcome['confusion_matrix_png'] = os.path.join(report_dir, 'confusion_matrices.png')
-      plot_confusion_matrices(matrices, outcome['confusion_matrix_png'])
-      lines.append(f'  confusion matrices (frame, subject): {outcome["confusion_matrix_png"]}')
     if blessed:
       lines.append('Model BLESSED: it met every threshold.')
     else:
@@ -233,5 +240,11 @@ def report(config: metadata_store_pb2.ConnectionConfig, report_dir: str) -> dict
       lines.append(f'Pushed for TF Serving: {outcome["pushed_to"]}')
     else:
       lines.append('Nothing pushed (model not blessed).')
+  if REPORT_TYPE in artifacts:
+    uri = artifacts[REPORT_TYPE].uri
+    outcome['report'] = os.path.join(uri, REPORT_FILE)
+    outcome['confusion_matrix_png'] = os.path.join(uri, CONFUSION_PNG)
+    outcome['report_headline'] = read_headline(uri)
+    lines.append(f'Evidence report: {outcome["report"]}')
   print('\n'.join(lines), flush=True)
   return outcome

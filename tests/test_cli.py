@@ -30,7 +30,7 @@ def _python(*args, verbose=False):
                         text=True, check=True, timeout=300)
 
 
-@pytest.mark.parametrize('command', [[], ['run'], ['sample-data']])
+@pytest.mark.parametrize('command', [[], ['run'], ['sample-data'], ['leakage'], ['report']])
 def test_help_prints_usage_and_no_warnings(command):
   done = _python('-m', 'pipeline.cli', *command, '--help')
   assert done.stdout.startswith(f'usage: palsy-tfx {" ".join(command)}'.rstrip())
@@ -61,6 +61,11 @@ def test_building_the_parser_loads_no_tensorflow():
 ])
 def test_verbose_is_accepted_before_and_after_the_subcommand(argv, expected):
   assert cli.build_parser().parse_args(argv).verbose is expected
+
+
+def test_report_without_a_report_says_so_and_fails(tmp_path, capsys):
+  assert cli.main(['report', '--pipeline-root', str(tmp_path)]) == 1
+  assert 'no evidence report in' in capsys.readouterr().err
 
 
 def test_numeric_labels_is_undeclared_unless_given():

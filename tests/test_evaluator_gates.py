@@ -183,4 +183,4 @@ def test_a_grade_never_predicted_has_recall_0_and_no_precision(tmp_path):
   assert m['frame_recall[near_normal]'] == 0 and m['subject_recall[near_normal]'] == 0
   assert np.isnan(m['frame_precision[near_normal]'])
   assert m['frame_recall[normal]'] == 1 and m['frame_precision[normal]'] == 0.5
-  assert run_report._value(m, 'frame_precision[near_normal]') == 'n/a'
+  assert run_report.format_value(m, 'frame_precision[near_normal]') == 'n/a'

@@ -6,7 +6,8 @@ crops). Three runs share one pipeline root: a trained model that is blessed and 
 worse candidate (the same network left at its random initial weights, learning rate 0,
 so its Trainer is not served from the cache) that the no-regression gate must block
 against that real blessed baseline; then an ingest-only run whose summary must not
-borrow the earlier runs' blessing or pushed model.
+borrow the earlier runs' blessing or pushed model. Both full runs leave an evidence
+report, which must render in Chromium and agree with the run summary and the Evaluator.
 """
 import glob
 import json
@@ -19,6 +20,7 @@ import pytest
 from pipeline import cli
 from pipeline.sample_data import write_sample_data
 from preprocessing.labels import GRADES
+from tests import browser
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
@@ -171,3 +173,69 @@ def test_evaluator_numbers_equal_a_recomputation_from_the_pushed_model(runs):
   correct = [int(np.argmax(np.mean(ps, axis=0)) == y) for (_, y), ps in by_subject.items()]
   assert metrics['subject_exact_accuracy'] == pytest.approx(np.mean(correct))
   assert metrics['sparse_categorical_accuracy'] == pytest.approx(np.mean(preds == labels))
+
+
+def test_every_full_run_leaves_an_evidence_report(runs):
+  first, second = runs['first'], runs['second']
+  for run in (first, second):
+    assert os.path.getsize(run['report']) > 10000
+    folder = os.path.dirname(run['report'])
+    assert os.path.dirname(run['confusion_matrix_png']) == folder
+    for png in ('confusion_matrices.png', 'roc_curves.png', 'training_curves.png'):
+      assert os.path.getsize(os.path.join(folder, png)) > 1000, png
+  assert first['report'] != second['report']
+  assert 'report' not in runs['ingest_only']
+
+
+def test_the_report_headline_equals_the_run_summary(runs):
+  for run in (runs['first'], runs['second']):
+    headline, metrics = run['report_headline'], run['metrics']
+    assert headline['blessed'] == run['blessed']
+    assert headline['failed_gates'] == run['failed_thresholds']
+    assert headline['pushed_to'] == run.get('pushed_to')
+    assert 'subject_balanced_accuracy_ci_low' in headline['metrics']
+    for name, value in headline['metrics'].items():
+      assert value == metrics[name], name
+    # Counted from the report's own predictions; the Evaluator counted the same.
+    assert headline['test_counts'] == {'subjects': metrics['subject_count'],
+                                       'videos': metrics['video_count'],
+                                       'frames': metrics['frame_count']}
+    assert headline['examples_per_split'] == run['ingest']['examples_per_split']
+
+
+def test_the_reports_predictions_reproduce_the_evaluators_subject_matrix(runs):
+  first = runs['first']  # a trained model: no near ties between grades (checked above)
+  headline = first['report_headline']
+  assert headline['recomputed_subject_confusion'] == first['confusion_matrices']['subject']
+  assert headline['agrees_with_evaluator'] is True
+  with open(first['report']) as f:
+    html = f.read()
+  assert 'equals the Evaluator' in html and 'class="warning"' not in html
+
+
+def test_the_report_of_the_refused_model_names_the_failed_gate(runs):
+  with open(runs['second']['report']) as f:
+    html = f.read()
+  gates = html[html.index('<section id="gates">'):]
+  assert 'Model NOT blessed' in html and 'Not pushed for serving.' in html
+  assert '<tr class="bad"><td>change in sparse_categorical_accuracy</td>' in gates
+  assert 'FAILED' in gates
+
+
+@pytest.mark.parametrize('which', ['first', 'second'])
+def test_the_report_renders_in_chromium_with_every_image(runs, which, tmp_path):
+  rendered = browser.render(runs[which]['report'], str(tmp_path / 'report.png'))
+  assert rendered.images == 3  # training curves, confusion matrices, ROC curves
+  assert rendered.images_loaded == rendered.images
+  assert not browser.is_blank(rendered.screenshot)
+
+
+def test_palsy_tfx_report_prints_the_newest_report(runs, capsys):
+  capsys.readouterr()
+  assert cli.main(['report', '--pipeline-root', runs['root']]) == 0
+  out = capsys.readouterr().out.splitlines()
+  # The ingest-only run made none, so the newest report is the second run's.
+  assert out[0] == runs['second']['report']
+  assert out[1] == '  model NOT blessed'
+  assert any(line.startswith('  failed gate: sparse_categorical_accuracy') for line in out)
+  assert any(line.startswith('  subject balanced accuracy: ') for line in out)

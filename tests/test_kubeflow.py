@@ -26,7 +26,7 @@ def test_kubeflow_v2_json_puts_the_gpu_on_the_trainer(tmp_path):
   executors = spec['deploymentSpec']['executors']
   tasks = set(spec['root']['dag']['tasks'])
   assert {'VideoIngest', 'StatisticsGen', 'ImportSchemaGen', 'ExampleValidator',
-          'AnomalyGate', 'Trainer', 'Evaluator', 'Pusher'} <= tasks
+          'AnomalyGate', 'Trainer', 'Evaluator', 'Pusher', 'EvidenceReporter'} <= tasks
   trainer = executors['Trainer_executor']['container']
   assert trainer['resources']['accelerator'] == {'type': 'nvidia.com/gpu', 'count': '1'}
   assert trainer['image'] == 'registry/palsy-tfx-gpu:1'

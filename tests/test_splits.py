@@ -187,7 +187,8 @@ def test_plan_splits_refuses_a_test_ratio_of_zero():
 
 
 def _stats(subject, split, label, faces, started=0.0):
-  return json.dumps({'path': f'/{subject}.mp4', 'kind': 'video', 'split': split,
+  return json.dumps({'path': f'/{subject}.mp4', 'kind': 'video',
+                     'faces_per_split': {split: faces},
                      'source': 'meei', 'label': label, 'subject': subject, 'sampled': 5,
                      'faces': faces, 'no_face': 5 - faces, 'sure_passes': 1,
                      'padded_crops': faces // 2, 'started': started, 'finished': started + 2.0,

@@ -7,7 +7,7 @@ import hashlib
 import json
 import sys
 import time
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import apache_beam as beam
 import tensorflow as tf
@@ -67,7 +67,10 @@ class ExtractFaces(beam.DoFn):
 
   ``split_of`` maps raw subject ids to splits. It is computed once from the whole
   manifest before Beam starts, because a stratified split depends on every subject
-  of a grade, which no single item can see.
+  of a grade, which no single item can see. With ``split_by='frame'`` (the leakage
+  demonstration only) it is unused: each frame's split is ``splits.frame_split`` of
+  its video id and timestamp over ``ratios``, so an item's crops spread over splits
+  and its stats count them per split (``faces_per_split``).
 
   ``progress_dir``, when set, receives one small file per finished item, from which
   the executor prints overall progress while workers in other processes run.
@@ -75,10 +78,14 @@ class ExtractFaces(beam.DoFn):
 
   def __init__(self, source_fps: Dict[str, float], default_fps: float,
                split_of: Dict[str, str], salt: str, crop: crop_settings.CropSettings,
-               threaded: bool = False, progress_dir: Optional[str] = None):
+               threaded: bool = False, progress_dir: Optional[str] = None,
+               split_by: str = 'subject',
+               ratios: Sequence[float] = splits.DEFAULT_RATIOS):
     self._source_fps = source_fps
     self._default_fps = default_fps
     self._split_of = split_of
+    self._split_by = split_by
+    self._ratios = list(ratios)
     self._salt = salt
     self._crop = crop
     self._threaded = threaded
@@ -95,12 +102,15 @@ class ExtractFaces(beam.DoFn):
       yield from frames.sample_video(item.path, fps, threaded=self._threaded)
 
   def process(self, item: Item) -> Iterator[Tuple[str, bytes]]:
-    split = self._split_of[item.subject_id]
     subject = splits.pseudonymise(item.subject_id, self._salt)
     video_id = hashlib.sha256((self._salt + item.rel_path).encode()).hexdigest()[:16]
-    stats = {'path': item.path, 'kind': item.kind, 'split': split, 'source': item.source,
-             'label': GRADES[item.grade], 'subject': subject, 'sampled': 0, 'faces': 0,
-             'no_face': 0, 'padded_crops': 0, 'failure': None}
+    by_subject = self._split_by == 'subject'
+    # By subject, the item's one split is listed even when it gives no face, so the
+    # summary shows the empty grade where the test split expected it.
+    faces_per_split = {self._split_of[item.subject_id]: 0} if by_subject else {}
+    stats = {'path': item.path, 'kind': item.kind, 'faces_per_split': faces_per_split,
+             'source': item.source, 'label': GRADES[item.grade], 'subject': subject,
+             'sampled': 0, 'faces': 0, 'no_face': 0, 'padded_crops': 0, 'failure': None}
     start = time.time()
     finder = faces.FaceFinder(self._crop.detect_width)
     try:
@@ -111,7 +121,10 @@ class ExtractFaces(beam.DoFn):
           stats['no_face'] += 1
           continue
         crop = faces.crop_face(frame.rgb, box, self._crop)
+        split = (self._split_of[item.subject_id] if by_subject else
+                 splits.frame_split(video_id, frame.timestamp_ms, self._ratios))
         stats['faces'] += 1
+        faces_per_split[split] = faces_per_split.get(split, 0) + 1
         stats['padded_crops'] += crop.padded > 0
         yield split, make_example(crop, item, subject, video_id, frame).SerializeToString()
       if stats['faces'] == 0:

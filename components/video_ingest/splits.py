@@ -30,6 +30,11 @@ The rule cannot help a grade with a single subject, nor one whose test subjects 
 no face crops; ``check_test_split`` stops the run for those, once before any media is
 decoded and once after extraction. It counts a subject under every grade its rows
 carry, as the evaluation sees the examples.
+
+``frame_split`` is the opposite, for ``palsy-tfx leakage`` alone: each frame drawn on
+its own, as the paper's 99.3% was measured, so one person's frames land in train and
+test alike. It exists to show how much that inflates a score, never to report or serve
+a model.
 """
 import collections
 import fractions
@@ -41,6 +46,9 @@ from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
 from preprocessing.labels import GRADES, HOUSE_BRACKMANN
 
 SPLIT_NAMES = ('train', 'eval', 'test')
+# What a split keeps together: 'subject' (the design) or 'frame' (the leaky split of the
+# paper, for the leakage demonstration only).
+SPLIT_BY = ('subject', 'frame')
 DEFAULT_RATIOS = (0.70, 0.15, 0.15)
 DEFAULT_SALT = 'palsy-tfx'
 # Who gets a grade's subjects when there are fewer than splits: train must see a grade
@@ -109,6 +117,24 @@ def hash_point(subject_id: str) -> float:
   """Where a raw subject id falls in [0, 1); independent of the pseudonym salt."""
   digest = hashlib.sha256(('split:' + subject_id).encode('utf-8')).digest()
   return int.from_bytes(digest[:8], 'big') / 2.0**64
+
+
+def frame_split(video_id: str, timestamp_ms: int,
+                ratios: Sequence[float] = DEFAULT_RATIOS) -> str:
+  """The split of one frame under the leaky frame split: a hash point of the frame
+  (SHA-256 of ``'frame-split:' + video id + ':' + timestamp``, in [0, 1)) against the
+  cumulative ratios. Deterministic, so a cached or re-run ingest splits alike, and
+  computable from an example's own ``video_id`` and ``timestamp_ms`` features.
+  """
+  digest = hashlib.sha256(f'frame-split:{video_id}:{timestamp_ms}'.encode('utf-8')).digest()
+  point = int.from_bytes(digest[:8], 'big') / 2.0**64
+  cumulative = 0
+  active = active_splits(ratios)
+  for name, share in active:
+    cumulative += share
+    if point < cumulative:
+      return name
+  return active[-1][0]
 
 
 def subject_grades(items: Iterable) -> Dict[str, int]:
@@ -215,11 +241,34 @@ def check_test_split(found: Mapping[str, Mapping[str, int]],
   missing = missing_test_grades(found)
   if not missing:
     return
+  require_test_share(ratios)
+  raise SplitError(split_error_message(missing, found, assigned, ratios, after_extraction))
+
+
+def require_test_share(ratios: Sequence[float]) -> None:
+  """Raise SplitError when the ratios leave the test split empty."""
   if 'test' not in dict(active_splits(ratios)):
     raise SplitError(f'The split ratios {list(ratios)} (train, eval, test) give the test '
                      f'split no share, so the Evaluator would have nothing to judge; give '
                      f'test a ratio above 0.')
-  raise SplitError(split_error_message(missing, found, assigned, ratios, after_extraction))
+
+
+def check_frame_test_split(frames_per_class: Mapping[str, Mapping[str, int]]) -> None:
+  """Under the frame split, raise SplitError when a grade that gave face crops has none
+  in test: the Evaluator could not judge it. Only a grade with very few frames misses
+  test by chance; ``frames_per_class`` is split -> grade name -> face crops."""
+  missing = missing_test_grades(frames_per_class)
+  if not missing:
+    return
+  lines = ['With the frame split, the test split has no frame of '
+           f'{", ".join(missing)}, so the Evaluator could not judge '
+           f'{"them" if len(missing) > 1 else "it"}. The run stops before training.']
+  for g in missing:
+    per_split = ', '.join(f'{s} {frames_per_class.get(s, {}).get(g, 0)}'
+                          for s in SPLIT_NAMES)
+    lines.append(f'  {g} (HB {HOUSE_BRACKMANN[GRADES.index(g)]}): face crops {per_split}.')
+  lines.append('Add media of these grades, or sample more frames per second.')
+  raise SplitError('\n'.join(lines))
 
 
 def pseudonymise(subject_id: str, salt: str = DEFAULT_SALT) -> str:

@@ -5,18 +5,27 @@ and exactly which inputs were lost and why.
 """
 import collections
 import json
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Optional
 
 from components.video_ingest import splits
 
 SUMMARY_FILE = 'ingest_summary.json'
+FRAME_SPLIT_WARNING = (
+    'WARNING: split by FRAME. One subject\'s frames are in train and test alike, so '
+    'every score measured on this test split is inflated by subject leakage. Use it '
+    'only to show that (palsy-tfx leakage); never report or serve a model trained on it.')
 
 
-def summarise(stats_json: Iterable[str], manifest_failures: List[Dict[str, str]]) -> dict:
+def summarise(stats_json: Iterable[str], manifest_failures: List[Dict[str, str]],
+              split_by: str = 'subject') -> dict:
   """Counts per split, class and source, media totals, and every failed input.
 
   ``subjects_per_class`` counts, per split and grade, the subjects that gave face
-  crops: the evaluation can judge a grade only if test has one.
+  crops: the evaluation can judge a grade only if test has one. Under the frame split
+  a subject counts in every split its frames went to, and
+  ``test_subjects_also_in_train`` counts the leak (0 by construction when split by
+  subject). ``split_by`` is recorded, so every reader of the summary can tell a leaky
+  ingest from a sound one.
   """
   per_split = collections.Counter()
   per_class = collections.defaultdict(collections.Counter)
@@ -36,21 +45,24 @@ def summarise(stats_json: Iterable[str], manifest_failures: List[Dict[str, str]]
     totals['frames_without_face'] += s['no_face']
     totals['full_resolution_passes'] += s['sure_passes']
     totals['padded_crops'] += s['padded_crops']
-    per_split[s['split']] += s['faces']
-    per_class[s['split']][s['label']] += s['faces']
+    for split, n in s['faces_per_split'].items():
+      per_split[split] += n
+      per_class[split][s['label']] += n
+      if n:
+        subjects[split].add(s['subject'])
+        class_subjects[split][s['label']].add(s['subject'])
     per_source[s['source']] += s['faces']
-    if s['faces']:
-      subjects[s['split']].add(s['subject'])
-      class_subjects[s['split']][s['label']].add(s['subject'])
     if s['failure']:
       failures.append({'path': s['path'], 'reason': s['failure']})
   failures.sort(key=lambda f: f['path'])
   return {
+      'split_by': split_by,
       'examples_per_split': {k: per_split.get(k, 0) for k in splits.SPLIT_NAMES},
       'subjects_per_split': {k: len(subjects.get(k, ())) for k in splits.SPLIT_NAMES},
       'examples_per_class': {k: dict(sorted(v.items())) for k, v in sorted(per_class.items())},
       'subjects_per_class': {k: {label: len(v) for label, v in sorted(by_label.items())}
                              for k, by_label in class_subjects.items()},
+      'test_subjects_also_in_train': len(subjects['test'] & subjects['train']),
       'examples_per_source': dict(sorted(per_source.items())),
       'videos_read': totals['videos_read'],
       'images_read': totals['images_read'],
@@ -66,12 +78,28 @@ def summarise(stats_json: Iterable[str], manifest_failures: List[Dict[str, str]]
   }
 
 
+def by_frame(summary: Optional[dict]) -> bool:
+  """Whether a summary's examples were split by frame. No summary, or one of an earlier
+  version (without ``split_by``), means split by subject."""
+  return (summary or {}).get('split_by') == 'frame'
+
+
+def describe_test_split(summary: Optional[dict]) -> str:
+  """What the test split holds, for every heading over its scores (run summary, evidence
+  report, confusion matrices): a frame split's scores are inflated, wherever shown."""
+  if by_frame(summary):
+    return 'split by FRAME, its subjects seen in training: inflated'
+  return 'subjects never seen in training'
+
+
 def format_summary(summary: dict) -> str:
   """A short human-readable report of a summary."""
-  lines = ['Ingest summary',
-           f"  media read: {summary['videos_read']} videos, {summary['images_read']} stills",
-           f"  frames sampled: {summary['frames_sampled']}, faces found: "
-           f"{summary['faces_found']}, without a face: {summary['frames_without_face']}"]
+  lines = ['Ingest summary']
+  if by_frame(summary):
+    lines.append(f'  {FRAME_SPLIT_WARNING}')
+  lines += [f"  media read: {summary['videos_read']} videos, {summary['images_read']} stills",
+            f"  frames sampled: {summary['frames_sampled']}, faces found: "
+            f"{summary['faces_found']}, without a face: {summary['frames_without_face']}"]
   if 'full_resolution_passes' in summary:  # absent from summaries of earlier versions
     lines.append(f"  full-resolution detection passes: {summary['full_resolution_passes']}, "
                  f"crops padded at the frame edge: {summary['padded_crops']}, media "
@@ -83,6 +111,8 @@ def format_summary(summary: dict) -> str:
                  f"{summary['subjects_per_split'][split]} subjects "
                  f"{summary['examples_per_class'].get(split, {})}, subjects per class "
                  f"{subjects_per_class.get(split, {})}")
+  if 'test_subjects_also_in_train' in summary:  # absent from earlier versions
+    lines.append(f"  test subjects also in train: {summary['test_subjects_also_in_train']}")
   lines.append(f"  per source: {summary['examples_per_source']}")
   failed = summary['failed_inputs']
   lines.append(f'  failed inputs: {len(failed)}')

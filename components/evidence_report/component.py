@@ -1,0 +1,157 @@
+"""The EvidenceReporter TFX component: spec, executor and component class.
+
+It runs after the Evaluator, blessed or not, and writes one self-contained HTML page
+(``report.html``, images embedded) with its PNGs beside it, and ``headline.json``, as
+an ``EvidenceReport`` artifact: a pipeline output, so it exists on Kubeflow as it does
+locally. Where the pipeline has a Pusher it takes the Pusher's output too, so that it
+runs after the Pusher and says where the model went; the Pusher never waits for it.
+Without one (``stop_after='evaluate'``, as every frame-split run) it says nothing was
+pushed.
+"""
+import json
+import os
+import sys
+from typing import Any, Dict, List
+
+import tensorflow as tf
+from tfx import types
+from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.dsl.components.base import base_component, base_executor, executor_spec
+from tfx.types import artifact, artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx.utils import path_utils
+
+from components.evidence_report import gates, headline, plots, predictions, roc, sections
+from components.evidence_report import statistics as statistics_lib
+from components.video_ingest.summary import describe_test_split
+from pipeline import run_report
+from preprocessing.labels import GRADES
+
+EXAMPLES_KEY = 'examples'
+STATISTICS_KEY = 'statistics'
+MODEL_KEY = 'model'
+MODEL_RUN_KEY = 'model_run'
+EVALUATION_KEY = 'evaluation'
+BLESSING_KEY = 'blessing'
+PUSHED_MODEL_KEY = 'pushed_model'
+REPORT_KEY = 'report'
+SPLIT_KEY = 'split'  # the split the Evaluator judged
+ROC_PNG = 'roc_curves.png'
+TRAINING_PNG = 'training_curves.png'
+
+
+class EvidenceReport(artifact.Artifact):
+  """A directory with report.html, its PNGs and headline.json."""
+  TYPE_NAME = headline.REPORT_TYPE
+
+
+class EvidenceReporterSpec(types.ComponentSpec):
+  PARAMETERS = {SPLIT_KEY: ExecutionParameter(type=str)}
+  INPUTS = {
+      EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+      STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics),
+      MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+      MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun),
+      EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),
+      BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing),
+      PUSHED_MODEL_KEY: ChannelParameter(type=standard_artifacts.PushedModel, optional=True),
+  }
+  OUTPUTS = {REPORT_KEY: ChannelParameter(type=EvidenceReport)}
+
+
+def _read_bytes(path: str):
+  if not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path, 'rb') as f:
+    return f.read()
+
+
+def _write(path: str, content, mode: str = 'w') -> None:
+  with tf.io.gfile.GFile(path, mode) as f:
+    f.write(content)
+
+
+def _pushed_to(pushed: List[types.Artifact]):
+  if not pushed or not pushed[0].get_int_custom_property('pushed'):
+    return None
+  return pushed[0].get_string_custom_property('pushed_destination')
+
+
+def gather(input_dict: Dict[str, List[types.Artifact]], split: str) -> sections.Evidence:
+  """Read the run's artifacts and predict the evaluated split again."""
+  def single(key):
+    return artifact_utils.get_single_instance(input_dict[key])
+
+  examples, evaluation, stats_artifact = (single(EXAMPLES_KEY), single(EVALUATION_KEY),
+                                          single(STATISTICS_KEY))
+  stats = {name: stats_artifact_utils.load_statistics(stats_artifact, name).proto()
+           for name in artifact_utils.decode_split_names(stats_artifact.split_names)}
+  records = predictions.read_records(artifact_utils.get_split_uri([examples], split))
+  frames = predictions.frames(records, predictions.predict(
+      path_utils.serving_model_path(single(MODEL_KEY).uri), records))
+  curves = {grade: curve for g, grade in enumerate(GRADES)
+            if (curve := roc.roc_curve(frames.labels == g, frames.probabilities[:, g]))}
+  metrics = run_report.overall_metrics(evaluation.uri)
+  matrices = run_report.confusion_matrices(evaluation.uri)
+  failures = run_report.threshold_failures(evaluation.uri)
+  ingest = run_report.ingest_summary(examples.uri)
+  return sections.Evidence(
+      blessed=bool(single(BLESSING_KEY).get_int_custom_property('blessed')),
+      pushed_to=_pushed_to(input_dict.get(PUSHED_MODEL_KEY, [])),
+      failures=[f.line for f in failures],
+      gates=gates.gate_rows(gates.load_eval_config(evaluation.uri), metrics,
+                            run_report.overall_metrics(evaluation.uri, changes=True), failures),
+      ingest=ingest,
+      statistics={name: statistics_lib.feature_rows(s.datasets[0]) for name, s in stats.items()},
+      examples={name: s.datasets[0].num_examples for name, s in stats.items()},
+      facets=statistics_lib.facets_html(stats),
+      training_curves=_read_bytes(os.path.join(single(MODEL_RUN_KEY).uri, TRAINING_PNG)),
+      confusion=plots.confusion_png(matrices, describe_test_split(ingest)), matrices=matrices,
+      recomputed_subject=predictions.subject_confusion(frames),
+      roc=plots.roc_png(curves, f'frames of the {split} split'),
+      aucs={grade: curve.auc for grade, curve in curves.items()}, metrics=metrics,
+      videos=predictions.per_video(frames), counts=predictions.counts(frames), split=split,
+      provenance={key: single(key).uri for key in (EXAMPLES_KEY, STATISTICS_KEY, MODEL_KEY,
+                                                   MODEL_RUN_KEY, EVALUATION_KEY)})
+
+
+class Executor(base_executor.BaseExecutor):
+  """Writes report.html, its PNGs and headline.json into the EvidenceReport."""
+
+  def Do(self, input_dict: Dict[str, List[types.Artifact]],
+         output_dict: Dict[str, List[types.Artifact]],
+         exec_properties: Dict[str, Any]) -> None:
+    evidence = gather(input_dict, exec_properties[SPLIT_KEY])
+    out = artifact_utils.get_single_instance(output_dict[REPORT_KEY])
+    _write(os.path.join(out.uri, headline.REPORT_FILE), sections.report_page(evidence))
+    for name, png in ((headline.CONFUSION_PNG, evidence.confusion), (ROC_PNG, evidence.roc),
+                      (TRAINING_PNG, evidence.training_curves)):
+      if png:
+        _write(os.path.join(out.uri, name), png, 'wb')
+    problem = sections.cross_check(evidence.matrices.get('subject'),
+                                   evidence.recomputed_subject)
+    _write(os.path.join(out.uri, headline.HEADLINE_FILE), json.dumps(headline.build(
+        evidence.metrics, evidence.blessed, evidence.failures, evidence.ingest,
+        evidence.counts, evidence.pushed_to, evidence.recomputed_subject,
+        agrees_with_evaluator=problem is None), indent=2))
+    out.set_int_custom_property('blessed', int(evidence.blessed))
+    print(f'[report] {os.path.join(out.uri, headline.REPORT_FILE)}', file=sys.stderr, flush=True)
+    if problem:
+      print(f'[report] WARNING: {problem}', file=sys.stderr, flush=True)
+
+
+class EvidenceReporter(base_component.BaseComponent):
+  """The run's evidence as one HTML page: data, statistics, training, grading, gates."""
+
+  SPEC_CLASS = EvidenceReporterSpec
+  EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+  def __init__(self, examples: types.BaseChannel, statistics: types.BaseChannel,
+               model: types.BaseChannel, model_run: types.BaseChannel,
+               evaluation: types.BaseChannel, blessing: types.BaseChannel,
+               pushed_model: types.BaseChannel = None, split: str = 'test'):
+    spec = EvidenceReporterSpec(
+        examples=examples, statistics=statistics, model=model, model_run=model_run,
+        evaluation=evaluation, blessing=blessing, pushed_model=pushed_model, split=split,
+        report=types.Channel(type=EvidenceReport))
+    super().__init__(spec=spec)
