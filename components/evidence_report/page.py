@@ -92,6 +92,11 @@ def iframe(document: str, title: str) -> str:
   return f'<iframe title="{escape(title)}" srcdoc="{escape(document)}"></iframe>'
 
 
+def details(summary: str, *body: str) -> str:
+  """Content folded away until the reader opens it."""
+  return f'<details><summary>{escape(summary)}</summary>{"".join(body)}</details>'
+
+
 def section(anchor: str, title: str, *body: str) -> str:
   return f'<section id="{escape(anchor)}"><h2>{escape(title)}</h2>{"".join(body)}</section>'
 

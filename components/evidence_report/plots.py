@@ -41,7 +41,7 @@ def confusion_png(matrices: Dict[str, np.ndarray], test_split: str) -> bytes:
     ax.set_yticks(range(len(GRADES)), GRADES)
     ax.set_xlabel('predicted grade')
     ax.set_ylabel('true grade')
-    ax.set_title(f'{level}s of the test split ({test_split})')
+    ax.set_title(f'{level}s of the test split\n({test_split})')
     for i in range(len(GRADES)):
       for j in range(len(GRADES)):
         ax.text(j, i, int(matrix[i, j]), ha='center', va='center',

@@ -119,9 +119,10 @@ def statistics(e: Evidence) -> str:
       '<h3>TFDV\'s statistics view (train against test)</h3>',
       page.paragraph('TFDV draws this view with Facets, which it loads from cdnjs.cloudflare.com '
                      'and raw.githubusercontent.com: without internet access (as on many '
-                     'clinical networks) it stays empty. The tables above hold the same '
-                     'statistics and need no network.', 'note'),
-      page.iframe(e.facets, 'TFDV statistics'))
+                     'clinical networks) it stays empty, so it is folded away. The tables '
+                     'above hold the same statistics and need no network.', 'note'),
+      page.details('Open TFDV\'s interactive view (needs internet)',
+                   page.iframe(e.facets, 'TFDV statistics')))
 
 
 def training(curves: Optional[bytes]) -> str:
