@@ -11,7 +11,7 @@ import dataclasses
 from typing import Sequence, Tuple
 
 from pipeline import configs
-from preprocessing.crop_settings import ALIGNMENTS
+from preprocessing.crop_settings import ALIGNMENTS, DEFAULT_ALIGNMENT
 from preprocessing.labels import GRADES, NUM_GRADES, NUMERIC_SCALES
 
 
@@ -54,7 +54,7 @@ def add_numeric_labels_arg(parser) -> None:
 
 def add_alignment_arg(parser) -> None:
   """``--alignment``: how ingest crops faces; the model records it and prediction follows."""
-  parser.add_argument('--alignment', choices=ALIGNMENTS, default='none',
+  parser.add_argument('--alignment', choices=ALIGNMENTS, default=DEFAULT_ALIGNMENT,
                       help="'none': a square around the detected face; 'five_point': the "
                            "face turned upright and scaled by dlib's 5-point landmarks, as "
                            'dlib.get_face_chip does (default: none)')

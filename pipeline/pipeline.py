@@ -17,6 +17,7 @@ from components.video_ingest import splits
 from components.video_ingest.component import VideoIngest
 from pipeline import eval_config
 from pipeline.options import Gates
+from preprocessing import crop_settings
 
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'schema', 'schema.pbtxt')
 RUN_FN = 'trainer.task.run_fn'
@@ -38,7 +39,7 @@ def create_pipeline(
     ingest_image_size: int = 224,
     input_fingerprint: Optional[str] = None,
     numeric_labels: Optional[str] = None,
-    alignment: str = 'none',
+    alignment: str = crop_settings.DEFAULT_ALIGNMENT,
     split_by: str = 'subject',
     infer_schema: bool = False,
     trainer_config: Optional[Dict[str, Any]] = None,

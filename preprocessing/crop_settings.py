@@ -15,6 +15,7 @@ JPEG_QUALITY = 95
 # 'none': a square around the detector's box. 'five_point': dlib's 5-point landmarks
 # turn the face upright (eye line level) and scale it, as dlib.get_face_chip does.
 ALIGNMENTS = ('none', 'five_point')
+DEFAULT_ALIGNMENT = 'none'
 CROP_SETTINGS_FILE = 'crop_settings.json'
 
 
@@ -23,7 +24,7 @@ class CropSettings:
   size: int = DEFAULT_IMAGE_SIZE            # stored crop side, px
   margin: float = DEFAULT_MARGIN            # context per side, as a fraction of the face
   detect_width: int = DEFAULT_DETECT_WIDTH  # the fast detection pass's frame width
-  alignment: str = 'none'                   # see ALIGNMENTS
+  alignment: str = DEFAULT_ALIGNMENT        # see ALIGNMENTS
   jpeg_quality: int = JPEG_QUALITY          # crops are stored, and served, as JPEG
 
   def __post_init__(self):

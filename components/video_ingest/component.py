@@ -124,7 +124,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     crop = crop_settings.CropSettings(
         size=exec_properties['image_size'], margin=exec_properties['margin'],
         detect_width=exec_properties['detect_width'],
-        alignment=exec_properties.get('alignment') or 'none')
+        alignment=exec_properties.get('alignment') or crop_settings.DEFAULT_ALIGNMENT)
     source_fps = json.loads(exec_properties['source_fps'])
     write_crop_settings(examples.uri, crop, source_fps, exec_properties['default_fps'])
     do_fn = extract.ExtractFaces(
@@ -187,7 +187,8 @@ class VideoIngest(base_beam_component.BaseBeamComponent):
                image_size: int = crop_settings.DEFAULT_IMAGE_SIZE,
                margin: float = crop_settings.DEFAULT_MARGIN,
                detect_width: int = crop_settings.DEFAULT_DETECT_WIDTH,
-               numeric_labels: Optional[str] = None, alignment: str = 'none',
+               numeric_labels: Optional[str] = None,
+               alignment: str = crop_settings.DEFAULT_ALIGNMENT,
                split_by: str = 'subject'):
     splits.validate_ratios(split_ratios)
     if split_by not in splits.SPLIT_BY:
