@@ -10,6 +10,7 @@ borrow the earlier runs' blessing or pushed model. Both full runs leave an evide
 report, which must render in Chromium and agree with the run summary and the Evaluator.
 """
 import glob
+import itertools
 import json
 import os
 import subprocess
@@ -156,11 +157,29 @@ def test_evaluator_numbers_equal_a_recomputation_from_the_pushed_model(runs):
   subjects = [f['subject_id'].bytes_list.value[0] for f in parsed]
   serve = tf.saved_model.load(runs['first']['pushed_to']).signatures['serving_default']
   probs = serve(examples=tf.constant(records))['probabilities'].numpy()
-  preds = probs.argmax(axis=1)
-  top2 = np.sort(probs, axis=1)[:, -2:]
-  # A near tie could fall either way between batchings; a trained model has none.
-  assert (top2[:, 1] - top2[:, 0]).min() > 1e-4 and len(set(preds)) > 1
+  # A frame whose two best grades are within 1e-4 could be argmaxed either way by the
+  # Evaluator's batching; the numbers must then match one of the ways (few such frames).
+  order = np.argsort(probs, axis=1)
+  ties = np.flatnonzero(np.take_along_axis(probs, order[:, -1:], 1)[:, 0]
+                        - np.take_along_axis(probs, order[:, -2:-1], 1)[:, 0] < 1e-4)
+  assert len(ties) <= 8, f'{len(ties)} near ties: the model is barely trained'
   metrics = runs['first']['metrics']
+  failures = []
+  for flips in itertools.product((False, True), repeat=len(ties)):
+    preds = order[:, -1].copy()
+    preds[ties[list(flips)]] = order[ties[list(flips)], -2]
+    try:
+      _check_frame_and_subject_numbers(metrics, labels, subjects, probs, preds)
+      break
+    except AssertionError as e:
+      failures.append(e)
+  else:
+    raise failures[0]
+  assert len(set(order[:, -1])) > 1  # a model that gives one grade to all would prove little
+
+
+def _check_frame_and_subject_numbers(metrics, labels, subjects, probs, preds):
+  import numpy as np  # pylint: disable=g-import-not-at-top
   for g, grade in enumerate(GRADES):
     recall = np.mean(preds[labels == g] == g)
     assert metrics[f'frame_recall[{grade}]'] == pytest.approx(recall, abs=1e-6), grade
