@@ -180,12 +180,8 @@ def _predict(args) -> int:
   except _UsageError as e:
     print(f'palsy-tfx predict: error: {e}', file=sys.stderr)
     return 2
-  fps = record.fps(args.source)
-  known = ', '.join(f'{s} {r:g}' for s, r in sorted(record.source_fps.items()))
-  print(f'[predict] {len(args.paths)} inputs; videos sampled at {fps:g} fps '
-        f'({"source " + args.source if args.source else "no --source: the default rate"}; '
-        f'the model\'s rates: {known}, otherwise {record.default_fps:g})',
-        file=sys.stderr, flush=True)
+  print(predict_output.sampling_line(len(args.paths), record, args.source), file=sys.stderr,
+        flush=True)
   results = predict.predict_files(args.paths, grader, record, args.source,
                                   predict_output.Progress(len(args.paths)))
   print(predict_output.format_table(results))

@@ -53,7 +53,7 @@ class Prediction:
             'error': self.error, 'frames': [dataclasses.asdict(f) for f in self.frames]}
 
 
-def media_kind(path: str) -> str:
+def _media_kind(path: str) -> str:
   """'video' or 'image'; raises ``frames.MediaError`` with the reason a file cannot be
   read (the words of ingest's checks)."""
   if not os.path.isfile(path):
@@ -67,7 +67,7 @@ def media_kind(path: str) -> str:
 def _sample(result: Prediction, record: CropRecord, source: Optional[str],
             on_frame: Optional[Callable[[Prediction], None]]) -> List[bytes]:
   """Fill ``result.frames`` and its counts from the file; return the face crops."""
-  kind = media_kind(result.path)
+  kind = _media_kind(result.path)
   jpegs = []
   for found in face_frames.face_frames(result.path, kind, record.fps(source), record.crop):
     result.frames.append(FrameResult(found.frame.timestamp_ms, found.relative_box(), None))

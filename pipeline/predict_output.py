@@ -12,6 +12,7 @@ import time
 from typing import Callable, Optional, Sequence
 
 from pipeline.predict import Prediction
+from preprocessing.crop_settings import CropRecord
 from preprocessing.labels import GRADES, HOUSE_BRACKMANN
 
 FRAME_COLUMNS = (['path', 'timestamp_ms', 'face_ymin', 'face_xmin', 'face_ymax', 'face_xmax']
@@ -62,6 +63,15 @@ def format_table(predictions: Sequence[Prediction]) -> str:
                "grade of the mean of the frames' probabilities (columns: House-Brackmann "
                'I-VI)')
   return '\n'.join(lines)
+
+
+def sampling_line(inputs: int, record: CropRecord, source: Optional[str]) -> str:
+  """The video sampling rate in use and where it comes from: a wrong ``--source`` samples
+  videos at another rate than the model's training data."""
+  known = ', '.join(f'{s} {fps:g}' for s, fps in sorted(record.source_fps.items()))
+  why = f'source {source}' if source else 'no --source: the default rate'
+  return (f'[predict] {inputs} inputs; videos sampled at {record.fps(source):g} fps ({why}; '
+          f"the model's rates: {known}, otherwise {record.default_fps:g})")
 
 
 def _clock(seconds: float) -> str:

@@ -19,10 +19,6 @@ class FaceFrame:
   frame: frames.Frame
   crop: Optional[faces.FaceCrop]  # None: no face found in this frame
 
-  @property
-  def box(self) -> Optional[faces.Box]:
-    return self.crop.box if self.crop else None
-
   def relative_box(self) -> Optional[list]:
     """The face box as ``[ymin, xmin, ymax, xmax]`` in 0..1 of the frame, as stored in
     the examples' ``face_box``."""
