@@ -18,7 +18,7 @@ from pipeline import clinical_metrics
 from pipeline.graders import Grader
 from preprocessing import face_frames, frames
 from preprocessing.crop_settings import CropRecord
-from preprocessing.labels import GRADES
+from preprocessing.labels import GRADES, NUM_GRADES
 
 # Crops per model call. A clinic video at 6 fps gives 60-360 frames, one call; the cap
 # bounds the memory of a long recording (256 decoded 224 px crops: about 150 MB).
@@ -84,9 +84,14 @@ def _sample(result: Prediction, record: CropRecord, source: Optional[str],
 
 def grade_crops(grader: Grader, jpegs: Sequence[bytes], max_batch: int = MAX_BATCH
                 ) -> np.ndarray:
-  """(n, 6) probabilities of the crops: one grader call per ``max_batch`` crops."""
-  return np.concatenate([grader.probabilities(jpegs[i:i + max_batch])
-                         for i in range(0, len(jpegs), max_batch)])
+  """(n, 6) probabilities of the crops: one grader call per ``max_batch`` crops. Checks
+  the shape, so that a grader answering for fewer crops cannot shift rows onto frames."""
+  probs = np.concatenate([grader.probabilities(jpegs[i:i + max_batch])
+                          for i in range(0, len(jpegs), max_batch)])
+  if probs.shape != (len(jpegs), NUM_GRADES):
+    raise ValueError(f'the grader answered {probs.shape} for {len(jpegs)} crops, not '
+                     f'({len(jpegs)}, {NUM_GRADES})')
+  return probs
 
 
 def pool(probabilities: np.ndarray) -> np.ndarray:

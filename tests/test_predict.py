@@ -103,6 +103,15 @@ def test_a_cut_video_lists_the_frames_read_before_the_break(media):
   assert result.frames_sampled == len(result.frames) > 0 and result.faces_found > 0
 
 
+def test_a_grader_that_answers_for_fewer_crops_is_an_error(media):
+  class Short(CyclingGrader):
+    def probabilities(self, jpegs):
+      return super().probabilities(jpegs)[:-1]
+  result = predict.predict_file(media['face.mp4'], Short(), RECORD, 'yfp')
+  assert result.error == 'ValueError: the grader answered (9, 6) for 10 crops, not (10, 6)'
+  assert result.grade is None
+
+
 def test_the_other_inputs_are_still_graded_in_order(media):
   names = ['coffee.png', 'face.mp4', 'missing.mp4', 'still.jpg']
   results = predict.predict_files([media[n] for n in names], CyclingGrader(), RECORD, 'yfp')
