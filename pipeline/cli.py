@@ -131,6 +131,67 @@ def _leakage(args) -> int:
   return 0
 
 
+class _UsageError(ValueError):
+  """A predict invocation that cannot work as given; exit code 2, like argparse's."""
+
+
+def _crop_record(args):
+  """How the model's training faces were cropped: from the SavedModel itself, or with
+  a server (which cannot be asked) from ``--model-info``."""
+  from preprocessing import crop_settings  # pylint: disable=g-import-not-at-top
+  if args.model and args.model_info:
+    raise _UsageError('--model-info is for --rest and --grpc: a SavedModel carries its own '
+                      f'{crop_settings.MODEL_INFO_FILE}')
+  if not args.model and not args.model_info:
+    raise _UsageError(f'{"--rest" if args.rest else "--grpc"} needs --model-info: the crop '
+                      'settings cannot be read from the server; give the pushed model '
+                      f'version directory or its {crop_settings.MODEL_INFO_FILE}')
+  try:
+    return crop_settings.from_model(args.model or args.model_info)
+  except crop_settings.ModelInfoError as e:
+    raise _UsageError(str(e)) from e
+
+
+def _grader(args):
+  """The ``pipeline.graders.Grader`` that the model flag names. The TF Serving clients
+  live in ``pipeline.serving_clients``, imported only when asked for."""
+  if args.model:
+    from pipeline import graders  # pylint: disable=g-import-not-at-top
+    try:
+      return graders.SavedModelGrader(args.model)
+    except (OSError, ValueError) as e:  # not a SavedModel, or one without serving_images
+      raise _UsageError(f'cannot load the SavedModel {args.model}: {e}') from e
+  try:
+    from pipeline import serving_clients  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise _UsageError(f'{"--rest" if args.rest else "--grpc"} is not available in this '
+                      f'build ({e}); use --model SAVEDMODEL_DIR') from e
+  if args.rest:
+    return serving_clients.RestGrader(args.rest, model_name=args.model_name)
+  return serving_clients.GrpcGrader(args.grpc, model_name=args.model_name)
+
+
+def _predict(args) -> int:
+  """Grade each input; exit 1 only when none could be graded."""
+  from pipeline import predict, predict_output  # pylint: disable=g-import-not-at-top
+  try:
+    record = _crop_record(args)
+    grader = _grader(args)
+  except _UsageError as e:
+    print(f'palsy-tfx predict: error: {e}', file=sys.stderr)
+    return 2
+  print(predict_output.sampling_line(len(args.paths), record, args.source), file=sys.stderr,
+        flush=True)
+  results = predict.predict_files(args.paths, grader, record, args.source,
+                                  predict_output.Progress(len(args.paths)))
+  print(predict_output.format_table(results))
+  if args.output_json:
+    predict_output.write_json(results, args.output_json)
+  if args.frames_csv:
+    predict_output.write_frames_csv(results, args.frames_csv)
+  return 0 if any(r.error is None for r in results) else 1
+
+
 def _add_verbose(parser: argparse.ArgumentParser, default) -> None:
   parser.add_argument('--verbose', action='store_true', default=default,
                       help='show the warnings and INFO logs of TensorFlow, Beam, TFX and '
@@ -183,6 +244,36 @@ def _add_runtime_args(parser: argparse.ArgumentParser):
   return runtime
 
 
+def _add_predict_parser(sub) -> None:
+  predict = sub.add_parser(
+      'predict', help='grade new patients: videos and stills in, a House-Brackmann grade '
+                      'per file out, cropped as the model\'s training data was')
+  _add_verbose(predict, default=argparse.SUPPRESS)
+  predict.add_argument('paths', nargs='+', metavar='PATH', help='videos and stills to grade')
+  model = predict.add_argument_group('model')
+  where = model.add_mutually_exclusive_group(required=True)
+  where.add_argument('--model', metavar='SAVEDMODEL_DIR',
+                     help='a pushed model version directory, loaded in this process')
+  where.add_argument('--rest', metavar='URL', help='TF Serving REST endpoint')
+  where.add_argument('--grpc', metavar='HOST:PORT', help='TF Serving gRPC endpoint')
+  model.add_argument('--model-info', metavar='PATH',
+                     help='with --rest/--grpc: the pushed model version directory, or its '
+                          'assets.extra/palsy_model.json (how to crop the faces)')
+  model.add_argument('--model-name', default='palsy',
+                     help='the model name on the TF Serving server (default palsy)')
+  data = predict.add_argument_group('data')
+  data.add_argument('--source', type=str.lower,
+                    help="the inputs' source as in the manifest (yfp, meei, ...): picks the "
+                         "video sampling rate the model was trained with (default: the "
+                         "model's default rate)")
+  output = predict.add_argument_group('output')
+  output.add_argument('--output-json', metavar='OUT.json',
+                      help='write the results: one object per input (README)')
+  output.add_argument('--frames-csv', metavar='OUT.csv',
+                      help='write one row per sampled frame: box, probabilities, grade')
+  predict.set_defaults(func=_predict)
+
+
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog='palsy-tfx', description='Grade facial paralysis from patient videos with TFX.')
@@ -226,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
   _add_model_args(leak)
   _add_runtime_args(leak)
   leak.set_defaults(func=_leakage)
+
+  _add_predict_parser(sub)
 
   report = sub.add_parser('report', help="where the last run's evidence report is, with its "
                                          'headline numbers')

@@ -1,12 +1,14 @@
 """Every choice that shapes a stored face crop, in one record that travels with the data.
 
 Ingest writes it beside its examples (``CROP_SETTINGS_FILE``) and the Trainer copies it
-into the model's ``assets.extra``, so prediction crops exactly as training did. Kept free
-of heavy imports: the command line reads its choices when answering ``--help``.
+into the model's ``assets.extra`` (``MODEL_INFO_FILE``, key ``crop_settings``), so
+prediction crops exactly as training did. Kept free of heavy imports: the command line
+reads its choices when answering ``--help``.
 """
 import dataclasses
 import json
-from typing import Dict
+import os
+from typing import Dict, Optional
 
 DEFAULT_IMAGE_SIZE = 224
 DEFAULT_MARGIN = 0.25
@@ -17,6 +19,9 @@ JPEG_QUALITY = 95
 ALIGNMENTS = ('none', 'five_point')
 DEFAULT_ALIGNMENT = 'none'
 CROP_SETTINGS_FILE = 'crop_settings.json'
+# Where a SavedModel carries its metadata, the crop record among it, relative to the
+# model's version directory: TF Serving ignores assets.extra.
+MODEL_INFO_FILE = 'assets.extra/palsy_model.json'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,3 +45,55 @@ def to_json(crop: CropSettings, source_fps: Dict[str, float], default_fps: float
   return json.dumps({'crop': dataclasses.asdict(crop), 'source_fps': source_fps,
                      'default_fps': default_fps}, indent=2, sort_keys=True)
 
+
+
+@dataclasses.dataclass(frozen=True)
+class CropRecord:
+  """What ``to_json`` wrote: how faces were cropped and how often videos were sampled."""
+  crop: CropSettings
+  source_fps: Dict[str, float]
+  default_fps: float
+
+  def fps(self, source: Optional[str]) -> float:
+    """The sampling rate of a video from ``source``: its own rate, else the default."""
+    return self.source_fps.get((source or '').lower(), self.default_fps)
+
+
+def from_dict(record: dict) -> CropRecord:
+  """The inverse of ``to_json`` (after ``json.loads``)."""
+  return CropRecord(CropSettings(**record['crop']),
+                    {k: float(v) for k, v in record['source_fps'].items()},
+                    float(record['default_fps']))
+
+
+class ModelInfoError(ValueError):
+  """A model whose files do not say how to crop its faces; the message says why."""
+
+
+def model_info_path(path: str) -> str:
+  """``palsy_model.json`` of a model version directory, or ``path`` itself when it
+  names that file."""
+  return path if os.path.isfile(path) else os.path.join(path, MODEL_INFO_FILE)
+
+
+def from_model(path: str) -> CropRecord:
+  """The crop record a model was trained with, from its version directory or its
+  ``palsy_model.json``. Raises ``ModelInfoError`` rather than guess: a crop that
+  differs from training's silently skews every grade."""
+  info_path = model_info_path(path)
+  try:
+    with open(info_path) as f:
+      info = json.load(f)
+  except FileNotFoundError as e:
+    raise ModelInfoError(f'{info_path} not found: give a pushed model version directory '
+                         f'(it holds {MODEL_INFO_FILE}) or that file') from e
+  except ValueError as e:
+    raise ModelInfoError(f'{info_path} is not JSON: {e}') from e
+  if not info.get('crop_settings'):
+    raise ModelInfoError(f'{info_path} does not record how the faces were cropped '
+                         '(crop_settings): the model predates that record; retrain it '
+                         'with a fresh ingest')
+  try:
+    return from_dict(info['crop_settings'])
+  except (KeyError, TypeError, ValueError) as e:
+    raise ModelInfoError(f'{info_path}: unreadable crop_settings: {e!r}') from e

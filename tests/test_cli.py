@@ -30,7 +30,8 @@ def _python(*args, verbose=False):
                         text=True, check=True, timeout=300)
 
 
-@pytest.mark.parametrize('command', [[], ['run'], ['sample-data'], ['leakage'], ['report']])
+@pytest.mark.parametrize('command', [[], ['run'], ['sample-data'], ['leakage'], ['report'],
+                                     ['predict']])
 def test_help_prints_usage_and_no_warnings(command):
   done = _python('-m', 'pipeline.cli', *command, '--help')
   assert done.stdout.startswith(f'usage: palsy-tfx {" ".join(command)}'.rstrip())

@@ -8,7 +8,10 @@ so its Trainer is not served from the cache) that the no-regression gate must bl
 against that real blessed baseline; then an ingest-only run whose summary must not
 borrow the earlier runs' blessing or pushed model. Both full runs leave an evidence
 report, which must render in Chromium and agree with the run summary and the Evaluator.
+Then ``palsy-tfx predict`` grades media of a test subject with the pushed model, and must
+see exactly what ingest stored and the model was evaluated on.
 """
+import csv
 import glob
 import itertools
 import json
@@ -18,10 +21,12 @@ import sys
 
 import pytest
 
+from components.video_ingest import extract, splits
 from pipeline import cli
 from pipeline.sample_data import write_sample_data
 from preprocessing.labels import GRADES
 from tests import browser
+from tests.conftest import write_jpeg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
@@ -51,7 +56,8 @@ def runs(tmp_path_factory):
   first = _run(data_dir, root, *no_floors, '--learning-rate', '0.001', '--epochs', '20')
   second = _run(data_dir, root, *no_floors, '--learning-rate', '0', '--epochs', '2')
   ingest_only = _run(data_dir, root, '--stop-after', 'ingest')
-  return {'root': root, 'first': first, 'second': second, 'ingest_only': ingest_only}
+  return {'root': root, 'data': data_dir, 'first': first, 'second': second,
+          'ingest_only': ingest_only}
 
 
 def test_first_run_is_blessed_and_pushed(runs):
@@ -258,3 +264,88 @@ def test_palsy_tfx_report_prints_the_newest_report(runs, capsys):
   assert out[1] == '  model NOT blessed'
   assert any(line.startswith('  failed gate: sparse_categorical_accuracy') for line in out)
   assert any(line.startswith('  subject balanced accuracy: ') for line in out)
+
+
+def _ingested_test_media(runs):
+  """The test split's examples, by manifest row: ``{row: {timestamp_ms: example}}``.
+  An example names its file only by a salted hash (``video_id``), so the manifest's
+  paths are hashed the same way to find which file each came from."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(runs['data'], 'manifest.csv'), newline='') as f:
+    rows = {extract.video_id(splits.DEFAULT_SALT, row['path']): row
+            for row in csv.DictReader(f)}
+  files = glob.glob(os.path.join(runs['root'], 'VideoIngest', 'examples', '*', 'Split-test',
+                                 '*.gz'))
+  by_row = {}
+  for record in tf.data.TFRecordDataset(files, compression_type='GZIP'):
+    feature = tf.train.Example.FromString(record.numpy()).features.feature
+    row = rows[feature['video_id'].bytes_list.value[0].decode()]
+    stamp = feature['timestamp_ms'].int64_list.value[0]
+    by_row.setdefault(row['path'], (row, {}))[1][stamp] = record.numpy()
+  return by_row
+
+
+@pytest.fixture(scope='module')
+def predicted(runs, tmp_path_factory, no_face_images):
+  """``palsy-tfx predict`` as a user runs it, in a fresh process, on a test subject's
+  video and still, an image without a face and a missing file."""
+  ingested = _ingested_test_media(runs)
+  video = sorted(p for p in ingested if p.endswith('.mp4'))[0]
+  row = ingested[video][0]
+  [still] = [p for p, (r, _) in ingested.items()
+             if r['subject_id'] == row['subject_id'] and p != video]
+  tmp = tmp_path_factory.mktemp('predict')
+  coffee = str(tmp / 'coffee.png')
+  write_jpeg(coffee, no_face_images['coffee'])
+  paths = [os.path.join(runs['data'], video), os.path.join(runs['data'], still), coffee,
+           str(tmp / 'missing.mp4')]
+  out = str(tmp / 'predicted.json')
+  done = subprocess.run(
+      [os.path.join(BIN, 'palsy-tfx'), 'predict', *paths, '--model', runs['first']['pushed_to'],
+       '--source', row['source'], '--output-json', out],
+      capture_output=True, text=True, timeout=600,
+      env={**os.environ, 'PYTHONPATH': os.pathsep.join([ROOT, os.environ.get('PYTHONPATH', '')])})
+  with open(out) as f:
+    results = json.load(f)
+  return {'done': done, 'paths': paths, 'results': results,
+          'ingested': [ingested[video][1], ingested[still][1]]}
+
+
+def test_predict_grades_the_pushed_model_end_to_end(predicted):
+  done, results = predicted['done'], predicted['results']
+  assert done.returncode == 0, done.stderr
+  assert [r['path'] for r in results] == predicted['paths']
+  assert [r['error'] for r in results] == [None, None, 'no face found in the still',
+                                           'file not found']
+  for graded in results[:2]:
+    assert graded['grade'] in GRADES and len(graded['probabilities']) == 6
+    assert sum(graded['probabilities']) == pytest.approx(1, abs=1e-5)
+    assert graded['faces_found'] == len([f for f in graded['frames'] if f['face_box']]) > 0
+  table = done.stdout.splitlines()
+  assert table[0].startswith('input') and table[-1].startswith('2 of 4 inputs graded')
+  assert all(any(line.startswith(p) for line in table) for p in predicted['paths'])
+  finished = [line for line in done.stderr.splitlines()
+              if line.startswith('[predict] ') and line.endswith(' elapsed]')]
+  assert len(finished) == 4 and 'NOT GRADED: file not found' in finished[3]
+
+
+def test_predict_sees_exactly_what_the_model_was_evaluated_on(runs, predicted):
+  """No training/serving skew: for a test video and still that went through ingest, the
+  same frames, the same face boxes, and per frame the probabilities that serving_default
+  gives on the ingested examples (matched by timestamp), within 1e-4."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  serve = tf.saved_model.load(runs['first']['pushed_to']).signatures['serving_default']
+  for result, examples in zip(predicted['results'], predicted['ingested']):
+    frames = {f['timestamp_ms']: f for f in result['frames'] if f['face_box']}
+    assert sorted(frames) == sorted(examples), result['path']
+    stamps = sorted(examples)
+    served = serve(examples=tf.constant([examples[t] for t in stamps]))['probabilities'].numpy()
+    ours = np.array([frames[t]['probabilities'] for t in stamps])
+    assert np.abs(ours - served).max() <= 1e-4, result['path']
+    for t in stamps:
+      stored = tf.train.Example.FromString(examples[t]).features.feature['face_box']
+      assert frames[t]['face_box'] == pytest.approx(list(stored.float_list.value), abs=1e-6)
+    # And the file's grade is the Evaluator's video grade: the mean, then the argmax.
+    assert np.abs(np.array(result['probabilities']) - served.mean(axis=0)).max() <= 1e-4
+    assert result['grade'] == GRADES[int(served.mean(axis=0).argmax())]

@@ -8,11 +8,12 @@ probabilities either way, and both return ``probabilities`` (softmax over the si
 grades) and ``grade`` (the name of the most probable grade).
 """
 import json
+import posixpath
 
 import keras
 import tensorflow as tf
 
-from preprocessing import image_ops
+from preprocessing import crop_settings, image_ops
 from preprocessing.labels import GRADES
 
 
@@ -50,6 +51,7 @@ def export(model: keras.Model, export_dir: str, image_size: int, normalisation: 
       'serving_default': module.serve_examples,
       'serving_images': module.serve_images,
   })
-  tf.io.gfile.makedirs(f'{export_dir}/assets.extra')
-  with tf.io.gfile.GFile(f'{export_dir}/assets.extra/palsy_model.json', 'w') as f:
+  info_path = posixpath.join(export_dir, crop_settings.MODEL_INFO_FILE)
+  tf.io.gfile.makedirs(posixpath.dirname(info_path))
+  with tf.io.gfile.GFile(info_path, 'w') as f:
     json.dump(metadata, f, indent=2)

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from components.video_ingest import progress, splits
 from components.video_ingest.manifest import Item
-from preprocessing import crop_settings, faces, frames, logs
+from preprocessing import crop_settings, face_frames, faces, frames, logs
 from preprocessing.labels import GRADES
 
 STATS_TAG = 'stats'
@@ -32,10 +32,10 @@ def _floats(*v: float) -> tf.train.Feature:
   return tf.train.Feature(float_list=tf.train.FloatList(value=list(v)))
 
 
-def make_example(crop: faces.FaceCrop, item: Item, subject: str, video_id: str,
-                 frame: frames.Frame) -> tf.train.Example:
-  """The example contract documented in the README."""
-  h, w = frame.rgb.shape[:2]
+def make_example(found: face_frames.FaceFrame, item: Item, subject: str,
+                 video_id: str) -> tf.train.Example:
+  """The example contract documented in the README (``found`` has a face)."""
+  crop, frame = found.crop, found.frame
   return tf.train.Example(features=tf.train.Features(feature={
       'image': _bytes(crop.jpeg),
       'label': _ints(item.grade),
@@ -45,10 +45,16 @@ def make_example(crop: faces.FaceCrop, item: Item, subject: str, video_id: str,
       'timestamp_ms': _ints(frame.timestamp_ms),
       'source': _bytes(item.source.encode()),
       'side': _bytes(item.side.encode()),
-      'face_box': _floats(*crop.box.relative(w, h)),
+      'face_box': _floats(*found.relative_box()),
       'face_score': _floats(crop.box.score),
       'crop_padded': _floats(crop.padded),
   }))
+
+
+def video_id(salt: str, rel_path: str) -> str:
+  """The examples' ``video_id``: a salted hash of the manifest path, which names the
+  file without showing it."""
+  return hashlib.sha256((salt + rel_path).encode()).hexdigest()[:16]
 
 
 def split_index(keyed_example: Tuple[str, bytes], num_partitions: int) -> int:
@@ -81,29 +87,20 @@ class ExtractFaces(beam.DoFn):
                threaded: bool = False, progress_dir: Optional[str] = None,
                split_by: str = 'subject',
                ratios: Sequence[float] = splits.DEFAULT_RATIOS):
-    self._source_fps = source_fps
-    self._default_fps = default_fps
+    self._record = crop_settings.CropRecord(crop, source_fps, default_fps)
     self._split_of = split_of
     self._split_by = split_by
     self._ratios = list(ratios)
     self._salt = salt
-    self._crop = crop
     self._threaded = threaded
     self._progress_dir = progress_dir
 
   def setup(self):
     logs.configure_libraries()  # a worker process imports the libraries anew
 
-  def _frames(self, item: Item) -> Iterator[frames.Frame]:
-    if item.kind == 'image':
-      yield frames.Frame(0, 0, frames.read_image(item.path))
-    else:
-      fps = self._source_fps.get(item.source, self._default_fps)
-      yield from frames.sample_video(item.path, fps, threaded=self._threaded)
-
   def process(self, item: Item) -> Iterator[Tuple[str, bytes]]:
     subject = splits.pseudonymise(item.subject_id, self._salt)
-    video_id = hashlib.sha256((self._salt + item.rel_path).encode()).hexdigest()[:16]
+    video = video_id(self._salt, item.rel_path)
     by_subject = self._split_by == 'subject'
     # By subject, the item's one split is listed even when it gives no face, so the
     # summary shows the empty grade where the test split expected it.
@@ -112,24 +109,22 @@ class ExtractFaces(beam.DoFn):
              'source': item.source, 'label': GRADES[item.grade], 'subject': subject,
              'sampled': 0, 'faces': 0, 'no_face': 0, 'padded_crops': 0, 'failure': None}
     start = time.time()
-    finder = faces.FaceFinder(self._crop.detect_width)
+    finder = faces.FaceFinder(self._record.crop.detect_width)
     try:
-      for frame in self._frames(item):
+      for found in face_frames.face_frames(item.path, item.kind, self._record.fps(item.source),
+                                           self._record.crop, self._threaded, finder):
         stats['sampled'] += 1
-        box = finder.find(frame.rgb)
-        if box is None:
+        if found.crop is None:
           stats['no_face'] += 1
           continue
-        crop = faces.crop_face(frame.rgb, box, self._crop)
         split = (self._split_of[item.subject_id] if by_subject else
-                 splits.frame_split(video_id, frame.timestamp_ms, self._ratios))
+                 splits.frame_split(video, found.frame.timestamp_ms, self._ratios))
         stats['faces'] += 1
         faces_per_split[split] = faces_per_split.get(split, 0) + 1
-        stats['padded_crops'] += crop.padded > 0
-        yield split, make_example(crop, item, subject, video_id, frame).SerializeToString()
+        stats['padded_crops'] += found.crop.padded > 0
+        yield split, make_example(found, item, subject, video).SerializeToString()
       if stats['faces'] == 0:
-        stats['failure'] = ('no face found in the still' if item.kind == 'image' else
-                            f'no face found in any of {stats["sampled"]} sampled frames')
+        stats['failure'] = face_frames.no_face_reason(item.kind, stats['sampled'])
     except frames.MediaError as e:
       stats['failure'] = str(e)
     except Exception as e:  # pylint: disable=broad-except

@@ -1,0 +1,140 @@
+"""Grade a new patient: videos and stills in, a House-Brackmann grade per file out.
+
+The client side of serving. Each file goes through ``preprocessing.face_frames``, the
+sampling, face finding and cropping loop that ingest ran on the training data, with the
+crop record the model carries (``crop_settings.from_model``), and the crops of one file
+go to a ``pipeline.graders.Grader`` in one call. A file's grade is the argmax of the mean
+of its frames' probabilities, ``clinical_metrics.aggregate``'s rule, by which the
+Evaluator graded every test video. A file that cannot be graded gets an ``error`` and
+the others are still graded.
+"""
+import dataclasses
+import os
+from typing import Callable, List, Optional, Sequence
+
+import numpy as np
+
+from pipeline import clinical_metrics
+from pipeline.graders import Grader
+from preprocessing import face_frames, frames
+from preprocessing.crop_settings import CropRecord
+from preprocessing.labels import GRADES, NUM_GRADES
+
+# Crops per model call. A clinic video at 6 fps gives 60-360 frames, one call; the cap
+# bounds the memory of a long recording (256 decoded 224 px crops: about 150 MB).
+MAX_BATCH = 256
+
+
+@dataclasses.dataclass
+class FrameResult:
+  timestamp_ms: int
+  face_box: Optional[List[float]]        # [ymin, xmin, ymax, xmax] in 0..1; None: no face
+  probabilities: Optional[List[float]]   # None: no face, or the file was not graded
+
+
+@dataclasses.dataclass
+class Prediction:
+  """One input's result; ``as_json`` is the ``--output-json`` contract (README)."""
+  path: str
+  grade: Optional[str] = None
+  probabilities: Optional[List[float]] = None  # the mean over the frames with a face
+  frames_sampled: int = 0
+  faces_found: int = 0
+  error: Optional[str] = None                  # None exactly when graded
+  frames: List[FrameResult] = dataclasses.field(default_factory=list)  # every sampled one
+
+  @property
+  def frames_without_face(self) -> int:
+    return self.frames_sampled - self.faces_found
+
+  def as_json(self) -> dict:
+    return {'path': self.path, 'grade': self.grade, 'probabilities': self.probabilities,
+            'frames_sampled': self.frames_sampled, 'faces_found': self.faces_found,
+            'error': self.error, 'frames': [dataclasses.asdict(f) for f in self.frames]}
+
+
+def _media_kind(path: str) -> str:
+  """'video' or 'image'; raises ``frames.MediaError`` with the reason a file cannot be
+  read (the words of ingest's checks)."""
+  if not os.path.isfile(path):
+    raise frames.MediaError('file not found')
+  kind = frames.media_kind(path)
+  if os.path.getsize(path) == 0:
+    raise frames.MediaError('zero-byte file')
+  return kind
+
+
+def _sample(result: Prediction, record: CropRecord, source: Optional[str],
+            on_frame: Optional[Callable[[Prediction], None]]) -> List[bytes]:
+  """Fill ``result.frames`` and its counts from the file; return the face crops."""
+  kind = _media_kind(result.path)
+  jpegs = []
+  for found in face_frames.face_frames(result.path, kind, record.fps(source), record.crop):
+    result.frames.append(FrameResult(found.frame.timestamp_ms, found.relative_box(), None))
+    result.frames_sampled += 1
+    if found.crop is not None:
+      jpegs.append(found.crop.jpeg)
+      result.faces_found += 1
+    if on_frame:
+      on_frame(result)
+  if not jpegs:
+    raise frames.MediaError(face_frames.no_face_reason(kind, result.frames_sampled))
+  return jpegs
+
+
+def grade_crops(grader: Grader, jpegs: Sequence[bytes], max_batch: int = MAX_BATCH
+                ) -> np.ndarray:
+  """(n, 6) probabilities of the crops: one grader call per ``max_batch`` crops. Checks
+  the shape, so that a grader answering for fewer crops cannot shift rows onto frames."""
+  probs = np.concatenate([grader.probabilities(jpegs[i:i + max_batch])
+                          for i in range(0, len(jpegs), max_batch)])
+  if probs.shape != (len(jpegs), NUM_GRADES):
+    raise ValueError(f'the grader answered {probs.shape} for {len(jpegs)} crops, not '
+                     f'({len(jpegs)}, {NUM_GRADES})')
+  return probs
+
+
+def pool(probabilities: np.ndarray) -> np.ndarray:
+  """A file's probabilities from its frames': the Evaluator's rule, reused as is."""
+  n = len(probabilities)
+  _, means, _ = clinical_metrics.aggregate([0] * n, [0] * n, probabilities)
+  return means[0]
+
+
+def predict_file(path: str, grader: Grader, record: CropRecord, source: Optional[str] = None,
+                 on_frame: Optional[Callable[[Prediction], None]] = None,
+                 max_batch: int = MAX_BATCH) -> Prediction:
+  """Grade one video or still. ``source`` picks the video sampling rate from the model's
+  record, as the manifest's source column did in ingest (unknown or None: the default
+  rate). ``on_frame`` sees the result after every sampled frame, for progress."""
+  result = Prediction(path)
+  try:
+    jpegs = _sample(result, record, source, on_frame)
+    probs = grade_crops(grader, jpegs, max_batch)
+  except frames.MediaError as e:
+    result.error = str(e)
+    return result
+  except Exception as e:  # pylint: disable=broad-except
+    # One broken file (or one failed request) must not stop the others being graded.
+    result.error = f'{type(e).__name__}: {e}'
+    return result
+  with_face = (f for f in result.frames if f.face_box is not None)
+  for frame, row in zip(with_face, probs):
+    frame.probabilities = row.tolist()
+  mean = pool(probs)
+  result.probabilities = mean.tolist()
+  result.grade = GRADES[int(np.argmax(mean))]
+  return result
+
+
+def predict_files(paths: Sequence[str], grader: Grader, record: CropRecord,
+                  source: Optional[str] = None, progress=None) -> List[Prediction]:
+  """``predict_file`` on each path in turn. ``progress``, when given, has
+  ``frame(index, prediction)`` and ``done(index, prediction)`` (``predict_output``)."""
+  results = []
+  for i, path in enumerate(paths):
+    on_frame = (lambda r, i=i: progress.frame(i, r)) if progress else None
+    results.append(predict_file(path, grader, record, source, on_frame))
+    if progress:
+      progress.done(i, results[-1])
+  return results

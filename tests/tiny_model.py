@@ -1,0 +1,23 @@
+"""A small real SavedModel, exported by the Trainer's own ``trainer.export``, for tests of
+prediction that need a model but not a trained one."""
+import json
+
+from preprocessing import crop_settings
+
+CROP = crop_settings.CropSettings(size=48)
+
+
+def save(export_dir: str, with_crop_record: bool = True) -> str:
+  """Random weights over 32 px inputs; ``palsy_model.json`` with the crop record unless
+  ``with_crop_record`` is False (a model from before the record existed)."""
+  import keras  # pylint: disable=g-import-not-at-top
+  from trainer import export  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(0)
+  inputs = keras.Input((32, 32, 3))
+  hidden = keras.layers.Conv2D(4, 5, strides=4, activation='relu')(inputs)
+  outputs = keras.layers.Dense(6, activation='softmax')(keras.layers.Flatten()(hidden))
+  info = {'preset': 'tiny'}
+  if with_crop_record:
+    info['crop_settings'] = json.loads(crop_settings.to_json(CROP, {'yfp': 5.0}, 2.0))
+  export.export(keras.Model(inputs, outputs), export_dir, 32, 'paper', info)
+  return export_dir
