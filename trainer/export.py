@@ -15,6 +15,11 @@ import tensorflow as tf
 from preprocessing import image_ops
 from preprocessing.labels import GRADES
 
+# Files beside the SavedModel that TF Serving ignores: how the model was made, for
+# prediction and people (the Pusher adds the model card here).
+ASSETS_EXTRA = 'assets.extra'
+METADATA_FILE = 'palsy_model.json'
+
 
 class ServingModule(tf.Module):
   """Wraps the Keras classifier with its preprocessing for TF Serving."""
@@ -50,6 +55,6 @@ def export(model: keras.Model, export_dir: str, image_size: int, normalisation: 
       'serving_default': module.serve_examples,
       'serving_images': module.serve_images,
   })
-  tf.io.gfile.makedirs(f'{export_dir}/assets.extra')
-  with tf.io.gfile.GFile(f'{export_dir}/assets.extra/palsy_model.json', 'w') as f:
+  tf.io.gfile.makedirs(f'{export_dir}/{ASSETS_EXTRA}')
+  with tf.io.gfile.GFile(f'{export_dir}/{ASSETS_EXTRA}/{METADATA_FILE}', 'w') as f:
     json.dump(metadata, f, indent=2)
