@@ -75,15 +75,14 @@ def write_strip(path_png: str, crops_jpeg: Sequence[bytes], heatmaps: np.ndarray
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   n = len(labels)
-  fig, axes = plt.subplots(1, n, figsize=(PANEL_INCHES * n, PANEL_INCHES + 0.8),
-                           squeeze=False)
+  fig, axes = plt.subplots(1, n, figsize=(PANEL_INCHES * n, PANEL_INCHES + 0.6),
+                           squeeze=False, layout='constrained')
   for ax, jpeg, heatmap, label in zip(axes[0], crops_jpeg, heatmaps, labels):
     ax.imshow(overlay(_decode(jpeg), heatmap))
     ax.set_axis_off()
     ax.text(0.5, -0.03, label, transform=ax.transAxes, ha='center', va='top', fontsize=9)
   if title:
     fig.suptitle(title, fontsize=10)
-  fig.tight_layout()
   fig.savefig(path_png, format='png', dpi=100)
   plt.close(fig)
 
