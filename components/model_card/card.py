@@ -76,6 +76,10 @@ def _cell(value) -> str:
   return text.replace('|', '\\|').replace('\n', ' ')
 
 
+def _number(value) -> Optional[str]:
+  return None if value is None else f'{value:.4f}'
+
+
 def table(header: Sequence, rows: Sequence[Sequence]) -> str:
   """A Markdown table; short rows are padded with empty cells."""
   width = len(header)
@@ -105,7 +109,7 @@ def details(facts: Facts) -> str:
                  'of the mean of its frames\' probabilities'],
       ['pretrained weights', m.get('weights')],
       ['epochs run', m.get('epochs_run')],
-      ['best eval loss', m.get('best_val_loss')],
+      ['best eval loss', _number(m.get('best_val_loss'))],
       ['trained on', m.get('device')],
       ['verdict', 'blessed: it met every gate below' if facts.blessed
                   else 'NOT blessed: it failed a gate below'],
