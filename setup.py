@@ -12,7 +12,7 @@ setup(
     python_requires='>=3.10,<3.11',
     # kubeflow/ is deliberately not a package: a top-level `kubeflow` would shadow
     # the `kubeflow` namespace other distributions install.
-    packages=['pipeline', 'components', 'components.evidence_report',
+    packages=['pipeline', 'components', 'components.evidence_report', 'components.model_card',
               'components.video_ingest', 'preprocessing', 'trainer'],
     install_requires=['tfx==1.16.0', 'tensorflow==2.16.2', 'keras==3.6.0',
                       'apache-beam==2.59.0', 'dlib-bin', 'av', 'opencv-python-headless',

@@ -13,6 +13,8 @@ from tfx import v1 as tfx
 from components.anomaly_gate import AnomalyGate
 from components.curated_schema import CuratedSchema
 from components.evidence_report.component import EvidenceReporter
+from components.model_card.component import ModelCardWriter
+from components.model_card.pusher import CardPusher
 from components.video_ingest import splits
 from components.video_ingest.component import VideoIngest
 from pipeline import eval_config
@@ -49,8 +51,8 @@ def create_pipeline(
     trainer_resources: Optional[Any] = None,
     enable_cache: bool = True,
 ) -> tfx.dsl.Pipeline:
-  """Ingest -> statistics -> schema -> validation -> Trainer -> Evaluator -> Pusher,
-  then the evidence report.
+  """Ingest -> statistics -> schema -> validation -> Trainer -> Evaluator -> model card
+  -> Pusher, then the evidence report.
 
   ``stop_after`` ('ingest', 'validate', 'evaluate', 'push') cuts the DAG short.
   ``trainer_resources`` is a Kubeflow ResourceSpec (GPU, memory) for the Trainer.
@@ -103,13 +105,19 @@ def create_pipeline(
     components += [trainer, baseline, evaluator]
     pushed_model = None
     if stop_after == 'push':
-      pusher = tfx.components.Pusher(
+      # The card of the evaluation that judged the model travels with it when it is pushed.
+      card = ModelCardWriter(
+          examples=ingest.outputs['examples'], model=trainer.outputs['model'],
+          evaluation=evaluator.outputs['evaluation'], blessing=evaluator.outputs['blessing'],
+          model_name=model_name, split=EVAL_SPLIT)
+      pusher = CardPusher(
           model=trainer.outputs['model'],
           model_blessing=evaluator.outputs['blessing'],
+          model_card=card.outputs['model_card'],
           push_destination=tfx.proto.PushDestination(
               filesystem=tfx.proto.PushDestination.Filesystem(
-                  base_directory=os.path.join(serving_dir, model_name))))
-      components.append(pusher)
+                  base_directory=os.path.join(serving_dir, model_name)))).with_id('Pusher')
+      components += [card, pusher]
       pushed_model = pusher.outputs['pushed_model']
     # Every evaluated model gets its report, blessed or not, pushed or not (a frame
     # split's says it is inflated). With a Pusher the report follows it, whose output

@@ -107,7 +107,8 @@ def demo_subjects(per_grade: int = configs.DEFAULT_SUBJECTS_PER_GRADE) -> List[S
 def write_sample_data(output_dir: str, per_grade: int = configs.DEFAULT_SUBJECTS_PER_GRADE,
                       seconds: float = 3.0, fps: int = 25, stills_per_subject: int = 1
                       ) -> Dict[str, int]:
-  """Write demo videos, stills and ``manifest.csv`` into ``output_dir``."""
+  """Write demo videos, stills and ``manifest.csv`` into ``output_dir``, and the marker
+  (``configs.SAMPLE_MARKER``) that makes a model trained on them say that it saw no patient."""
   os.makedirs(os.path.join(output_dir, 'videos'), exist_ok=True)
   os.makedirs(os.path.join(output_dir, 'stills'), exist_ok=True)
   rows = []
@@ -126,4 +127,8 @@ def write_sample_data(output_dir: str, per_grade: int = configs.DEFAULT_SUBJECTS
     writer = csv.writer(f)
     writer.writerow(['path', 'subject_id', 'label', 'source', 'side'])
     writer.writerows(rows)
+  with open(os.path.join(output_dir, configs.SAMPLE_MARKER), 'w') as f:
+    f.write('Synthetic demo data made by `palsy-tfx sample-data` from the public-domain '
+            'astronaut photograph of scikit-image. It is NOT clinical data: no patient is '
+            'in it, and no number measured on it says anything about real patients.\n')
   return {'subjects': len(subjects), 'rows': len(rows)}

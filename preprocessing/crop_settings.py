@@ -19,9 +19,12 @@ JPEG_QUALITY = 95
 ALIGNMENTS = ('none', 'five_point')
 DEFAULT_ALIGNMENT = 'none'
 CROP_SETTINGS_FILE = 'crop_settings.json'
+# Files beside a SavedModel that TF Serving ignores: how the model was made, for
+# prediction and people (the Pusher adds the model card there).
+ASSETS_EXTRA = 'assets.extra'
 # Where a SavedModel carries its metadata, the crop record among it, relative to the
-# model's version directory: TF Serving ignores assets.extra.
-MODEL_INFO_FILE = 'assets.extra/palsy_model.json'
+# model's version directory.
+MODEL_INFO_FILE = f'{ASSETS_EXTRA}/palsy_model.json'
 
 
 @dataclasses.dataclass(frozen=True)

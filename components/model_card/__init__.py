@@ -1,0 +1,2 @@
+"""The model card: written after the Evaluator, pushed with the model into its
+``assets.extra/``."""

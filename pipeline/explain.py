@@ -1,0 +1,100 @@
+"""Grad-CAM strips for ``palsy-tfx predict --explain DIR``: per video, a few of its face
+crops side by side, each with the heatmap of its grade over it and the grade and time
+under it, so that a clinician sees which regions (an eye, a mouth corner) drove a grade.
+
+The heatmaps come from the model's ``serving_explain`` signature (``trainer.gradcam``),
+so a strip shows the served model, through the same preprocessing. Each crop's heatmap is
+for that crop's own most probable grade, which is the one printed under it. TensorFlow is
+imported only where the signature is called: the command line imports this module.
+"""
+import io
+from typing import List, NamedTuple, Optional, Sequence
+
+import numpy as np
+
+DEFAULT_FRAMES = 6
+HEAT_OPACITY = 0.5   # at the hottest point; a cold region shows the crop as it is
+COLOUR_MAP = 'jet'
+PANEL_INCHES = 2.0
+EXPLAIN_SIGNATURE = 'serving_explain'
+
+
+class Explanation(NamedTuple):
+  grades: List[str]            # each crop's most probable grade
+  probabilities: np.ndarray    # [n, grades]
+  heatmaps: np.ndarray         # [n, image_size, image_size] in [0, 1]
+
+
+def choose_frames(count: int, n: int = DEFAULT_FRAMES) -> List[int]:
+  """Indices of up to ``n`` of ``count`` frames, evenly spread, first and last included."""
+  if count <= n:
+    return list(range(count))
+  return sorted(set(np.linspace(0, count - 1, n).round().astype(int).tolist()))
+
+
+def explain(signature, crops_jpeg: Sequence[bytes]) -> Explanation:
+  """Call a loaded model's ``serving_explain`` (``loaded.signatures[EXPLAIN_SIGNATURE]``)
+  on encoded face crops."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  out = signature(images=tf.constant(list(crops_jpeg)))
+  return Explanation([g.decode() for g in out['grade'].numpy()],
+                     out['probabilities'].numpy(), out['heatmaps'].numpy())
+
+
+def frame_label(grade: str, seconds: float) -> str:
+  """What a strip prints under a crop: its grade and when in the video it was taken."""
+  return f'{grade}\n{seconds:.2f} s'
+
+
+def _decode(jpeg: bytes) -> np.ndarray:
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  return np.asarray(Image.open(io.BytesIO(jpeg)).convert('RGB'))
+
+
+def overlay(crop: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
+  """The RGB crop (uint8) with the heatmap, resized to it (bilinear), blended over it in
+  colour, more opaque where hotter: where the heatmap is 0 the crop is unchanged."""
+  from matplotlib import colormaps  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  height, width = crop.shape[:2]
+  heat = np.asarray(Image.fromarray(np.asarray(heatmap, np.float32), mode='F').resize(
+      (width, height), Image.BILINEAR)).clip(0, 1)
+  colour = colormaps[COLOUR_MAP](heat)[..., :3] * 255
+  weight = (HEAT_OPACITY * heat)[..., None]
+  return np.round(crop * (1 - weight) + colour * weight).astype(np.uint8)
+
+
+def write_strip(path_png: str, crops_jpeg: Sequence[bytes], heatmaps: np.ndarray,
+                labels: Sequence[str], title: Optional[str] = None) -> None:
+  """One PNG: the crops left to right, each with its heatmap over it and its label under
+  it (``frame_label``), and ``title`` (say, the video and its grade) above."""
+  if not len(crops_jpeg) == len(heatmaps) == len(labels) or not len(labels):
+    raise ValueError(f'a strip needs as many crops, heatmaps and labels, and at least one; '
+                     f'got {len(crops_jpeg)}, {len(heatmaps)} and {len(labels)}')
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  n = len(labels)
+  fig, axes = plt.subplots(1, n, figsize=(PANEL_INCHES * n, PANEL_INCHES + 0.6),
+                           squeeze=False, layout='constrained')
+  for ax, jpeg, heatmap, label in zip(axes[0], crops_jpeg, heatmaps, labels):
+    ax.imshow(overlay(_decode(jpeg), heatmap))
+    ax.set_axis_off()
+    ax.text(0.5, -0.03, label, transform=ax.transAxes, ha='center', va='top', fontsize=9)
+  if title:
+    fig.suptitle(title, fontsize=10)
+  fig.savefig(path_png, format='png', dpi=100)
+  plt.close(fig)
+
+
+def explain_video(signature, crops_jpeg: Sequence[bytes], seconds: Sequence[float],
+                  path_png: str, title: Optional[str] = None, n: int = DEFAULT_FRAMES
+                  ) -> Explanation:
+  """``n`` evenly chosen crops of one video through ``serving_explain``, drawn as a strip
+  at ``path_png``; returns their explanation."""
+  chosen = choose_frames(len(crops_jpeg), n)
+  crops = [crops_jpeg[i] for i in chosen]
+  explanation = explain(signature, crops)
+  write_strip(path_png, crops, explanation.heatmaps,
+              [frame_label(g, seconds[i]) for g, i in zip(explanation.grades, chosen)], title)
+  return explanation
