@@ -108,11 +108,7 @@ class ModelServer:
 
   # ServerCore::GetServableHandle: the latest version unless a version or label is given.
   def servable(self, name: str, version: Optional[int], label: Optional[str]) -> Servable:
-    if version is not None and label is not None:
-      raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                    f'Both model version ({version}) and model version label ({label}) '
-                    'cannot be supplied.')
-    if label is not None:
+    if label is not None:  # a path or a ModelSpec carries a version or a label, never both
       if name != self.model_name or label not in self.labels:
         raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
                       f'Unrecognized servable version label: {label}')
@@ -130,12 +126,17 @@ class ModelServer:
       raise Refused(grpc.StatusCode.FAILED_PRECONDITION,
                     f'Serving signature key "{signature_name}" not found.')
     expected = servable.signature_defs[signature_name].inputs
-    if set(inputs) != set(expected):
+    if len(inputs) != len(expected):  # VerifyRequestInputsSize (our signatures have no defaults)
       raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
                     f'input size does not match signature: {len(inputs)}!={len(expected)} '
                     f'len({{{",".join(sorted(inputs))}}}) != len({{{",".join(sorted(expected))}}}).'
                     f' Sent extra: {{{",".join(sorted(set(inputs) - set(expected)))}}}. Missing '
                     f'but required: {{{",".join(sorted(set(expected) - set(inputs)))}}}.')
+    for name in inputs:  # GetInputValues
+      if name not in expected:
+        raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
+                      f'input tensor alias not found in signature: {name}. Inputs expected to '
+                      f'be in the set {{{",".join(sorted(expected))}}}.')
     for position, (name, tensor) in enumerate(sorted(inputs.items())):
       if tensor.dtype.as_datatype_enum != expected[name].dtype:
         raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
