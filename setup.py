@@ -16,6 +16,6 @@ setup(
               'components.video_ingest', 'preprocessing', 'trainer'],
     install_requires=['tfx==1.16.0', 'tensorflow==2.16.2', 'keras==3.6.0',
                       'apache-beam==2.59.0', 'dlib-bin', 'av', 'opencv-python-headless',
-                      'scikit-image'],
+                      'scikit-image', 'tensorflow-serving-api', 'grpcio'],
     entry_points={'console_scripts': ['palsy-tfx=pipeline.cli:main']},
 )
