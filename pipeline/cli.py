@@ -161,11 +161,7 @@ def _grader(args):
       return graders.SavedModelGrader(args.model)
     except (OSError, ValueError) as e:  # not a SavedModel, or one without serving_images
       raise _UsageError(f'cannot load the SavedModel {args.model}: {e}') from e
-  try:
-    from pipeline import serving_clients  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    raise _UsageError(f'{"--rest" if args.rest else "--grpc"} is not available in this '
-                      f'build ({e}); use --model SAVEDMODEL_DIR') from e
+  from pipeline import serving_clients  # pylint: disable=g-import-not-at-top
   if args.rest:
     return serving_clients.RestGrader(args.rest, model_name=args.model_name)
   return serving_clients.GrpcGrader(args.grpc, model_name=args.model_name)
