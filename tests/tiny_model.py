@@ -15,7 +15,9 @@ def save(export_dir: str, with_crop_record: bool = True) -> str:
   keras.utils.set_random_seed(0)
   inputs = keras.Input((32, 32, 3))
   hidden = keras.layers.Conv2D(4, 5, strides=4, activation='relu')(inputs)
-  outputs = keras.layers.Dense(6, activation='softmax')(keras.layers.Flatten()(hidden))
+  # The layer names of trainer.model's head, which serving_explain's Grad-CAM looks for.
+  pooled = keras.layers.GlobalAveragePooling2D(name='head_pool')(hidden)
+  outputs = keras.layers.Dense(6, activation='softmax', name='probabilities')(pooled)
   info = {'preset': 'tiny'}
   if with_crop_record:
     info['crop_settings'] = json.loads(crop_settings.to_json(CROP, {'yfp': 5.0}, 2.0))
