@@ -156,15 +156,35 @@ def _grader(args):
   """The ``pipeline.graders.Grader`` that the model flag names. The TF Serving clients
   live in ``pipeline.serving_clients``, imported only when asked for."""
   if args.model:
+    if args.version is not None or args.label is not None:
+      raise _UsageError('--version and --label pick a version on a TF Serving server (--rest, '
+                        '--grpc); --model is one version already')
     from pipeline import graders  # pylint: disable=g-import-not-at-top
     try:
-      return graders.SavedModelGrader(args.model)
-    except (OSError, ValueError) as e:  # not a SavedModel, or one without serving_images
+      return graders.SavedModelGrader(args.model, explain=bool(args.explain))
+    except (OSError, ValueError) as e:  # not a SavedModel, or one without the signatures
       raise _UsageError(f'cannot load the SavedModel {args.model}: {e}') from e
   from pipeline import serving_clients  # pylint: disable=g-import-not-at-top
-  if args.rest:
-    return serving_clients.RestGrader(args.rest, model_name=args.model_name)
-  return serving_clients.GrpcGrader(args.grpc, model_name=args.model_name)
+  kind, where = ((serving_clients.RestGrader, args.rest) if args.rest else
+                 (serving_clients.GrpcGrader, args.grpc))
+  return kind(where, model_name=args.model_name, version=args.version, label=args.label)
+
+
+def _write_strips(grader, results, out_dir: str) -> None:
+  """A Grad-CAM strip per graded input (``pipeline.explain``), named on stderr; a strip
+  that fails is reported there too and the others are still drawn."""
+  from pipeline import explain  # pylint: disable=g-import-not-at-top
+  os.makedirs(out_dir, exist_ok=True)
+  for result, path in zip(results, explain.strip_paths([r.path for r in results], out_dir)):
+    if result.error is not None:
+      continue
+    try:
+      explain.explain_prediction(grader, result, path)
+    except Exception as e:  # pylint: disable=broad-except
+      print(f'[explain] {result.path}: NOT EXPLAINED: {type(e).__name__}: {e}',
+            file=sys.stderr, flush=True)
+      continue
+    print(f'[explain] {result.path}: {path}', file=sys.stderr, flush=True)
 
 
 def _predict(args) -> int:
@@ -179,12 +199,15 @@ def _predict(args) -> int:
   print(predict_output.sampling_line(len(args.paths), record, args.source), file=sys.stderr,
         flush=True)
   results = predict.predict_files(args.paths, grader, record, args.source,
-                                  predict_output.Progress(len(args.paths)))
-  print(predict_output.format_table(results))
+                                  predict_output.Progress(len(args.paths)),
+                                  keep_crops=bool(args.explain))
+  print(predict_output.format_table(results), flush=True)
   if args.output_json:
     predict_output.write_json(results, args.output_json)
   if args.frames_csv:
     predict_output.write_frames_csv(results, args.frames_csv)
+  if args.explain:
+    _write_strips(grader, results, args.explain)
   return 0 if any(r.error is None for r in results) else 1
 
 
@@ -257,6 +280,15 @@ def _add_predict_parser(sub) -> None:
                           'assets.extra/palsy_model.json (how to crop the faces)')
   model.add_argument('--model-name', default='palsy',
                      help='the model name on the TF Serving server (default palsy)')
+  # Without either, TF Serving answers with its highest loaded version: the canary, while
+  # one is on trial.
+  pick = model.add_mutually_exclusive_group()
+  pick.add_argument('--version', type=int, metavar='N',
+                    help='with --rest/--grpc: the model version to ask (default: the '
+                         "server's highest loaded version, a canary included)")
+  pick.add_argument('--label', metavar='LABEL',
+                    help='with --rest/--grpc: the version label to ask (models.config: '
+                         'stable, canary)')
   data = predict.add_argument_group('data')
   data.add_argument('--source', type=str.lower,
                     help="the inputs' source as in the manifest (yfp, meei, ...): picks the "
@@ -267,6 +299,9 @@ def _add_predict_parser(sub) -> None:
                       help='write the results: one object per input (README)')
   output.add_argument('--frames-csv', metavar='OUT.csv',
                       help='write one row per sampled frame: box, probabilities, grade')
+  output.add_argument('--explain', metavar='DIR',
+                      help='write a Grad-CAM strip per graded input to DIR/<file stem>.png '
+                           "(the model's serving_explain signature, by the same route)")
   predict.set_defaults(func=_predict)
 
 

@@ -2,27 +2,24 @@
 crops side by side, each with the heatmap of its grade over it and the grade and time
 under it, so that a clinician sees which regions (an eye, a mouth corner) drove a grade.
 
-The heatmaps come from the model's ``serving_explain`` signature (``trainer.gradcam``),
-so a strip shows the served model, through the same preprocessing. Each crop's heatmap is
-for that crop's own most probable grade, which is the one printed under it. TensorFlow is
-imported only where the signature is called: the command line imports this module.
+The heatmaps come from the model's ``serving_explain`` signature (``trainer.gradcam``)
+through the grader that graded the video (``pipeline.graders``: the SavedModel here, or TF
+Serving), so a strip shows the served model, through the same preprocessing. Each crop's
+heatmap is for that crop's own most probable grade, which is the one printed under it.
 """
 import io
-from typing import List, NamedTuple, Optional, Sequence
+import os
+from typing import List, Optional, Sequence
 
 import numpy as np
+
+from pipeline.graders import Explanation, Grader
+from pipeline.predict import Prediction
 
 DEFAULT_FRAMES = 6
 HEAT_OPACITY = 0.5   # at the hottest point; a cold region shows the crop as it is
 COLOUR_MAP = 'jet'
 PANEL_INCHES = 2.0
-EXPLAIN_SIGNATURE = 'serving_explain'
-
-
-class Explanation(NamedTuple):
-  grades: List[str]            # each crop's most probable grade
-  probabilities: np.ndarray    # [n, grades]
-  heatmaps: np.ndarray         # [n, image_size, image_size] in [0, 1]
 
 
 def choose_frames(count: int, n: int = DEFAULT_FRAMES) -> List[int]:
@@ -30,15 +27,6 @@ def choose_frames(count: int, n: int = DEFAULT_FRAMES) -> List[int]:
   if count <= n:
     return list(range(count))
   return sorted(set(np.linspace(0, count - 1, n).round().astype(int).tolist()))
-
-
-def explain(signature, crops_jpeg: Sequence[bytes]) -> Explanation:
-  """Call a loaded model's ``serving_explain`` (``loaded.signatures[EXPLAIN_SIGNATURE]``)
-  on encoded face crops."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  out = signature(images=tf.constant(list(crops_jpeg)))
-  return Explanation([g.decode() for g in out['grade'].numpy()],
-                     out['probabilities'].numpy(), out['heatmaps'].numpy())
 
 
 def frame_label(grade: str, seconds: float) -> str:
@@ -87,14 +75,38 @@ def write_strip(path_png: str, crops_jpeg: Sequence[bytes], heatmaps: np.ndarray
   plt.close(fig)
 
 
-def explain_video(signature, crops_jpeg: Sequence[bytes], seconds: Sequence[float],
+def explain_video(grader: Grader, crops_jpeg: Sequence[bytes], seconds: Sequence[float],
                   path_png: str, title: Optional[str] = None, n: int = DEFAULT_FRAMES
                   ) -> Explanation:
   """``n`` evenly chosen crops of one video through ``serving_explain``, drawn as a strip
   at ``path_png``; returns their explanation."""
   chosen = choose_frames(len(crops_jpeg), n)
   crops = [crops_jpeg[i] for i in chosen]
-  explanation = explain(signature, crops)
+  explanation = grader.explain(crops)
   write_strip(path_png, crops, explanation.heatmaps,
               [frame_label(g, seconds[i]) for g, i in zip(explanation.grades, chosen)], title)
   return explanation
+
+
+def strip_paths(inputs: Sequence[str], out_dir: str) -> List[str]:
+  """``out_dir/<input file stem>.png`` per input, in order; a stem met again (``a/v.mp4``
+  and ``b/v.mp4``, ``v.mp4`` and ``v.png``) gets ``-2``, ``-3``... rather than
+  overwriting."""
+  paths, taken = [], set()
+  for path in inputs:
+    stem = os.path.splitext(os.path.basename(path))[0]
+    name, count = stem, 1
+    while name in taken:
+      count += 1
+      name = f'{stem}-{count}'
+    taken.add(name)
+    paths.append(os.path.join(out_dir, name + '.png'))
+  return paths
+
+
+def explain_prediction(grader: Grader, prediction: Prediction, path_png: str) -> Explanation:
+  """The strip of one graded input, from the crops ``predict`` kept (``keep_crops``), each
+  at its frame's time, titled with the file's name and grade."""
+  seconds = [f.timestamp_ms / 1000 for f in prediction.frames if f.face_box is not None]
+  title = f'{os.path.basename(prediction.path)}: {prediction.grade}'
+  return explain_video(grader, prediction.crops, seconds, path_png, title)

@@ -42,6 +42,9 @@ class Prediction:
   faces_found: int = 0
   error: Optional[str] = None                  # None exactly when graded
   frames: List[FrameResult] = dataclasses.field(default_factory=list)  # every sampled one
+  # The JPEG crops of the frames with a face, in order, kept only when asked
+  # (``keep_crops``: for ``predict --explain``); not in the JSON.
+  crops: List[bytes] = dataclasses.field(default_factory=list, repr=False)
 
   @property
   def frames_without_face(self) -> int:
@@ -103,10 +106,12 @@ def pool(probabilities: np.ndarray) -> np.ndarray:
 
 def predict_file(path: str, grader: Grader, record: CropRecord, source: Optional[str] = None,
                  on_frame: Optional[Callable[[Prediction], None]] = None,
-                 max_batch: int = MAX_BATCH) -> Prediction:
+                 max_batch: int = MAX_BATCH, keep_crops: bool = False) -> Prediction:
   """Grade one video or still. ``source`` picks the video sampling rate from the model's
   record, as the manifest's source column did in ingest (unknown or None: the default
-  rate). ``on_frame`` sees the result after every sampled frame, for progress."""
+  rate). ``on_frame`` sees the result after every sampled frame, for progress.
+  ``keep_crops`` keeps a graded file's crops in ``crops`` (otherwise they are dropped
+  with the file, so that a long list of videos does not pile up in memory)."""
   result = Prediction(path)
   try:
     jpegs = _sample(result, record, source, on_frame)
@@ -124,17 +129,21 @@ def predict_file(path: str, grader: Grader, record: CropRecord, source: Optional
   mean = pool(probs)
   result.probabilities = mean.tolist()
   result.grade = GRADES[int(np.argmax(mean))]
+  if keep_crops:
+    result.crops = jpegs
   return result
 
 
 def predict_files(paths: Sequence[str], grader: Grader, record: CropRecord,
-                  source: Optional[str] = None, progress=None) -> List[Prediction]:
+                  source: Optional[str] = None, progress=None, keep_crops: bool = False
+                  ) -> List[Prediction]:
   """``predict_file`` on each path in turn. ``progress``, when given, has
   ``frame(index, prediction)`` and ``done(index, prediction)`` (``predict_output``)."""
   results = []
   for i, path in enumerate(paths):
     on_frame = (lambda r, i=i: progress.frame(i, r)) if progress else None
-    results.append(predict_file(path, grader, record, source, on_frame))
+    results.append(predict_file(path, grader, record, source, on_frame,
+                                keep_crops=keep_crops))
     if progress:
       progress.done(i, results[-1])
   return results

@@ -15,6 +15,9 @@ form would feed the bytes to whatever single input the signature has; and its an
 one (n, 6) array, not one object per crop. TF Serving writes float32 outputs with enough
 digits to read back the same float32.
 
+``explain(jpegs)`` sends the same request to ``serving_explain`` and reads its
+``probabilities`` and ``heatmaps`` too, for ``palsy-tfx predict --explain``.
+
 This module imports only the standard library and numpy; the gRPC grader imports grpc and
 TensorFlow (which tensorflow-serving-api's protos need) when one is made.
 """
@@ -23,13 +26,14 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from pipeline import graders
+from pipeline.graders import EXPLAIN_SIGNATURE, HEATMAPS, SIGNATURE
 from preprocessing.labels import NUM_GRADES
 
-SIGNATURE = 'serving_images'
 INPUT = 'images'
 OUTPUT = 'probabilities'
 # With --enable_batching, TF Serving refuses a request of more rows than the batching
@@ -37,6 +41,9 @@ OUTPUT = 'probabilities'
 # the graders send at most kubeflow/serving/batching.config's max_batch_size crops a request.
 MAX_BATCH = 32
 TIMEOUT_S = 30.0
+# A gRPC client takes answers of at most 4 MB unless told otherwise; serving_explain's
+# heatmaps for a full request are 32 x 224 x 224 float32, 6.4 MB. TF Serving sends any size.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
 
 
 class ServingError(RuntimeError):
@@ -60,21 +67,39 @@ class _Grader:
     self.batch_size = batch_size
 
   def probabilities(self, jpegs: Sequence[bytes]) -> np.ndarray:
-    jpegs = list(jpegs)
-    parts = [self._predict(jpegs[start:start + self.batch_size])
-             for start in range(0, len(jpegs), self.batch_size)]
-    return np.concatenate(parts) if parts else np.zeros((0, NUM_GRADES), np.float32)
+    if not jpegs:
+      return graders.no_rows()
+    return self._joined(SIGNATURE, jpegs, (OUTPUT,))[0]
 
-  def _predict(self, jpegs: Sequence[bytes]) -> np.ndarray:
+  def explain(self, jpegs: Sequence[bytes]) -> graders.Explanation:
+    if not jpegs:
+      return graders.explanation(graders.no_rows(), np.zeros((0, 0, 0), np.float32))
+    return graders.explanation(*self._joined(EXPLAIN_SIGNATURE, jpegs, (OUTPUT, HEATMAPS)))
+
+  def _joined(self, signature: str, jpegs: Sequence[bytes], names: Tuple[str, ...]
+              ) -> Tuple[np.ndarray, ...]:
+    """The ``names`` outputs of ``signature`` for the crops, one request per
+    ``batch_size`` crops, each output's rows joined in order."""
+    jpegs = list(jpegs)
+    parts = [self._outputs(signature, jpegs[start:start + self.batch_size], names)
+             for start in range(0, len(jpegs), self.batch_size)]
+    return tuple(np.concatenate([part[name] for part in parts]) for name in names)
+
+  def _outputs(self, signature: str, jpegs: Sequence[bytes], names: Tuple[str, ...]
+               ) -> Dict[str, np.ndarray]:
+    """One request; each of ``names`` as float32, checked to have a row per crop."""
     raise NotImplementedError
 
   @staticmethod
-  def _checked(rows, n: int, where: str) -> np.ndarray:
-    probabilities = np.asarray(rows, dtype=np.float32)
-    if probabilities.shape != (n, NUM_GRADES):
+  def _checked(name: str, values, n: int, where: str) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float32)
+    if name == OUTPUT and array.shape != (n, NUM_GRADES):
       raise ServingError(f'{where}: expected {OUTPUT} of shape ({n}, {NUM_GRADES}) for {n} '
-                         f'crop(s), got {probabilities.shape}')
-    return probabilities
+                         f'crop(s), got {array.shape}')
+    if not array.ndim or len(array) != n:
+      raise ServingError(f'{where}: expected {name} with {n} row(s) for {n} crop(s), got '
+                         f'shape {array.shape}')
+    return array
 
 
 class RestGrader(_Grader):
@@ -94,8 +119,9 @@ class RestGrader(_Grader):
       path += '/labels/' + urllib.parse.quote(label, safe='')
     self.url = url.rstrip('/') + path + ':predict'
 
-  def _predict(self, jpegs: Sequence[bytes]) -> np.ndarray:
-    body = json.dumps({'signature_name': SIGNATURE, 'inputs': {
+  def _outputs(self, signature: str, jpegs: Sequence[bytes], names: Tuple[str, ...]
+               ) -> Dict[str, np.ndarray]:
+    body = json.dumps({'signature_name': signature, 'inputs': {
         INPUT: [{'b64': base64.b64encode(jpeg).decode('ascii')} for jpeg in jpegs]}})
     request = urllib.request.Request(self.url, data=body.encode(), method='POST',
                                      headers={'Content-Type': 'application/json'})
@@ -110,12 +136,12 @@ class RestGrader(_Grader):
       raise ServingError(f'{self.url}: {err or type(err).__name__}') from err
     except ValueError as err:
       raise ServingError(f'{self.url}: the answer is not JSON: {err}') from err
-    try:
-      rows = answer['outputs'][OUTPUT]
-    except (KeyError, TypeError):
-      raise ServingError(f'{self.url}: no outputs.{OUTPUT} in the answer: '
-                         f'{json.dumps(answer)[:300]}') from None
-    return self._checked(rows, len(jpegs), self.url)
+    found = answer.get('outputs') if isinstance(answer, dict) else None
+    missing = [name for name in names if not isinstance(found, dict) or name not in found]
+    if missing:
+      raise ServingError(f'{self.url}: no outputs.{missing[0]} in the answer: '
+                         f'{json.dumps(answer)[:300]}')
+    return {name: self._checked(name, found[name], len(jpegs), self.url) for name in names}
 
 
 def _error_message(err: urllib.error.HTTPError) -> str:
@@ -140,16 +166,18 @@ class GrpcGrader(_Grader):
     from tensorflow_serving.apis import prediction_service_pb2_grpc
     super().__init__(model_name, version, label, timeout, batch_size)
     self.target = target
-    self._channel = grpc.insecure_channel(target)
+    self._channel = grpc.insecure_channel(
+        target, options=[('grpc.max_receive_message_length', MAX_ANSWER_BYTES)])
     self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
 
-  def _predict(self, jpegs: Sequence[bytes]) -> np.ndarray:
+  def _outputs(self, signature: str, jpegs: Sequence[bytes], names: Tuple[str, ...]
+               ) -> Dict[str, np.ndarray]:
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
     request = predict_pb2.PredictRequest()
     request.model_spec.name = self.model_name
-    request.model_spec.signature_name = SIGNATURE
+    request.model_spec.signature_name = signature
     if self.version is not None:
       request.model_spec.version.value = int(self.version)
     elif self.label is not None:
@@ -159,10 +187,12 @@ class GrpcGrader(_Grader):
       response = self._stub.Predict(request, timeout=self.timeout)
     except grpc.RpcError as err:
       raise ServingError(f'{self.target}: {err.code().name}: {err.details()}') from err
-    if OUTPUT not in response.outputs:
-      raise ServingError(f'{self.target}: no {OUTPUT} output in the answer (outputs: '
-                         f'{", ".join(sorted(response.outputs)) or "none"})')
-    return self._checked(tf.make_ndarray(response.outputs[OUTPUT]), len(jpegs), self.target)
+    for name in names:
+      if name not in response.outputs:
+        raise ServingError(f'{self.target}: no {name} output in the answer (outputs: '
+                           f'{", ".join(sorted(response.outputs)) or "none"})')
+    return {name: self._checked(name, tf.make_ndarray(response.outputs[name]), len(jpegs),
+                                self.target) for name in names}
 
   def close(self) -> None:
     self._channel.close()

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from pipeline import explain
+from pipeline import explain, graders
 from trainer import export, model, presets
 
 
@@ -52,15 +52,20 @@ def test_a_video_is_explained_by_the_served_model(tmp_path, astronaut):
   classifier = model.build_classifier(preset, 32, '')
   export.export(classifier, str(tmp_path / 'model'), 32, preset.normalisation, {})
   loaded = tf.saved_model.load(str(tmp_path / 'model'))
+  grader = graders.SavedModelGrader(str(tmp_path / 'model'), explain=True)
   face = astronaut[30:230, 120:320]
   crops = [_jpeg(np.roll(face, shift, axis=1)) for shift in range(0, 40, 4)]  # 10 frames
   seconds = [i / 3 for i in range(10)]
   path = str(tmp_path / 'v1.png')
-  result = explain.explain_video(loaded.signatures[explain.EXPLAIN_SIGNATURE], crops, seconds,
-                                 path, title='v1')
+  result = explain.explain_video(grader, crops, seconds, path, title='v1')
   chosen = [crops[i] for i in explain.choose_frames(10)]
   served = loaded.signatures['serving_images'](images=tf.constant(chosen))
   assert result.grades == [g.decode() for g in served['grade'].numpy()]
   np.testing.assert_allclose(result.probabilities, served['probabilities'].numpy(), atol=1e-6)
   assert result.heatmaps.shape == (6, 32, 32)
   assert Image.open(path).width == 6 * explain.PANEL_INCHES * 100
+
+
+def test_a_stem_met_again_gets_a_number_not_the_same_strip():
+  assert explain.strip_paths(['a/v.mp4', 'b/v.mp4', 'v.png', 'w.mov', 'a/v.mp4'], 'out') == [
+      'out/v.png', 'out/v-2.png', 'out/v-3.png', 'out/w.png', 'out/v-4.png']

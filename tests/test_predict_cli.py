@@ -1,16 +1,20 @@
 """``palsy-tfx predict --model`` on a real SavedModel exported by ``trainer.export``:
-outputs, exit codes and the clear failures of a model or flags that cannot work."""
+outputs, exit codes, Grad-CAM strips and the clear failures of a model or flags that cannot
+work; and ``--rest``/``--grpc`` with ``--label`` and ``--explain`` against the loopback
+stand-in for TF Serving (tests/serving_standin.py; no TF Serving binary exists here)."""
 import json
 import os
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from pipeline import cli, graders
+from pipeline import cli, explain, graders
 from pipeline.media_writer import write_video
 from preprocessing import crop_settings, face_frames
 from preprocessing.labels import GRADES
 from tests import tiny_model
+from tests.serving_standin import ModelServer
 from tests.conftest import subject_frames, write_jpeg
 
 
@@ -88,6 +92,9 @@ def test_nothing_graded_exits_1(model, media, tmp_path, capsys):
     (['--model', '{old}'], 'does not record how the faces were cropped'),
     (['--model', '{nothing}'], 'palsy_model.json not found'),
     (['--model', '{not_saved_model}'], 'cannot load the SavedModel'),
+    (['--model', '{no_explain}', '--explain', '{tmp}'], 'has no serving_explain signature'),
+    (['--model', '{model}', '--version', '1'], '--version and --label pick a version'),
+    (['--model', '{model}', '--label', 'stable'], '--version and --label pick a version'),
 ])
 def test_a_model_that_cannot_work_is_a_usage_error(model, media, tmp_path, capsys, flags,
                                                    message):
@@ -97,15 +104,75 @@ def test_a_model_that_cannot_work_is_a_usage_error(model, media, tmp_path, capsy
   with open(os.path.join(not_saved_model, crop_settings.MODEL_INFO_FILE), 'w') as f:
     json.dump({'crop_settings': json.loads(crop_settings.to_json(tiny_model.CROP, {}, 3))}, f)
   where = {'model': model, 'old': old, 'nothing': str(tmp_path),
-           'not_saved_model': not_saved_model}
+           'not_saved_model': not_saved_model, 'tmp': str(tmp_path / 'strips'),
+           'no_explain': ''}
+  if '{no_explain}' in flags:
+    where['no_explain'] = tiny_model.without_explain(model, str(tmp_path / 'no_explain'))
   argv = ['predict', media['still'], *[f.format(**where) for f in flags]]
   assert cli.main(argv) == 2
   err = capsys.readouterr().err
   assert err.startswith('palsy-tfx predict: error: ') and message in err
 
 
-@pytest.mark.parametrize('flags', [[], ['--model', 'm', '--rest', 'http://h:8501']])
+@pytest.mark.parametrize('flags', [[], ['--model', 'm', '--rest', 'http://h:8501'],
+                                   ['--rest', 'http://h:8501', '--version', '1', '--label', 'a']])
 def test_exactly_one_model_flag(flags, media):
   with pytest.raises(SystemExit) as e:
     cli.build_parser().parse_args(['predict', media['still'], *flags])
   assert e.value.code == 2
+
+
+def _panels(png_path: str) -> int:
+  with Image.open(png_path) as image:
+    assert image.format == 'PNG'
+    width = image.width
+  assert width % (explain.PANEL_INCHES * 100) == 0
+  return int(width // (explain.PANEL_INCHES * 100))
+
+
+def test_explain_writes_a_strip_per_graded_input(model, media, tmp_path, capsys):
+  strips = tmp_path / 'strips'
+  paths = [media['video'], media['coffee'], media['still']]
+  assert cli.main(['predict', *paths, '--model', model, '--source', 'yfp',
+                   '--explain', str(strips)]) == 0
+  assert sorted(os.listdir(strips)) == ['face.png', 'still.png']  # not the faceless coffee
+  assert _panels(str(strips / 'face.png')) == 5  # the video's 5 frames, all with a face
+  assert _panels(str(strips / 'still.png')) == 1
+  assert os.path.getsize(strips / 'face.png') > 20_000  # five drawn crops, not a blank page
+  err = capsys.readouterr().err
+  assert f'[explain] {media["video"]}: {strips / "face.png"}' in err
+  assert media['coffee'] not in err.split('[explain]', 1)[1]
+
+
+def _asked(server, kind):
+  """(signature, version asked: REST path or gRPC label) of each request the server got."""
+  if kind == 'rest':
+    return [(json.loads(r['body'])['signature_name'], r['path']) for r in server.rest_requests]
+  return [(r.model_spec.signature_name, r.model_spec.version_label)
+          for r in server.grpc_requests]
+
+
+@pytest.mark.parametrize('kind', ['rest', 'grpc'])
+def test_a_server_grades_and_explains_as_the_model_does(kind, model, media, tmp_path):
+  """Through the stand-in for TF Serving, serving the same model as version 1."""
+  local_json = str(tmp_path / 'local.json')
+  assert cli.main(['predict', media['video'], '--model', model, '--output-json', local_json,
+                   '--explain', str(tmp_path / 'local')]) == 0
+  with ModelServer(os.path.dirname(model), labels={'stable': 1}) as server:
+    where = ['--rest', server.rest_url] if kind == 'rest' else ['--grpc', server.grpc_target]
+    served_json = str(tmp_path / 'served.json')
+    assert cli.main(['predict', media['video'], *where, '--label', 'stable', '--model-info',
+                     model, '--output-json', served_json,
+                     '--explain', str(tmp_path / 'served')]) == 0
+    label = '/v1/models/palsy/labels/stable:predict' if kind == 'rest' else 'stable'
+    assert _asked(server, kind) == [('serving_images', label), ('serving_explain', label)]
+    assert cli.main(['predict', media['video'], *where, '--label', 'beta', '--model-info',
+                     model]) == 1  # the label reaches the server, which knows no beta
+  with open(local_json) as f, open(served_json) as g:
+    local, served = json.load(f)[0], json.load(g)[0]
+  np.testing.assert_allclose([fr['probabilities'] for fr in served['frames']],
+                             [fr['probabilities'] for fr in local['frames']], atol=1e-6)
+  assert _panels(str(tmp_path / 'served' / 'face.png')) == 2  # 1 s at the default 2 fps
+  with Image.open(tmp_path / 'local' / 'face.png') as a, \
+       Image.open(tmp_path / 'served' / 'face.png') as b:
+    assert np.abs(np.asarray(a, float) - np.asarray(b, float)).mean() < 1  # the same strip

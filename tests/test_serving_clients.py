@@ -118,6 +118,26 @@ def test_graders_give_the_signatures_probabilities_in_tf_servings_format(
 
 
 @pytest.mark.parametrize('kind', ['rest', 'grpc'])
+def test_graders_explain_through_the_explain_signature(kind, server, models, jpegs):
+  before = _count(kind, server)
+  got = _grader(kind, server, batch_size=2, label='stable').explain(jpegs)
+  direct = tf.saved_model.load(os.path.join(models, '1')).signatures['serving_explain'](
+      images=tf.constant(jpegs))
+  np.testing.assert_allclose(got.probabilities, direct['probabilities'].numpy(), rtol=0,
+                             atol=1e-6)
+  # Requests of 2 crops, against one call on all 5: the batch changes the float sums a little.
+  np.testing.assert_allclose(got.heatmaps, direct['heatmaps'].numpy(), rtol=0, atol=1e-5)
+  assert got.heatmaps.shape == (5, 32, 32) and got.heatmaps.max() > 0
+  assert got.grades == [g.decode() for g in direct['grade'].numpy()]
+  sent = _sent(kind, server, before)
+  assert len(sent) == 3  # 2 + 2 + 1 crops
+  for request in sent:
+    signature = (json.loads(request['body'])['signature_name'] if kind == 'rest'
+                 else request.model_spec.signature_name)
+    assert signature == 'serving_explain'
+
+
+@pytest.mark.parametrize('kind', ['rest', 'grpc'])
 def test_a_version_or_a_label_picks_the_model(kind, server, signatures, jpegs):
   v1, v2 = _direct(signatures[1], jpegs), _direct(signatures[2], jpegs)
   assert np.abs(v1 - v2).max() > 1e-3  # two different models, so the choice shows

@@ -1,6 +1,8 @@
 """A small real SavedModel, exported by the Trainer's own ``trainer.export``, for tests of
 prediction that need a model but not a trained one."""
 import json
+import os
+import shutil
 
 from preprocessing import crop_settings
 
@@ -23,3 +25,14 @@ def save(export_dir: str, with_crop_record: bool = True) -> str:
     info['crop_settings'] = json.loads(crop_settings.to_json(CROP, {'yfp': 5.0}, 2.0))
   export.export(keras.Model(inputs, outputs), export_dir, 32, 'paper', info)
   return export_dir
+
+
+def without_explain(export_dir: str, out_dir: str) -> str:
+  """The model saved again with ``serving_images`` only and the same ``assets.extra``, as
+  a model exported before Grad-CAM had ``serving_explain``."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  loaded = tf.saved_model.load(export_dir)
+  tf.saved_model.save(loaded, out_dir,
+                      signatures={'serving_images': loaded.signatures['serving_images']})
+  shutil.copytree(os.path.join(export_dir, 'assets.extra'), os.path.join(out_dir, 'assets.extra'))
+  return out_dir
