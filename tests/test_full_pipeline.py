@@ -9,7 +9,8 @@ against that real blessed baseline; then an ingest-only run whose summary must n
 borrow the earlier runs' blessing or pushed model. Both full runs leave an evidence
 report, which must render in Chromium and agree with the run summary and the Evaluator.
 Then ``palsy-tfx predict`` grades media of a test subject with the pushed model, and must
-see exactly what ingest stored and the model was evaluated on.
+see exactly what ingest stored and the model was evaluated on; and grades the same video
+through TF Serving's REST and gRPC APIs, served by a loopback stand-in for TF Serving.
 """
 import csv
 import filecmp
@@ -29,6 +30,7 @@ from pipeline.sample_data import write_sample_data
 from preprocessing.labels import GRADES
 from tests import browser, markdown
 from tests.conftest import write_jpeg
+from tests.serving_standin import ModelServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
@@ -338,16 +340,21 @@ def predicted(runs, tmp_path_factory, no_face_images):
   write_jpeg(coffee, no_face_images['coffee'])
   paths = [os.path.join(runs['data'], video), os.path.join(runs['data'], still), coffee,
            str(tmp / 'missing.mp4')]
-  out = str(tmp / 'predicted.json')
+  done, results = _predict_process(paths, str(tmp / 'predicted.json'), '--model',
+                                   runs['first']['pushed_to'], '--source', row['source'])
+  return {'done': done, 'paths': paths, 'results': results, 'source': row['source'],
+          'ingested': [ingested[video][1], ingested[still][1]]}
+
+
+def _predict_process(paths, out_json, *flags):
+  """``palsy-tfx predict PATHS... FLAGS --output-json OUT_JSON`` in a fresh process, as a
+  user runs it; its CompletedProcess and the JSON it wrote."""
   done = subprocess.run(
-      [os.path.join(BIN, 'palsy-tfx'), 'predict', *paths, '--model', runs['first']['pushed_to'],
-       '--source', row['source'], '--output-json', out],
+      [os.path.join(BIN, 'palsy-tfx'), 'predict', *paths, *flags, '--output-json', out_json],
       capture_output=True, text=True, timeout=600,
       env={**os.environ, 'PYTHONPATH': os.pathsep.join([ROOT, os.environ.get('PYTHONPATH', '')])})
-  with open(out) as f:
-    results = json.load(f)
-  return {'done': done, 'paths': paths, 'results': results,
-          'ingested': [ingested[video][1], ingested[still][1]]}
+  with open(out_json) as f:
+    return done, json.load(f)
 
 
 def test_predict_grades_the_pushed_model_end_to_end(predicted):
@@ -388,3 +395,38 @@ def test_predict_sees_exactly_what_the_model_was_evaluated_on(runs, predicted):
     # And the file's grade is the Evaluator's video grade: the mean, then the argmax.
     assert np.abs(np.array(result['probabilities']) - served.mean(axis=0)).max() <= 1e-4
     assert result['grade'] == GRADES[int(served.mean(axis=0).argmax())]
+
+
+@pytest.fixture(scope='module')
+def served(runs):
+  """The pushed model behind a loopback STAND-IN for TF Serving (tests/serving_standin.py):
+  no TF Serving binary or container engine exists on these machines. It serves every
+  version in the Pusher's destination, as TF Serving's model base path, over REST and gRPC
+  on TF Serving's protocols, answering from the pushed SavedModel."""
+  with ModelServer(os.path.dirname(runs['first']['pushed_to']), 'palsy') as server:
+    yield server
+
+
+@pytest.mark.parametrize('kind', ['rest', 'grpc'])
+def test_tf_serving_clients_grade_a_video_as_the_pushed_model(runs, predicted, served, kind,
+                                                              tmp_path):
+  """``palsy-tfx predict --rest``/``--grpc`` on the test video, the crop settings read from
+  the pushed version (``--model-info``): the same frames and per frame the probabilities of
+  ``predict --model``, within 1e-5."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  where = ['--rest', served.rest_url] if kind == 'rest' else ['--grpc', served.grpc_target]
+  video, local = predicted['paths'][0], predicted['results'][0]
+  done, [result] = _predict_process([video], str(tmp_path / f'{kind}.json'), *where,
+                                    '--model-info', runs['first']['pushed_to'],
+                                    '--source', predicted['source'])
+  assert done.returncode == 0, done.stderr
+  assert result['error'] is None and result['grade'] == local['grade']
+  assert ([(f['timestamp_ms'], f['face_box']) for f in result['frames']] ==
+          [(f['timestamp_ms'], f['face_box']) for f in local['frames']])
+  with_face = [(f['probabilities'], g['probabilities'])
+               for f, g in zip(result['frames'], local['frames']) if g['face_box']]
+  assert with_face and all(p is not None for p, _ in with_face)
+  assert np.abs(np.array([p for p, _ in with_face]) -
+                np.array([q for _, q in with_face])).max() <= 1e-5
+  requests = served.rest_requests if kind == 'rest' else served.grpc_requests
+  assert requests  # the grades came over the wire, from the stand-in
