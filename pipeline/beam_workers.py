@@ -100,41 +100,42 @@ def check_workers(beam_pipeline_args: Sequence[str],
                   timeout_s: int = PROBE_TIMEOUT_S) -> None:
   """Run a one-element probe on these Beam arguments' external workers first.
 
-  Raises RuntimeError naming the worker pool (or the job service, when that cannot be
-  reached) and the likely cause when the probe fails or does not finish in
-  ``timeout_s``. Does nothing for other environments.
+  Raises RuntimeError naming the job service when it does not answer, or the worker
+  pool and the likely cause when the probe fails or does not finish in ``timeout_s``
+  (a limit that holds where a job service runs the probe: the portable runner). Does
+  nothing for other environments.
   """
   pool = external_pool(beam_pipeline_args)
   if pool is None:
     return
-  options = PipelineOptions(list(beam_pipeline_args) + [f'--job_server_timeout={timeout_s}'])
+  job = PipelineOptions(list(beam_pipeline_args)).view_as(PortableOptions).job_endpoint
+  if job:
+    try:
+      grpc.channel_ready_future(grpc.insecure_channel(job)).result(timeout=timeout_s)
+    except grpc.FutureTimeoutError as e:
+      raise RuntimeError(f'the Beam job service at {job} did not answer in {timeout_s} s; '
+                         'is it running, and is that its address?') from e
   cause = (f'the Beam worker pool at {pool} could not start a Python worker that imports '
            'apache_beam and palsy-tfx (dlib, av, components.video_ingest). The pool starts '
            'each worker with the first `python` on its own PATH: start the pool with the '
            "project venv's bin first on PATH (and this package importable there); the "
            "pool's own stderr shows the worker's import error")
+  # The job's streams end at --job_server_timeout; past the limit, so that a probe that
+  # has not finished by then is cancelled, not cut off mid-stream.
+  options = PipelineOptions(list(beam_pipeline_args) +
+                            [f'--job_server_timeout={2 * timeout_s}'])
   started = time.monotonic()
   pipeline = beam.Pipeline(options=options)
   _ = pipeline | 'Probe' >> beam.Create([0]) | 'Imports' >> beam.Map(_probe)
-  result = None
   try:
     result = pipeline.run()
     state = result.wait_until_finish(duration=timeout_s * 1000)
-  except grpc.FutureTimeoutError as e:
-    job = options.view_as(PortableOptions).job_endpoint
-    raise RuntimeError(f'the Beam job service at {job} did not answer in {timeout_s} s; '
-                       'is it running, and is that its address?') from e
-  except grpc.RpcError as e:  # The job service's streams end at --job_server_timeout.
-    if e.code() != grpc.StatusCode.DEADLINE_EXCEEDED:  # pylint: disable=no-member
-      raise RuntimeError(f'{cause}. The probe pipeline failed: {e}') from e
-    state = None
-  except RuntimeError as e:  # The job failed: a worker started, and an import failed.
+  except Exception as e:  # pylint: disable=broad-except
+    # The job failed (a worker started, and an import failed), or its service did.
     raise RuntimeError(f'{cause}. The probe pipeline failed: {e}') from e
-  if state == PipelineState.DONE:
-    print(f'[beam-workers] the worker pool at {pool} runs ingest\'s imports '
-          f'({time.monotonic() - started:.0f} s)', file=sys.stderr, flush=True)
-    return
-  if result is not None and state is not None:
+  if state != PipelineState.DONE:
     result.cancel()
-  raise RuntimeError(f'{cause}. The probe pipeline did not finish in {timeout_s} s '
-                     f'(state {state or "unknown"} after {time.monotonic() - started:.0f} s)')
+    raise RuntimeError(f'{cause}. The probe pipeline did not finish in {timeout_s} s '
+                       f'(state {state} after {time.monotonic() - started:.0f} s)')
+  print(f'[beam-workers] the worker pool at {pool} runs ingest\'s imports '
+        f'({time.monotonic() - started:.0f} s)', file=sys.stderr, flush=True)
