@@ -7,7 +7,7 @@ job service takes the pipeline, and SDK worker processes run the DoFns. With
 ``python`` on its own ``PATH``. When that python lacks Beam or this package, the worker
 dies at once, its import error goes only to the pool's stderr, and the job waits until
 a gRPC deadline that explains nothing. ``check_workers`` turns that into an error that
-names the cause, in seconds, before the real ingest starts.
+names the cause, within the probe's time limit, before the real ingest starts.
 """
 import logging
 import re
