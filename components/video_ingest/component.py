@@ -18,6 +18,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.video_ingest import extract, manifest, progress, splits, summary
+from pipeline import beam_workers
 from preprocessing import crop_settings, labels
 
 DEFAULT_SOURCE_FPS = {'meei': 3.0, 'yfp': 6.0}
@@ -133,6 +134,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         threaded=decode_ahead(self._beam_pipeline_args), progress_dir=progress_dir,
         split_by=split_by, ratios=ratios)
 
+    beam_workers.check_workers(self._beam_pipeline_args)
     with progress.ProgressReporter(progress_dir, len(items)), \
          self._make_beam_pipeline() as p:
       results = (p | 'Items' >> beam.Create(items)
