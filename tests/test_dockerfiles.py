@@ -154,9 +154,16 @@ def test_python_on_path_is_the_project_venv(image):
 
 @pytest.mark.parametrize('image', ['pipeline', 'trainer-gpu'])
 def test_the_components_run_as_a_numeric_non_root_user(image):
-  """Numeric, so that Kubernetes' runAsNonRoot can verify it."""
-  users = instructions(parse(image), 'USER')
+  """Numeric, so that Kubernetes' runAsNonRoot can verify it; and that user owns the
+  root folders where Kubeflow's v2 launcher makes its local artifact paths, which a
+  non-root user could not create ("mkdir /minio: permission denied")."""
+  parsed = parse(image)
+  users = instructions(parsed, 'USER')
   assert users and users[-1] == '1000:1000'
+  commands = [c for run in instructions(parsed, 'RUN') for c in shell_commands(run)]
+  assert ['useradd', '--create-home', '--uid', '1000', '--user-group', 'palsy'] in commands
+  assert ['mkdir', '/gcs', '/minio', '/s3'] in commands
+  assert ['chown', 'palsy:palsy', '/gcs', '/minio', '/s3'] in commands
 
 
 def test_the_beam_worker_keeps_beam_s_image_and_entrypoint():

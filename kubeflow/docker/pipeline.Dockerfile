@@ -14,8 +14,11 @@ FROM python:3.10.15-slim-bookworm
 
 ARG UV_VERSION=0.9.5
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 UV_NO_CACHE=1
+# The components run as user 1000. Kubeflow's v2 launcher makes its local artifact paths
+# under /gcs, /minio and /s3, at the root, so those are made here and given to that user.
 RUN python -m pip install --no-cache-dir --quiet --disable-pip-version-check "uv==${UV_VERSION}" \
-    && useradd --create-home --uid 1000 --user-group palsy
+    && useradd --create-home --uid 1000 --user-group palsy \
+    && mkdir /gcs /minio /s3 && chown palsy:palsy /gcs /minio /s3
 
 WORKDIR /app
 # The locked stack first, so that a change of source reuses this layer.
