@@ -172,7 +172,7 @@ def test_the_beam_worker_keeps_beam_s_image_and_entrypoint():
   assert parsed.parent_images == [f'apache/beam_python3.10_sdk:{beam}']
   assert instructions(parsed, 'ENTRYPOINT') == ['["/opt/apache/beam/boot"]']
   assert parsed.envs['RUN_PYTHON_SDK_IN_DEFAULT_ENVIRONMENT'] == '1'
-  assert not instructions(parsed, 'USER')  # the base image's, which the runners expect
+  assert not instructions(parsed, 'USER')  # the base image's, under which boot installs
 
 
 def test_the_gpu_image_requires_the_gpu():

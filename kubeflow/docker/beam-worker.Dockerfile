@@ -11,7 +11,8 @@
 # project's .venv (dlib, PyAV and this package, from the lock), because
 # RUN_PYTHON_SDK_IN_DEFAULT_ENVIRONMENT=1 stops it from making a venv of its own.
 # The venv is seeded with pip: boot asks `python -m pip show apache-beam` before it starts.
-# The user stays the base image's, as the runners expect of Beam's images.
+# The user stays the base image's (root), under which boot installs any staged packages;
+# a non-root worker was not tried on Dataflow, Flink or Spark.
 FROM apache/beam_python3.10_sdk:2.59.0
 
 ARG UV_VERSION=0.9.5
