@@ -36,7 +36,7 @@ def write_face_records(path: str, n: int, crop_size: int = 224) -> list:
   # Imported here so that the numpy-only benchmarks do not load TensorFlow.
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from pipeline.sample_data import Subject, render_frames  # pylint: disable=g-import-not-at-top
-  from preprocessing import faces  # pylint: disable=g-import-not-at-top
+  from preprocessing import contract, faces  # pylint: disable=g-import-not-at-top
   jpegs = []
   with tf.io.TFRecordWriter(path, options='GZIP') as writer:
     for i in range(n):
@@ -46,7 +46,7 @@ def write_face_records(path: str, n: int, crop_size: int = 224) -> list:
               else faces.encode_jpeg(frame, crop_size))
       jpegs.append(jpeg)
       writer.write(tf.train.Example(features=tf.train.Features(feature={
-          'image': tf.train.Feature(bytes_list=tf.train.BytesList(value=[jpeg])),
-          'label': tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 6])),
+          contract.IMAGE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[jpeg])),
+          contract.LABEL: tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 6])),
       })).SerializeToString())
   return jpegs

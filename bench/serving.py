@@ -18,7 +18,7 @@ import _common
 import numpy as np
 import tensorflow as tf
 
-from preprocessing import image_ops
+from preprocessing import contract, image_ops
 from trainer import export, presets
 from trainer.model import build_classifier
 
@@ -43,7 +43,8 @@ def main():
   export_dir = tempfile.mkdtemp()
   export.export(model, export_dir, args.image_size, preset.normalisation, {})
   serve = tf.saved_model.load(export_dir).signatures['serving_default']
-  jpegs = tf.io.parse_example(serialized, {'image': tf.io.FixedLenFeature([], tf.string)})['image']
+  jpegs = tf.io.parse_example(
+      serialized, {contract.IMAGE: tf.io.FixedLenFeature([], tf.string)})[contract.IMAGE]
   decoded = image_ops.preprocess_bytes(jpegs, args.image_size, preset.normalisation)
   raw = tf.function(lambda x: model(x, training=False))
   t_serve, t_raw = _common.best_of_each(

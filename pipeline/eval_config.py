@@ -25,9 +25,10 @@ import tensorflow_model_analysis as tfma
 
 from pipeline import patient_metrics
 from pipeline.options import Gates
+from preprocessing import contract
 from preprocessing.labels import NUM_GRADES
 
-LABEL_KEY = 'label'
+LABEL_KEY = contract.LABEL
 PREDICTION_KEY = 'probabilities'
 _GRADING_MODULE = patient_metrics.__name__
 
@@ -89,5 +90,5 @@ def build(gates: Gates, grades: Optional[Sequence[int]] = None) -> tfma.EvalConf
   return tfma.EvalConfig(
       model_specs=[tfma.ModelSpec(signature_name='serving_default', label_key=LABEL_KEY,
                                   prediction_key=PREDICTION_KEY)],
-      slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=['source'])],
+      slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[contract.SOURCE])],
       metrics_specs=specs)

@@ -24,10 +24,11 @@ import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 
 from pipeline import clinical_metrics
+from preprocessing import contract
 from preprocessing.labels import NUM_GRADES
 
 LEVELS = ('frame', 'video', 'subject')
-ID_FEATURES = {'video': 'video_id', 'subject': 'subject_id'}
+ID_FEATURES = {'video': contract.VIDEO_ID, 'subject': contract.SUBJECT_ID}
 SCALAR_MEASURES = ('exact_accuracy', 'within_one_accuracy', 'mae',
                    'quadratic_weighted_kappa', 'balanced_accuracy', 'macro_f1', 'count')
 PER_GRADE_MEASURES = ('recall', 'precision', 'f1')

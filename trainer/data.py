@@ -11,13 +11,13 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from preprocessing import crop_settings, image_ops
+from preprocessing import contract, crop_settings, image_ops
 from preprocessing.labels import NUM_GRADES
 from trainer import augment
 
 AUTOTUNE = tf.data.AUTOTUNE
-_FEATURES = {'image': tf.io.FixedLenFeature([], tf.string),
-             'label': tf.io.FixedLenFeature([], tf.int64)}
+_FEATURES = {contract.IMAGE: tf.io.FixedLenFeature([], tf.string),
+             contract.LABEL: tf.io.FixedLenFeature([], tf.int64)}
 
 
 def expand(file_patterns) -> List[str]:
@@ -50,7 +50,8 @@ def records(file_patterns) -> tf.data.Dataset:
 def class_counts(file_patterns) -> np.ndarray:
   """Examples per grade in the given files (labels only: cheap)."""
   labels = records(file_patterns).batch(1024).map(
-      lambda s: tf.io.parse_example(s, {'label': _FEATURES['label']})['label'])
+      lambda s: tf.io.parse_example(
+          s, {contract.LABEL: _FEATURES[contract.LABEL]})[contract.LABEL])
   counts = np.zeros(NUM_GRADES, np.int64)
   for batch in labels:
     counts += np.bincount(batch.numpy(), minlength=NUM_GRADES)[:NUM_GRADES]
@@ -82,8 +83,8 @@ def dataset(file_patterns, image_size: int, normalisation: str, batch_size: int,
 
   def parse(serialized):
     ex = tf.io.parse_single_example(serialized, _FEATURES)
-    return (image_ops.decode_resize(ex['image'], image_size),
-            tf.one_hot(ex['label'], NUM_GRADES))
+    return (image_ops.decode_resize(ex[contract.IMAGE], image_size),
+            tf.one_hot(ex[contract.LABEL], NUM_GRADES))
 
   ds = ds.map(parse, num_parallel_calls=AUTOTUNE).batch(batch_size, drop_remainder=False)
   if training:

@@ -16,7 +16,7 @@ import posixpath
 import keras
 import tensorflow as tf
 
-from preprocessing import crop_settings, image_ops
+from preprocessing import contract, crop_settings, image_ops
 from preprocessing.labels import GRADES
 from trainer import gradcam
 
@@ -41,8 +41,9 @@ class ServingModule(tf.Module):
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
   def serve_examples(self, examples):
-    parsed = tf.io.parse_example(examples, {'image': tf.io.FixedLenFeature([], tf.string)})
-    return self._predict(parsed['image'])
+    parsed = tf.io.parse_example(examples,
+                                 {contract.IMAGE: tf.io.FixedLenFeature([], tf.string)})
+    return self._predict(parsed[contract.IMAGE])
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='images')])
   def serve_images(self, images):

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from preprocessing.labels import GRADES
-from trainer import data, export, presets
+from trainer import data, devices, export, presets
 from trainer.model import build_classifier
 
 
@@ -80,6 +80,7 @@ def run_fn(fn_args) -> None:
   weights_path = config.get('weights', '')
   seed = int(config.get('seed', presets.DEFAULT_SEED))
   keras.utils.set_random_seed(seed)  # initial weights, dropout; the input takes it below
+  devices.check()  # stops a run that must train on a GPU and sees none
   strategy, device = _devices()
   print(f'[train] preset {config.get("preset", "fp_vggface")}: {preset}; image size '
         f'{image_size}; on {device}', flush=True)

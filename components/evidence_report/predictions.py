@@ -14,6 +14,7 @@ from typing import Dict, List, NamedTuple
 import numpy as np
 
 from pipeline import clinical_metrics
+from preprocessing import contract
 
 PREDICT_BATCH = 256
 
@@ -50,8 +51,9 @@ def frames(records: List[bytes], probabilities: np.ndarray) -> Frames:
   def text(feature, name):
     return [f[name].bytes_list.value[0].decode() for f in feature]
 
-  return Frames(np.array([f['label'].int64_list.value[0] for f in parsed], np.int64),
-                text(parsed, 'subject_id'), text(parsed, 'video_id'), text(parsed, 'source'),
+  return Frames(np.array([f[contract.LABEL].int64_list.value[0] for f in parsed], np.int64),
+                text(parsed, contract.SUBJECT_ID), text(parsed, contract.VIDEO_ID),
+                text(parsed, contract.SOURCE),
                 np.asarray(probabilities, np.float64))
 
 

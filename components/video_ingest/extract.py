@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from components.video_ingest import progress, splits
 from components.video_ingest.manifest import Item
-from preprocessing import crop_settings, face_frames, faces, frames, logs
+from preprocessing import contract, crop_settings, face_frames, faces, frames, logs
 from preprocessing.labels import GRADES
 
 STATS_TAG = 'stats'
@@ -34,20 +34,20 @@ def _floats(*v: float) -> tf.train.Feature:
 
 def make_example(found: face_frames.FaceFrame, item: Item, subject: str,
                  video_id: str) -> tf.train.Example:
-  """The example contract documented in the README (``found`` has a face)."""
+  """The example contract (``preprocessing.contract``; ``found`` has a face)."""
   crop, frame = found.crop, found.frame
   return tf.train.Example(features=tf.train.Features(feature={
-      'image': _bytes(crop.jpeg),
-      'label': _ints(item.grade),
-      'subject_id': _bytes(subject.encode()),
-      'video_id': _bytes(video_id.encode()),
-      'frame_index': _ints(frame.index),
-      'timestamp_ms': _ints(frame.timestamp_ms),
-      'source': _bytes(item.source.encode()),
-      'side': _bytes(item.side.encode()),
-      'face_box': _floats(*found.relative_box()),
-      'face_score': _floats(crop.box.score),
-      'crop_padded': _floats(crop.padded),
+      contract.IMAGE: _bytes(crop.jpeg),
+      contract.LABEL: _ints(item.grade),
+      contract.SUBJECT_ID: _bytes(subject.encode()),
+      contract.VIDEO_ID: _bytes(video_id.encode()),
+      contract.FRAME_INDEX: _ints(frame.index),
+      contract.TIMESTAMP_MS: _ints(frame.timestamp_ms),
+      contract.SOURCE: _bytes(item.source.encode()),
+      contract.SIDE: _bytes(item.side.encode()),
+      contract.FACE_BOX: _floats(*found.relative_box()),
+      contract.FACE_SCORE: _floats(crop.box.score),
+      contract.CROP_PADDED: _floats(crop.padded),
   }))
 
 

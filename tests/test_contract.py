@@ -1,0 +1,93 @@
+"""The example contract (``preprocessing.contract``) against the two things that must
+agree with it: the curated schema the pipeline validates examples with, and the
+tf.Example that ingest's own ``make_example`` builds from a real face crop.
+
+Each side is reduced to ``{key: (kind, values per example, required)}`` and compared
+whole, so a key renamed, added or dropped on either side, or a kind or width changed,
+fails here with both dicts in the message.
+"""
+import copy
+
+import pytest
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+from components.video_ingest import extract
+from components.video_ingest.manifest import Item
+from pipeline.pipeline import SCHEMA_FILE
+from preprocessing import contract, face_frames
+from preprocessing.crop_settings import CropSettings
+from tests.conftest import write_jpeg
+
+# tf.train.Feature's oneof -> the contract's kind.
+_LIST_KINDS = {'bytes_list': contract.BYTES, 'int64_list': contract.INT,
+               'float_list': contract.FLOAT}
+
+
+def contract_features() -> dict:
+  return {f.name: (f.kind, f.size, f.required) for f in contract.FEATURES}
+
+
+def read_schema() -> schema_pb2.Schema:
+  with open(SCHEMA_FILE) as f:
+    return text_format.Parse(f.read(), schema_pb2.Schema())  # strict: unknown fields fail
+
+
+def schema_features(schema: schema_pb2.Schema) -> dict:
+  """Kind from the FeatureType, width from the fixed shape, required when every example
+  must carry it (presence min_fraction 1)."""
+  out = {}
+  for f in schema.feature:
+    dims = [d.size for d in f.shape.dim]
+    out[f.name] = (schema_pb2.FeatureType.Name(f.type), dims[0] if len(dims) == 1 else dims,
+                   f.presence.min_fraction == 1.0)
+  return out
+
+
+def example_features(example) -> dict:
+  """Every example ingest writes carries every feature, so each key present is required."""
+  out = {}
+  for name, feature in example.features.feature.items():
+    which = feature.WhichOneof('kind')
+    out[name] = (_LIST_KINDS[which], len(getattr(feature, which).value), True)
+  return out
+
+
+def test_contract_keys_are_the_constants_and_unique():
+  names = [f.name for f in contract.FEATURES]
+  assert len(set(names)) == len(names) == 11
+  assert set(names) == {contract.IMAGE, contract.LABEL, contract.SUBJECT_ID, contract.VIDEO_ID,
+                        contract.FRAME_INDEX, contract.TIMESTAMP_MS, contract.SOURCE,
+                        contract.SIDE, contract.FACE_BOX, contract.FACE_SCORE,
+                        contract.CROP_PADDED}
+
+
+def test_schema_matches_the_contract():
+  assert schema_features(read_schema()) == contract_features()
+
+
+def test_a_renamed_schema_feature_is_caught():
+  """The comparison itself can fail: rename one key in a copy of the schema."""
+  schema = copy.deepcopy(read_schema())
+  [side] = [f for f in schema.feature if f.name == contract.SIDE]
+  side.name = 'affected_side'
+  got = schema_features(schema)
+  assert got != contract_features()
+  assert set(got) ^ set(contract_features()) == {'affected_side', contract.SIDE}
+
+
+def test_ingest_writes_exactly_the_contract(tmp_path, astronaut):
+  path = str(tmp_path / 'a.png')
+  write_jpeg(path, astronaut)
+  [found] = face_frames.face_frames(path, 'image', fps=3, crop=CropSettings(size=64))
+  item = Item(row=2, path=path, rel_path='a.png', subject_id='p1', grade=3, source='meei',
+              side='left', kind='image')
+  example = extract.make_example(found, item, 'pseudonym', 'video')
+  assert example_features(example) == contract_features()
+  feature = example.features.feature
+  assert feature[contract.LABEL].int64_list.value == [3]
+  assert feature[contract.SUBJECT_ID].bytes_list.value == [b'pseudonym']
+  assert feature[contract.VIDEO_ID].bytes_list.value == [b'video']
+  assert feature[contract.SOURCE].bytes_list.value == [b'meei']
+  assert feature[contract.SIDE].bytes_list.value == [b'left']
+  assert list(feature[contract.FACE_BOX].float_list.value) == pytest.approx(found.relative_box())
