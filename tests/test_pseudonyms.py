@@ -11,10 +11,10 @@ import hmac
 import json
 import os
 import secrets
-import sqlite3
 
 import pytest
 import tensorflow as tf
+import yaml
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.components.base import base_beam_executor
@@ -23,13 +23,15 @@ from tfx.types import standard_artifacts
 from components.video_ingest import component, manifest, pseudonyms, splits
 from pipeline import local_runner
 from pipeline.sample_data import write_sample_data
+from tests.conftest import ROOT
 
+SECRET_YAML = os.path.join(ROOT, 'kubeflow', 'pseudonym-key-secret.yaml')
 KEY = b'0123456789abcdef0123456789abcdef'  # 32 bytes, the shortest key allowed
 # HMAC-SHA256(KEY, b'subject:p001') and (KEY, b'video:media/p001.mp4'), cut to 20 hex
-# characters: written out, so that a change of scheme (which would change every
-# pseudonym of every dataset) fails here.
-P001_SUBJECT = hmac.new(KEY, b'subject:p001', hashlib.sha256).hexdigest()[:20]
-P001_VIDEO = hmac.new(KEY, b'video:media/p001.mp4', hashlib.sha256).hexdigest()[:20]
+# characters, written out (from Python's hmac module), so that a change of scheme,
+# which would change every pseudonym of every dataset, fails here.
+P001_SUBJECT = '41435c66d7e79af4f78e'
+P001_VIDEO = '21ccef2c7e7fd6981069'
 
 
 def _hand_hmac(key: bytes, message: str) -> str:
@@ -95,7 +97,8 @@ def _raw_ids(manifest_path):
 def test_subject_and_video_ids_are_the_hmac_computed_by_hand():
   assert pseudonyms.subject_id(KEY, 'p001') == P001_SUBJECT
   assert pseudonyms.video_id(KEY, 'media/p001.mp4') == P001_VIDEO
-  assert pseudonyms.subject_id(KEY, 'p001') == _hand_hmac(KEY, 'subject:p001')
+  assert P001_SUBJECT == hmac.new(KEY, b'subject:p001', hashlib.sha256).hexdigest()[:20]
+  assert P001_VIDEO == hmac.new(KEY, b'video:media/p001.mp4', hashlib.sha256).hexdigest()[:20]
   assert len(P001_SUBJECT) == len(P001_VIDEO) == 20
   item = manifest.Item(7, '/data/media/p001.mp4', 'media/p001.mp4', 'p001', 3, 'meei',
                        'left', 'video')
@@ -264,3 +267,14 @@ def test_a_local_run_keeps_the_key_out_of_mlmd(own, tmp_path, monkeypatch):
 def test_the_component_has_no_salt_and_no_key_parameter():
   assert not {'salt', 'key', 'pseudonym_key'} & set(component.VideoIngestSpec.PARAMETERS)
   assert not hasattr(splits, 'DEFAULT_SALT') and not hasattr(splits, 'pseudonymise')
+
+
+def test_the_kubernetes_secret_names_what_the_code_reads():
+  with open(SECRET_YAML) as f:
+    secret = yaml.safe_load(f)
+  assert (secret['kind'], secret['metadata']['name']) == ('Secret', pseudonyms.SECRET_NAME)
+  [(name, placeholder)] = secret['stringData'].items()
+  assert name == pseudonyms.SECRET_KEY
+  # Applied unedited, the placeholder is refused, never used as a key.
+  with pytest.raises(pseudonyms.PseudonymKeyError, match='is 21 bytes; at least 32'):
+    pseudonyms.read_key({pseudonyms.KEY_ENV: placeholder})
