@@ -43,7 +43,7 @@ def _pipeline_kwargs(args) -> dict:
       grades=manifest.grades_present(args.manifest, args.numeric_labels) or None,
       numeric_labels=args.numeric_labels, alignment=args.alignment,
       source_fps=json.loads(args.source_fps) if args.source_fps else None,
-      split_ratios=args.split_ratios, salt=args.salt,
+      split_ratios=args.split_ratios,
       ingest_image_size=args.ingest_image_size, enable_cache=not args.no_cache,
       infer_schema=args.infer_schema, beam_pipeline_args=args.beam_arg or None,
       trainer_config={'preset': args.model, 'overrides': overrides, 'seed': args.seed,
@@ -225,7 +225,6 @@ def _add_data_args(parser: argparse.ArgumentParser):
   data.add_argument('--source-fps', help='JSON {source: fps}; default {"meei": 3, "yfp": 6}')
   data.add_argument('--split-ratios', type=float, nargs=3, default=list(splits.DEFAULT_RATIOS),
                     metavar=('TRAIN', 'EVAL', 'TEST'))
-  data.add_argument('--salt', default=splits.DEFAULT_SALT, help='salt for subject pseudonyms')
   data.add_argument('--ingest-image-size', type=int, default=224, help='stored crop size')
   options.add_alignment_arg(data)
   data.add_argument('--infer-schema', action='store_true',

@@ -37,7 +37,6 @@ def create_pipeline(
     stop_after: str = 'push',
     source_fps: Optional[Dict[str, float]] = None,
     split_ratios: Sequence[float] = splits.DEFAULT_RATIOS,
-    salt: str = splits.DEFAULT_SALT,
     ingest_image_size: int = 224,
     input_fingerprint: Optional[str] = None,
     numeric_labels: Optional[str] = None,
@@ -66,7 +65,7 @@ def create_pipeline(
     raise ValueError("a frame split leaks subjects into the test split: its model must "
                      "never be pushed; stop after 'evaluate'")
   ingest = VideoIngest(manifest_path=manifest_path, input_fingerprint=input_fingerprint,
-                       source_fps=source_fps, split_ratios=split_ratios, salt=salt,
+                       source_fps=source_fps, split_ratios=split_ratios,
                        image_size=ingest_image_size, numeric_labels=numeric_labels,
                        alignment=alignment, split_by=split_by)
   components = [ingest]

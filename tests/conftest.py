@@ -13,6 +13,24 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # pytest's '-v' reads as absl's --verbosity and swallows the next argument.
 sys.argv = sys.argv[:1]
 
+# The tests' pseudonym key. Ingest refuses to run without a key on anything but the
+# sample data, and most tests ingest manifests of their own; they get this key the way a
+# user's run does, from the environment (components/video_ingest/pseudonyms.py).
+# tests/test_pseudonyms.py removes it to prove the refusal.
+TEST_KEY = 'palsy-tfx tests key: synthetic faces of nobody, 0123456789'
+
+
+@pytest.fixture(scope='session', autouse=True)
+def pseudonym_key():
+  """Every test runs with TEST_KEY in PALSY_PSEUDONYM_KEY, and without a key file that
+  the shell running pytest might name. Session-scoped, so that module-scoped fixtures
+  that ingest see it too."""
+  from components.video_ingest import pseudonyms  # pylint: disable=g-import-not-at-top
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setenv(pseudonyms.KEY_ENV, TEST_KEY)
+    patch.delenv(pseudonyms.KEY_FILE_ENV, raising=False)
+    yield TEST_KEY.encode()
+
 
 @pytest.fixture(scope='session')
 def astronaut():

@@ -24,7 +24,7 @@ import sys
 import pytest
 
 from components.model_card import card
-from components.video_ingest import extract, splits
+from components.video_ingest import pseudonyms
 from pipeline import artifacts, cli, configs, run_report
 from pipeline.sample_data import write_sample_data
 from preprocessing.labels import GRADES
@@ -307,13 +307,14 @@ def test_palsy_tfx_report_prints_the_newest_report(runs, capsys):
   assert any(line.startswith('  subject balanced accuracy: ') for line in out)
 
 
-def _ingested_test_media(runs):
+def _ingested_test_media(runs, key):
   """The test split's examples, by manifest row: ``{row: {timestamp_ms: example}}``.
-  An example names its file only by a salted hash (``video_id``), so the manifest's
-  paths are hashed the same way to find which file each came from."""
+  An example names its file only by a keyed hash (``video_id``), so the manifest's
+  paths are hashed the same way, with the run's pseudonym ``key``, to find which file
+  each came from."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   with open(os.path.join(runs['data'], 'manifest.csv'), newline='') as f:
-    rows = {extract.video_id(splits.DEFAULT_SALT, row['path']): row
+    rows = {pseudonyms.video_id(key, row['path']): row
             for row in csv.DictReader(f)}
   files = glob.glob(os.path.join(runs['root'], 'VideoIngest', 'examples', '*', 'Split-test',
                                  '*.gz'))
@@ -327,10 +328,10 @@ def _ingested_test_media(runs):
 
 
 @pytest.fixture(scope='module')
-def predicted(runs, tmp_path_factory, no_face_images):
+def predicted(runs, tmp_path_factory, no_face_images, pseudonym_key):
   """``palsy-tfx predict`` as a user runs it, in a fresh process, on a test subject's
   video and still, an image without a face and a missing file."""
-  ingested = _ingested_test_media(runs)
+  ingested = _ingested_test_media(runs, pseudonym_key)
   video = sorted(p for p in ingested if p.endswith('.mp4'))[0]
   row = ingested[video][0]
   [still] = [p for p, (r, _) in ingested.items()

@@ -13,7 +13,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.anomaly_gate import describe_anomalies
-from components.video_ingest import splits
+from components.video_ingest import pseudonyms, splits
 from pipeline import local_runner
 from tests import ingest_fixtures
 
@@ -63,9 +63,9 @@ def test_no_subject_in_two_splits(ingested):
   assert len(owner) == len(ingested['data']['good_subjects'])
 
 
-def test_example_contract(ingested):
+def test_example_contract(ingested, pseudonym_key):
   raw_ids = set(ingested['data']['good_subjects'])
-  pseudonyms = {splits.pseudonymise(s).encode() for s in raw_ids}
+  pseudonymous = {pseudonyms.subject_id(pseudonym_key, s).encode() for s in raw_ids}
   for ex in _read_split(ingested['uri'], 'train'):
     f = ex.features.feature
     assert set(f) == {'image', 'label', 'subject_id', 'video_id', 'frame_index',
@@ -74,7 +74,7 @@ def test_example_contract(ingested):
     image = tf.io.decode_jpeg(f['image'].bytes_list.value[0])
     assert image.shape == (IMAGE_SIZE, IMAGE_SIZE, 3)
     assert 0 <= f['label'].int64_list.value[0] <= 5
-    assert f['subject_id'].bytes_list.value[0] in pseudonyms
+    assert f['subject_id'].bytes_list.value[0] in pseudonymous
     assert f['subject_id'].bytes_list.value[0].decode() not in raw_ids
     box = list(f['face_box'].float_list.value)
     assert len(box) == 4 and 0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1

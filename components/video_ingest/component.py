@@ -17,7 +17,7 @@ from tfx.dsl.components.base import base_beam_component, base_beam_executor, exe
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components.video_ingest import extract, manifest, progress, splits, summary
+from components.video_ingest import extract, manifest, progress, pseudonyms, splits, summary
 from pipeline import beam_workers
 from preprocessing import crop_settings, labels
 
@@ -33,7 +33,6 @@ class VideoIngestSpec(types.ComponentSpec):
       'source_fps': ExecutionParameter(type=str),        # JSON {source: fps}
       'default_fps': ExecutionParameter(type=float),
       'split_ratios': ExecutionParameter(type=str),      # JSON [train, eval, test]
-      'salt': ExecutionParameter(type=str),
       'image_size': ExecutionParameter(type=int),
       'margin': ExecutionParameter(type=float),
       'detect_width': ExecutionParameter(type=int),
@@ -97,13 +96,19 @@ def write_crop_settings(examples_uri: str, crop: crop_settings.CropSettings,
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
-  """Reads the manifest, assigns and checks splits, runs ExtractFaces on Beam and
-  writes splits + summary."""
+  """Reads the pseudonym key and the manifest, assigns and checks splits, runs
+  ExtractFaces on Beam and writes splits + summary.
+
+  The key is read here, as the component executes, from the environment
+  (``pseudonyms.ingest_key``): never an execution property, so neither MLMD nor a
+  compiled pipeline holds it. A run without one stops before any media is decoded.
+  """
 
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
          output_dict: Dict[str, List[types.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
     path = exec_properties['manifest']
+    key = pseudonyms.ingest_key(path)
     items, failures = manifest.check_rows(path, manifest.read_rows(path),
                                           exec_properties.get('numeric_labels'))
     print(f'[ingest] {path}: {len(items)} rows to ingest, '
@@ -130,7 +135,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     write_crop_settings(examples.uri, crop, source_fps, exec_properties['default_fps'])
     do_fn = extract.ExtractFaces(
         source_fps=source_fps, default_fps=exec_properties['default_fps'],
-        split_of=split_of, salt=exec_properties['salt'], crop=crop,
+        split_of=split_of, ids=pseudonyms.item_ids(key, items), crop=crop,
         threaded=decode_ahead(self._beam_pipeline_args), progress_dir=progress_dir,
         split_by=split_by, ratios=ratios)
 
@@ -186,7 +191,6 @@ class VideoIngest(base_beam_component.BaseBeamComponent):
                source_fps: Optional[Dict[str, float]] = None,
                default_fps: float = DEFAULT_FPS,
                split_ratios: Sequence[float] = splits.DEFAULT_RATIOS,
-               salt: str = splits.DEFAULT_SALT,
                image_size: int = crop_settings.DEFAULT_IMAGE_SIZE,
                margin: float = crop_settings.DEFAULT_MARGIN,
                detect_width: int = crop_settings.DEFAULT_DETECT_WIDTH,
@@ -204,7 +208,7 @@ class VideoIngest(base_beam_component.BaseBeamComponent):
         input_fingerprint=input_fingerprint or manifest.fingerprint(manifest_path),
         source_fps=json.dumps(source_fps or DEFAULT_SOURCE_FPS, sort_keys=True),
         default_fps=float(default_fps), split_ratios=json.dumps(list(split_ratios)),
-        salt=salt, image_size=int(image_size), margin=float(margin),
+        image_size=int(image_size), margin=float(margin),
         detect_width=int(detect_width), numeric_labels=numeric_labels,
         alignment=alignment, split_by=split_by,
         examples=types.Channel(type=standard_artifacts.Examples))

@@ -3,16 +3,15 @@
 Lives in its own importable module because Beam's multi-processing runner pickles
 the DoFn into worker processes, where ``__main__`` is not the same.
 """
-import hashlib
 import json
 import sys
 import time
-from typing import Dict, Iterator, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Mapping, Optional, Sequence, Tuple
 
 import apache_beam as beam
 import tensorflow as tf
 
-from components.video_ingest import progress, splits
+from components.video_ingest import progress, pseudonyms, splits
 from components.video_ingest.manifest import Item
 from preprocessing import contract, crop_settings, face_frames, faces, frames, logs
 from preprocessing.labels import GRADES
@@ -51,12 +50,6 @@ def make_example(found: face_frames.FaceFrame, item: Item, subject: str,
   }))
 
 
-def video_id(salt: str, rel_path: str) -> str:
-  """The examples' ``video_id``: a salted hash of the manifest path, which names the
-  file without showing it."""
-  return hashlib.sha256((salt + rel_path).encode()).hexdigest()[:16]
-
-
 def split_index(keyed_example: Tuple[str, bytes], num_partitions: int) -> int:
   """Partition function for ``(split, example)`` pairs; a module-level function so
   workers unpickle it without importing TFX."""
@@ -78,12 +71,17 @@ class ExtractFaces(beam.DoFn):
   its video id and timestamp over ``ratios``, so an item's crops spread over splits
   and its stats count them per split (``faces_per_split``).
 
+  ``ids`` maps manifest rows to the item's pseudonyms (``pseudonyms.item_ids``),
+  computed by the executor so that the pseudonym key never reaches a worker or the
+  job graph (``pseudonyms`` says why).
+
   ``progress_dir``, when set, receives one small file per finished item, from which
   the executor prints overall progress while workers in other processes run.
   """
 
   def __init__(self, source_fps: Dict[str, float], default_fps: float,
-               split_of: Dict[str, str], salt: str, crop: crop_settings.CropSettings,
+               split_of: Dict[str, str], ids: Mapping[int, pseudonyms.Ids],
+               crop: crop_settings.CropSettings,
                threaded: bool = False, progress_dir: Optional[str] = None,
                split_by: str = 'subject',
                ratios: Sequence[float] = splits.DEFAULT_RATIOS):
@@ -91,7 +89,7 @@ class ExtractFaces(beam.DoFn):
     self._split_of = split_of
     self._split_by = split_by
     self._ratios = list(ratios)
-    self._salt = salt
+    self._ids = dict(ids)
     self._threaded = threaded
     self._progress_dir = progress_dir
 
@@ -99,8 +97,7 @@ class ExtractFaces(beam.DoFn):
     logs.configure_libraries()  # a worker process imports the libraries anew
 
   def process(self, item: Item) -> Iterator[Tuple[str, bytes]]:
-    subject = splits.pseudonymise(item.subject_id, self._salt)
-    video = video_id(self._salt, item.rel_path)
+    subject, video = self._ids[item.row]
     by_subject = self._split_by == 'subject'
     # By subject, the item's one split is listed even when it gives no face, so the
     # summary shows the empty grade where the test split expected it.

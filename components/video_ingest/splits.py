@@ -1,4 +1,4 @@
-"""Subject-level, grade-stratified split assignment and pseudonymisation.
+"""Subject-level, grade-stratified split assignment.
 
 Splitting by subject (never by frame or file) keeps one person's frames out of both
 train and test. Splitting within each grade keeps a small cohort from leaving a grade
@@ -9,8 +9,8 @@ model unblessable. The rule:
    different grades (say, visits during recovery) takes its most frequent grade,
    ties going to the lower grade.
 2. Within a grade, subjects are ordered by a hash point of the raw id: SHA-256 of
-   ``'split:' + id`` read as a number in [0, 1). It ignores the pseudonym salt, so
-   changing the salt never reshuffles the splits.
+   ``'split:' + id`` read as a number in [0, 1). It ignores the pseudonym key
+   (``pseudonyms``), so changing the key never reshuffles the splits.
 3. The active splits (ratio > 0), in the order train, eval, test, cut that ordered
    list into contiguous blocks. With n subjects in the grade and C_k the normalised
    cumulative ratio up to split k, block k ends at b_k = floor(n * C_k + 1/2).
@@ -39,7 +39,6 @@ a model.
 import collections
 import fractions
 import hashlib
-import hmac
 import math
 from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
 
@@ -50,7 +49,6 @@ SPLIT_NAMES = ('train', 'eval', 'test')
 # paper, for the leakage demonstration only).
 SPLIT_BY = ('subject', 'frame')
 DEFAULT_RATIOS = (0.70, 0.15, 0.15)
-DEFAULT_SALT = 'palsy-tfx'
 # Who gets a grade's subjects when there are fewer than splits: train must see a grade
 # to learn it, test to judge it; eval only steers early stopping.
 FILL_PRIORITY = ('train', 'test', 'eval')
@@ -114,7 +112,7 @@ def block_ends(n: int, active: Sequence[Tuple[str, fractions.Fraction]]) -> List
 
 
 def hash_point(subject_id: str) -> float:
-  """Where a raw subject id falls in [0, 1); independent of the pseudonym salt."""
+  """Where a raw subject id falls in [0, 1); independent of the pseudonym key."""
   digest = hashlib.sha256(('split:' + subject_id).encode('utf-8')).digest()
   return int.from_bytes(digest[:8], 'big') / 2.0**64
 
@@ -270,8 +268,3 @@ def check_frame_test_split(frames_per_class: Mapping[str, Mapping[str, int]]) ->
   lines.append('Add media of these grades, or sample more frames per second.')
   raise SplitError('\n'.join(lines))
 
-
-def pseudonymise(subject_id: str, salt: str = DEFAULT_SALT) -> str:
-  """Salted HMAC-SHA256 of the subject id, so raw ids never leave the manifest."""
-  return hmac.new(salt.encode('utf-8'), subject_id.encode('utf-8'),
-                  hashlib.sha256).hexdigest()[:20]
