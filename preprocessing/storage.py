@@ -89,7 +89,7 @@ def stat(path: str) -> Optional[Stat]:
     if not filesystems.exists(path):  # asked only then: one request for a file that exists
       return None
     raise
-  return Stat(meta.size_in_bytes, int(round(meta.last_updated * 1e9)))
+  return Stat(meta.size_in_bytes, int(round(meta.last_updated_in_seconds * 1e9)))
 
 
 def open_binary(path: str) -> BinaryIO:

@@ -114,9 +114,10 @@ def test_a_row_keeps_its_path_as_written_wherever_the_manifest_is(s3, tmp_path):
   _upload(s3, str(tmp_path), 'rows')
   local, _ = manifest.check_rows(str(tmp_path / 'manifest.csv'),
                                  manifest.read_rows(str(tmp_path / 'manifest.csv')))
-  remote, _ = manifest.check_rows(f's3://{BUCKET}/rows/manifest.csv',
+  remote, failed = manifest.check_rows(f's3://{BUCKET}/rows/manifest.csv',
                                   manifest.read_rows(f's3://{BUCKET}/rows/manifest.csv'))
   assert [i.path for i in local] == [str(tmp_path / 'media' / 'p1.mp4')]
+  assert not failed, failed
   assert [i.path for i in remote] == [f's3://{BUCKET}/rows/media/p1.mp4']
   # rel_path feeds video_id: the same for the same row on any filesystem.
   assert [i.rel_path for i in local] == [i.rel_path for i in remote] == ['./media/p1.mp4']
