@@ -111,7 +111,10 @@ def _open_video(path: str, stack: contextlib.ExitStack) -> av.container.InputCon
   try:
     source = stack.enter_context(storage.open_binary(path)) if storage.is_remote(path) else path
     return stack.enter_context(av.open(source))
-  except (av.error.FFmpegError, OSError, ValueError) as e:
+  except av.error.FFmpegError as e:
+    # FFmpeg names a stream '<none>': name the URI as it names a local path.
+    raise MediaError(f'cannot open video: [Errno {e.errno}] {e.strerror}: {path!r}') from e
+  except (OSError, ValueError) as e:
     raise MediaError(f'cannot open video: {e}') from e
 
 

@@ -162,9 +162,14 @@ def test_remote_media_decode_as_local_media_do(remote_media, monkeypatch):
 
 def test_the_remote_stream_is_closed_on_a_decode_error(remote_media, monkeypatch):
   opened = _recorded_streams(monkeypatch)
-  with pytest.raises(frames.MediaError, match='cannot open video'):
+  with pytest.raises(frames.MediaError) as remote:
     list(frames.sample_video(f's3://{BUCKET}/media/broken.mp4', 5))
   assert len(opened) == 1 and opened[0].closed
+  with pytest.raises(frames.MediaError) as local:
+    list(frames.sample_video(str(remote_media / 'broken.mp4'), 5))
+  # The reason reads as for the local file, naming the URI.
+  assert str(remote.value) == str(local.value).replace(str(remote_media), f's3://{BUCKET}/media')
+  assert str(local.value).startswith('cannot open video: [Errno 1094995529] Invalid data found')
 
 
 def test_the_remote_stream_is_closed_when_the_reader_stops_early(remote_media, monkeypatch):
@@ -219,6 +224,9 @@ def test_the_fingerprint_of_a_remote_manifest_stats_its_media_without_reading_th
 # --- ingest ------------------------------------------------------------------------
 
 def _ingest(manifest_path, root, beam_args):
+  # As the CLI must: the fingerprint reads before any pipeline (and an earlier in-process
+  # pipeline left its own options in Beam's filesystems).
+  storage.set_options(beam_args)
   metadata_path = local_runner.run(
       manifest_path, root, stop_after='ingest', ingest_image_size=IMAGE_SIZE,
       input_fingerprint=manifest.fingerprint(manifest_path), beam_pipeline_args=beam_args)
