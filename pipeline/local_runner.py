@@ -9,6 +9,7 @@ from tfx import v1 as tfx
 
 from pipeline import configs
 from pipeline.pipeline import create_pipeline
+from preprocessing import storage
 
 
 def run(manifest_path: str, pipeline_root: str, serving_dir: Optional[str] = None,
@@ -22,7 +23,8 @@ def run(manifest_path: str, pipeline_root: str, serving_dir: Optional[str] = Non
   pipeline = create_pipeline(
       pipeline_name=configs.PIPELINE_NAME,
       pipeline_root=pipeline_root,
-      manifest_path=os.path.abspath(manifest_path),
+      manifest_path=(manifest_path if storage.is_remote(manifest_path)
+                     else os.path.abspath(manifest_path)),
       serving_dir=os.path.abspath(serving_dir or os.path.join(pipeline_root, 'serving')),
       beam_pipeline_args=beam_pipeline_args or configs.LOCAL_BEAM_ARGS,
       metadata_connection_config=(

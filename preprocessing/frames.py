@@ -6,6 +6,7 @@ rate), ask the decoder to skip non-reference frames when the sampling period spa
 several source frames, and convert to RGB only the frames we keep: colour conversion
 of a 1080p frame costs more than decoding it.
 """
+import contextlib
 import dataclasses
 import os
 import queue
@@ -14,6 +15,8 @@ from typing import Iterator
 
 import av
 import numpy as np
+
+from preprocessing import storage
 
 VIDEO_EXTENSIONS = ('.mp4', '.mov', '.avi', '.mkv')
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
@@ -98,13 +101,27 @@ _END = object()
 _PREFETCH = 4  # frames decoded ahead: enough to hide decode jitter, little memory
 
 
+def _open_video(path: str, stack: contextlib.ExitStack) -> av.container.InputContainer:
+  """Open ``path`` for decoding, closed with ``stack``.
+
+  A local path goes to FFmpeg as it is. A URI (``gs://``, ``s3://``) goes as Beam's
+  read stream, which FFmpeg reads and seeks through Python (seeking to an mp4's index
+  at the end), so nothing is copied to local disk first.
+  """
+  try:
+    source = stack.enter_context(storage.open_binary(path)) if storage.is_remote(path) else path
+    return stack.enter_context(av.open(source))
+  except av.error.FFmpegError as e:
+    # FFmpeg names a stream '<none>': name the URI as it names a local path.
+    raise MediaError(f'cannot open video: [Errno {e.errno}] {e.strerror}: {path!r}') from e
+  except (OSError, ValueError) as e:
+    raise MediaError(f'cannot open video: {e}') from e
+
+
 def _decode(path: str, fps: float, skip_nonref: bool, threaded: bool) -> Iterator[Frame]:
   """The decoding loop of ``sample_video`` (in a background thread when threaded)."""
-  try:
-    container = av.open(path)
-  except (av.error.FFmpegError, OSError, ValueError) as e:
-    raise MediaError(f'cannot open video: {e}') from e
-  with container:
+  with contextlib.ExitStack() as stack:
+    container = _open_video(path, stack)
     if not container.streams.video:
       raise MediaError('no video stream')
     stream = container.streams.video[0]
@@ -167,7 +184,13 @@ def _check_complete(container, stream, last_t: float, rate: float) -> None:
 def read_image(path: str) -> np.ndarray:
   """Read a still image as upright RGB uint8, honouring EXIF orientation."""
   import cv2  # pylint: disable=g-import-not-at-top
-  data = np.fromfile(path, dtype=np.uint8)
+  if storage.is_remote(path):
+    try:
+      data = np.frombuffer(storage.read_bytes(path), dtype=np.uint8)
+    except OSError as e:
+      raise MediaError(f'cannot read image: {e}') from e
+  else:
+    data = np.fromfile(path, dtype=np.uint8)
   if data.size == 0:
     raise MediaError('empty file')
   bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)  # also turns grayscale into 3 channels

@@ -19,7 +19,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.video_ingest import extract, manifest, progress, pseudonyms, splits, summary
 from pipeline import beam_workers
-from preprocessing import crop_settings, labels
+from preprocessing import crop_settings, labels, storage
 
 DEFAULT_SOURCE_FPS = {'meei': 3.0, 'yfp': 6.0}
 DEFAULT_FPS = 3.0
@@ -108,6 +108,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
          output_dict: Dict[str, List[types.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
     path = exec_properties['manifest']
+    # The manifest (maybe in a bucket) is read before the Beam pipeline, which would
+    # give Beam's filesystems the S3 endpoint, region, ... of these arguments.
+    storage.set_options(self._beam_pipeline_args)
     key = pseudonyms.ingest_key(path)
     items, failures = manifest.check_rows(path, manifest.read_rows(path),
                                           exec_properties.get('numeric_labels'))

@@ -13,10 +13,8 @@ import json
 import posixpath
 from typing import Dict, List, Optional, Tuple
 
-import tensorflow as tf
-
 from pipeline.configs import SAMPLE_MARKER
-from preprocessing import frames
+from preprocessing import frames, storage
 from preprocessing.labels import UnknownLabelError, grade_id
 
 REQUIRED_COLUMNS = ('path', 'subject_id', 'label', 'source')
@@ -32,8 +30,8 @@ class ManifestError(ValueError):
 class Item:
   """One manifest row that passed every check and is ready to ingest."""
   row: int
-  path: str          # absolute path (or URI) of the media file
-  rel_path: str      # as written in the manifest, relative to its folder
+  path: str          # the media file: the manifest's folder (a path or URI) joined with rel_path
+  rel_path: str      # as written in the manifest, relative to its folder (feeds video_id)
   subject_id: str    # raw id: used only for splitting and pseudonymising
   grade: int
   source: str
@@ -51,21 +49,21 @@ class Failure:
 
 
 def _safe_join(base: str, rel: str) -> Optional[str]:
-  """Join ``rel`` under ``base``, or None when it would escape ``base``."""
+  """Join ``rel`` under the folder ``base`` (a local path or a URI such as
+  ``s3://bucket/cohort``), or None when it would escape ``base``."""
   if not rel or rel.startswith(('/', '\\')) or '://' in rel or (len(rel) > 1 and rel[1] == ':'):
     return None
   norm = posixpath.normpath(rel.replace('\\', '/'))
   if norm == '..' or norm.startswith('../'):
     return None
-  return posixpath.join(base, norm)
+  return storage.join(base, norm)
 
 
 def read_rows(manifest_path: str) -> List[Dict[str, str]]:
   """Parse the CSV; raise ManifestError for missing columns or ragged rows."""
-  if not tf.io.gfile.exists(manifest_path):
+  if not storage.exists(manifest_path):
     raise ManifestError(f'{manifest_path}: manifest not found')
-  with tf.io.gfile.GFile(manifest_path, 'r') as f:
-    text = f.read()
+  text = storage.read_bytes(manifest_path).decode('utf-8')
   reader = csv.reader(io.StringIO(text))
   header = [h.strip().lower() for h in next(reader, [])]
   missing = [c for c in REQUIRED_COLUMNS if c not in header]
@@ -92,7 +90,7 @@ def check_rows(manifest_path: str, rows: List[Dict[str, str]],
   ``numeric_labels`` is the declared scale of bare numbers in ``label``
   (labels.NUMERIC_SCALES); undeclared, such a row fails and names itself.
   """
-  base = posixpath.dirname(manifest_path)
+  base = storage.dirname(manifest_path)
   items, failures, seen = [], [], {}
   for row in rows:
     n = row['_row']
@@ -124,10 +122,16 @@ def check_rows(manifest_path: str, rows: List[Dict[str, str]],
     except frames.MediaError as e:
       fail(str(e), path)
       continue
-    if not tf.io.gfile.exists(path):
+    try:
+      st = storage.stat(path)
+    except Exception as e:  # pylint: disable=broad-except
+      # No permission, no network: this row is reported, the others still ingest.
+      fail(f'cannot read: {type(e).__name__}: {e}', path)
+      continue
+    if st is None:
       fail('file not found', path)
       continue
-    if tf.io.gfile.stat(path).length == 0:
+    if st.size == 0:
       fail('zero-byte file', path)
       continue
     items.append(Item(int(n), path, rel, row['subject_id'], grade,
@@ -137,7 +141,7 @@ def check_rows(manifest_path: str, rows: List[Dict[str, str]],
 
 def is_sample_data(manifest_path: str) -> bool:
   """Whether the manifest's folder holds ``palsy-tfx sample-data``'s synthetic faces."""
-  return tf.io.gfile.exists(posixpath.join(posixpath.dirname(manifest_path), SAMPLE_MARKER))
+  return storage.exists(storage.join(storage.dirname(manifest_path), SAMPLE_MARKER))
 
 
 def fingerprint(manifest_path: str) -> str:
@@ -146,17 +150,19 @@ def fingerprint(manifest_path: str) -> str:
 
   Passed to the component as an execution property, so TFX's cache serves a rerun
   of an unchanged dataset and recomputes as soon as a row or a file changes. It
-  parses the manifest, so a malformed one fails here, before any work starts.
+  parses the manifest, so a malformed one fails here, before any work starts. Media
+  are only statted (``storage.stat``: one metadata request per object in a bucket),
+  never read.
   """
+  rows = read_rows(manifest_path)
   h = hashlib.sha256()
-  with tf.io.gfile.GFile(manifest_path, 'rb') as f:
-    h.update(f.read())
-  base = posixpath.dirname(manifest_path)
-  for row in read_rows(manifest_path):
+  h.update(storage.read_bytes(manifest_path))
+  base = storage.dirname(manifest_path)
+  for row in rows:
     path = _safe_join(base, row.get('path', ''))
-    if path and tf.io.gfile.exists(path):
-      st = tf.io.gfile.stat(path)
-      h.update(json.dumps([path, st.length, st.mtime_nsec]).encode())
+    st = storage.stat(path) if path else None
+    if st:
+      h.update(json.dumps([path, st.size, st.mtime_ns]).encode())
   if is_sample_data(manifest_path):
     h.update(SAMPLE_MARKER.encode())
   return h.hexdigest()
