@@ -22,14 +22,20 @@ def _add_compile_args(parser: argparse.ArgumentParser) -> None:
   options.KubeflowOptions.add_args(kubeflow)
 
 
-def _compile_package(args) -> str:
-  """Compile from the command line's options and return the package's path."""
-  from pipeline import kubeflow_runner  # pylint: disable=g-import-not-at-top
-  return kubeflow_runner.compile_package(
+def options_from_args(args: argparse.Namespace) -> dict:
+  """The options of a compile, as ``kubeflow_runner.compile_package`` takes them."""
+  return dict(
       data=options.DataOptions.from_args(args), model=options.ModelOptions.from_args(args),
       gates=options.Gates.from_args(args), serving=options.ServingOptions.from_args(args),
       runtime=options.RuntimeOptions.from_args(args),
       deployment=options.KubeflowOptions.from_args(args))
+
+
+def _compile_package(args) -> str:
+  """Compile from the command line's options and return the package's path."""
+  kwargs = options_from_args(args)  # checked before TFX loads
+  from pipeline import kubeflow_runner  # pylint: disable=g-import-not-at-top
+  return kubeflow_runner.compile_package(**kwargs)
 
 
 def _compile(args) -> int:
