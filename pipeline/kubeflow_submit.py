@@ -5,6 +5,7 @@ The package becomes a version of the pipeline named ``pipeline_name`` (the pipel
 created on first upload), so every submitted run names the exact package it ran.
 """
 import datetime
+import json
 import os
 from typing import Optional
 
@@ -21,9 +22,13 @@ class SubmitError(RuntimeError):
   """The server could not be reached, or refused a request; the message says which."""
 
 
-def _version_name(pipeline_name: str, run_name: Optional[str]) -> str:
-  stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M%S')
-  return f'{run_name or pipeline_name}-{stamp}'
+def _server_message(body) -> str:
+  """The message of an error answer (``{"error", "code", "message"}``), or its text."""
+  text = (body.decode('utf-8', 'replace') if isinstance(body, bytes) else body or '').strip()
+  try:
+    return json.loads(text)['message']
+  except (ValueError, KeyError, TypeError):
+    return text[:500]
 
 
 def _upload(client: kfp.Client, package: str, pipeline_name: str, version_name: str):
@@ -49,16 +54,18 @@ def submit(package: str, host: str, experiment: str = DEFAULT_EXPERIMENT,
   """Upload ``package`` and start a run of it in ``experiment`` (made if absent)."""
   if not os.path.isfile(package):
     raise SubmitError(f'{package}: no such package (palsy-tfx kubeflow compile writes one)')
-  run_name = run_name or _version_name(pipeline_name, None)
+  stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M%S')
+  # A version's name is unique within its pipeline: the run's, stamped with the time.
+  version_name = f'{run_name}-{stamp}' if run_name else f'{pipeline_name}-{stamp}'
+  run_name = run_name or version_name
   try:
     client = kfp.Client(host=host)
-    pipeline_id, version_id = _upload(client, package, pipeline_name,
-                                      _version_name(pipeline_name, run_name))
+    pipeline_id, version_id = _upload(client, package, pipeline_name, version_name)
     experiment_id = client.create_experiment(experiment).experiment_id
     return client.run_pipeline(experiment_id, run_name, pipeline_id=pipeline_id,
                                version_id=version_id)
   except kfp_server_api.ApiException as e:
     raise SubmitError(f'the Kubeflow Pipelines server at {host} answered {e.status} '
-                      f'{e.reason}: {(e.body or "").strip()[:500]}') from e
+                      f'{e.reason}: {_server_message(e.body)}') from e
   except (urllib3.exceptions.HTTPError, TimeoutError) as e:
     raise SubmitError(f'cannot reach a Kubeflow Pipelines server at {host}: {e}') from e

@@ -128,7 +128,8 @@ def _filtered_name(query: dict) -> Optional[str]:
   if 'filter' not in query:
     return None
   [predicate] = json.loads(query['filter'])['predicates']
-  assert (predicate['key'], predicate['operation']) == ('display_name', 'EQUALS')
+  # kfp.Client sends the operation as the enum's number: EQUALS is 1.
+  assert (predicate['key'], predicate['operation']) == ('display_name', 1)
   return predicate['stringValue']
 
 

@@ -4,6 +4,8 @@ PIPELINES API SERVER (no cluster runs here). It answers the v2beta1 routes the c
 calls (healthz, pipelines list/upload/upload_version/versions, experiments list/create,
 runs create) and records the uploaded package and the run requests.
 """
+import socket
+
 import pytest
 
 from pipeline import cli
@@ -82,3 +84,12 @@ def test_submit_needs_a_package_or_the_compile_options(capsys):
                    '--manifest', 'gs://b/m.csv']) == 2
   assert '--package is a compiled pipeline; --manifest would not change it' in (
       capsys.readouterr().err)
+
+
+def test_a_server_that_is_not_there_is_named(first, capsys):
+  with socket.socket() as s:  # a loopback port that nothing listens on once closed
+    s.bind(('127.0.0.1', 0))
+    url = f'http://127.0.0.1:{s.getsockname()[1]}'
+  assert cli.main(['kubeflow', 'submit', '--host', url, '--package',
+                   str(first['package'])]) == 1
+  assert f'error: cannot reach a Kubeflow Pipelines server at {url}' in capsys.readouterr().err
