@@ -112,8 +112,6 @@ def compile_job(data: DataOptions, model: ModelOptions, gates: Gates,
                 serving: ServingOptions, runtime: RuntimeOptions,
                 deployment: KubeflowOptions) -> dict:
   """TFX's PipelineJob (as a JSON dict) for these options."""
-  if not serving.serving_dir:
-    raise ValueError('--serving-dir is required: a cluster has no default place to push to')
   images = deployment.image
   if deployment.gpu_image:  # per-component images; TFX reads the default from this key
     images = {pipeline_builder.DEFAULT_IMAGE_PATH_KEY: deployment.image,
