@@ -105,8 +105,9 @@ def test_the_package_parses_strictly_into_kubeflows_protos(compiled):
   doc = kfp_client._extract_pipeline_yaml(compiled['path'])  # pylint: disable=protected-access
   assert doc.pipeline_spec == spec and doc.platform_spec == platform
   assert {'VideoIngest', 'StatisticsGen', 'SchemaGen', 'ExampleValidator', 'AnomalyGate',
-          'Trainer', 'latest_blessed_model_resolver', 'Evaluator', 'ModelCardWriter',
-          'Pusher', 'EvidenceReporter'} == set(spec.root.dag.tasks)
+          'Trainer', 'latest_blessed_model_resolver-model-resolver',
+          'latest_blessed_model_resolver-model-blessing-resolver', 'Evaluator',
+          'ModelCardWriter', 'Pusher', 'EvidenceReporter'} == set(spec.root.dag.tasks)
 
 
 def test_tfxs_pipeline_job_parses_strictly_into_kubeflows_pipeline_job(tmp_path):
