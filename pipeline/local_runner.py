@@ -20,10 +20,11 @@ def local_data(data: DataOptions) -> DataOptions:
   time, so a changed file reruns ingest) and the grades it holds. Both read the
   manifest, so a bad one fails here, before any work starts (ManifestError)."""
   path = os.path.abspath(data.manifest)
+  # The grades first: reading them checks the manifest (a missing one: ManifestError).
+  grades = data.grades or tuple(manifest.grades_present(path, data.numeric_labels)) or None
   return dataclasses.replace(
-      data, manifest=path,
-      input_fingerprint=data.input_fingerprint or manifest.fingerprint(path),
-      grades=data.grades or tuple(manifest.grades_present(path, data.numeric_labels)) or None)
+      data, manifest=path, grades=grades,
+      input_fingerprint=data.input_fingerprint or manifest.fingerprint(path))
 
 
 def run(pipeline_root: str, data: DataOptions, model: ModelOptions = ModelOptions(),
