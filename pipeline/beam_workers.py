@@ -15,10 +15,8 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-import apache_beam as beam
-import grpc
-from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions
-from apache_beam.runners.runner import PipelineState
+# Beam and gRPC are imported where the check runs: the command line reads FLAG and
+# expand() here, and answers --help without loading Beam.
 
 FLAG = '--beam-workers'
 SPEC_HELP = ('external:job=HOST:PORT,pool=HOST:PORT[,parallelism=N]: submit to the Beam '
@@ -89,6 +87,7 @@ def _probe(_) -> None:
 def external_pool(beam_pipeline_args: Sequence[str]) -> Optional[str]:
   """The worker pool's address when these arguments run Python on an EXTERNAL
   environment, else None (DirectRunner and its local workers need no check)."""
+  from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions  # pylint: disable=g-import-not-at-top
   opts = PipelineOptions(list(beam_pipeline_args or [])).view_as(PortableOptions)
   if (opts.environment_type or '').upper() != 'EXTERNAL':
     return None
@@ -108,6 +107,12 @@ def check_workers(beam_pipeline_args: Sequence[str],
   pool = external_pool(beam_pipeline_args)
   if pool is None:
     return
+  # pylint: disable=g-import-not-at-top
+  import apache_beam as beam
+  import grpc
+  from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions
+  from apache_beam.runners.runner import PipelineState
+  # pylint: enable=g-import-not-at-top
   job = PipelineOptions(list(beam_pipeline_args)).view_as(PortableOptions).job_endpoint
   if job:
     try:

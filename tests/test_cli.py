@@ -31,7 +31,8 @@ def _python(*args, verbose=False):
 
 
 @pytest.mark.parametrize('command', [[], ['run'], ['sample-data'], ['leakage'], ['report'],
-                                     ['predict']])
+                                     ['predict'], ['kubeflow'], ['kubeflow', 'compile'],
+                                     ['kubeflow', 'submit']])
 def test_help_prints_usage_and_no_warnings(command):
   done = _python('-m', 'pipeline.cli', *command, '--help')
   assert done.stdout.startswith(f'usage: palsy-tfx {" ".join(command)}'.rstrip())
@@ -76,6 +77,85 @@ def test_numeric_labels_is_undeclared_unless_given():
   assert parser.parse_args(base + ['--numeric-labels', 'hb']).numeric_labels == 'hb'
   with pytest.raises(SystemExit):
     parser.parse_args(base + ['--numeric-labels', '1-6'])
+
+
+def test_every_preset_field_has_its_override_flag():
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from pipeline import options  # pylint: disable=g-import-not-at-top
+  from trainer.presets import Preset  # pylint: disable=g-import-not-at-top
+  assert sorted(field for _, field, _ in options.PRESET_FLAGS) == sorted(
+      f.name for f in dataclasses.fields(Preset))
+
+
+def test_run_leakage_and_kubeflow_compile_take_the_same_pipeline_options():
+  """One declaration (pipeline.options) for every runner: the flags a local run takes
+  for the pipeline, Kubeflow takes too (leakage has no gates or serving: it gates nothing
+  and pushes nothing)."""
+  subcommands = cli.build_parser()._subparsers._group_actions[0].choices  # pylint: disable=protected-access
+  kubeflow = subcommands['kubeflow']._subparsers._group_actions[0].choices  # pylint: disable=protected-access
+
+  def flags(parser):
+    return {s for a in parser._actions for s in a.option_strings}  # pylint: disable=protected-access
+  local_only = {'--pipeline-root', '--stop-after', '--summary-json'}
+  assert flags(subcommands['run']) - local_only <= flags(kubeflow['compile'])
+  assert flags(subcommands['leakage']) - {'--output'} <= flags(subcommands['run'])
+  assert flags(kubeflow['compile']) <= flags(kubeflow['submit'])
+
+
+def test_run_parses_into_the_option_records():
+  from pipeline import options  # pylint: disable=g-import-not-at-top
+  args = cli.build_parser().parse_args([
+      'run', '--manifest', 'm.csv', '--pipeline-root', 'r', '--source-fps', '{"yfp": 4}',
+      '--split-ratios', '0.5', '0.25', '0.25', '--epochs', '3', '--model', 'demo',
+      '--beam-arg=--direct_num_workers=2', '--no-cache', '--model-name', 'p2'])
+  data = options.DataOptions.from_args(args)
+  assert (data.source_fps, data.split_ratios, data.split_by) == (
+      {'yfp': 4.0}, (0.5, 0.25, 0.25), 'subject')
+  model = options.ModelOptions.from_args(args)
+  assert model.custom_config() == {'preset': 'demo', 'overrides': {'epochs': 3}, 'seed': 42,
+                                   'image_size': 224, 'weights': ''}
+  runtime = options.RuntimeOptions.from_args(args)
+  assert runtime.beam_pipeline_args(['--default']) == ['--direct_num_workers=2']
+  assert not runtime.enable_cache
+  assert options.RuntimeOptions().beam_pipeline_args(['--default']) == ['--default']
+  assert options.ServingOptions.from_args(args) == options.ServingOptions('p2', None)
+
+
+def test_beam_workers_expands_before_the_beam_args_and_a_bad_spec_fails_at_once(capsys):
+  from pipeline import options  # pylint: disable=g-import-not-at-top
+  args = cli.build_parser().parse_args([
+      'run', '--manifest', 'm.csv', '--pipeline-root', 'r', '--beam-arg=--job_server_timeout=9',
+      '--beam-workers', 'external:job=localhost:8099,pool=localhost:50000'])
+  assert options.RuntimeOptions.from_args(args).beam_pipeline_args(['--default']) == [
+      '--runner=PortableRunner', '--job_endpoint=localhost:8099', '--environment_type=EXTERNAL',
+      '--environment_config=localhost:50000', '--job_server_timeout=604800',
+      '--job_server_timeout=9']  # the user's --beam-arg comes last, so it wins
+  assert cli.main(['run', '--manifest', 'm.csv', '--pipeline-root', 'r',
+                   '--beam-workers', 'external:job=localhost:8099']) == 2
+  assert "error: --beam-workers 'external:job=localhost:8099': pool=HOST:PORT is missing" in (
+      capsys.readouterr().err)
+
+
+def test_run_without_a_pseudonym_key_stops_before_any_work(tmp_path, capsys, monkeypatch):
+  """Not the demo data, and no key: exit 2 with the reason, and no pipeline root made."""
+  monkeypatch.delenv('PALSY_PSEUDONYM_KEY', raising=False)
+  monkeypatch.delenv('PALSY_PSEUDONYM_KEY_FILE', raising=False)
+  (tmp_path / 'a.jpg').write_bytes(b'')
+  manifest = tmp_path / 'manifest.csv'
+  manifest.write_text('path,subject_id,label,source\na.jpg,s1,normal,yfp\n')
+  root = tmp_path / 'root'
+  assert cli.main(['run', '--manifest', str(manifest), '--pipeline-root', str(root)]) == 2
+  err = capsys.readouterr().err
+  assert err.startswith(f'error: {manifest}: no pseudonym key is set.'), err
+  assert 'PALSY_PSEUDONYM_KEY_FILE' in err
+  assert not root.exists()
+
+
+def test_the_salt_option_is_gone(capsys):
+  with pytest.raises(SystemExit):
+    cli.build_parser().parse_args(['run', '--manifest', 'm.csv', '--pipeline-root', 'r',
+                                   '--salt', 'x'])
+  assert 'unrecognized arguments: --salt x' in capsys.readouterr().err
 
 
 # A library warning and INFO line in this process, then a Beam worker's stand-in: a

@@ -13,7 +13,7 @@ from components.evidence_report import gates, headline, page, plots, predictions
 from components.evidence_report import statistics as statistics_lib
 from components.video_ingest.summary import FRAME_SPLIT_WARNING
 from pipeline import eval_config, run_report
-from pipeline.options import Gates
+from pipeline.options import DataOptions, Gates, ServingOptions
 from preprocessing.labels import GRADES, NUM_GRADES
 from tests.report_evidence import FRAMES, METRICS, evidence
 
@@ -287,8 +287,9 @@ def test_every_evaluated_pipeline_ends_with_the_report(tmp_path):
   from pipeline.pipeline import create_pipeline  # pylint: disable=g-import-not-at-top
 
   def reporter(stop_after):
-    built = create_pipeline('p', str(tmp_path), 'm.csv', str(tmp_path / 'serving'),
-                            input_fingerprint='f', stop_after=stop_after)
+    built = create_pipeline('p', str(tmp_path), DataOptions('m.csv', input_fingerprint='f'),
+                            serving=ServingOptions(serving_dir=str(tmp_path / 'serving')),
+                            stop_after=stop_after)
     return {c.id: c for c in built.components}.get('EvidenceReporter')
 
   assert 'pushed_model' in reporter('push').inputs  # it follows the Pusher

@@ -97,8 +97,10 @@ def test_an_unknown_split_mode_is_refused_when_the_pipeline_is_built(tmp_path):
 
 def test_a_frame_split_model_is_evaluated_but_never_pushed(tmp_path):
   from pipeline.pipeline import create_pipeline  # pylint: disable=g-import-not-at-top
-  args = dict(pipeline_name='p', pipeline_root=str(tmp_path), manifest_path='m.csv',
-              serving_dir=str(tmp_path / 'serving'), input_fingerprint='f', split_by='frame')
+  from pipeline.options import DataOptions, ServingOptions  # pylint: disable=g-import-not-at-top
+  args = dict(pipeline_name='p', pipeline_root=str(tmp_path),
+              data=DataOptions('m.csv', input_fingerprint='f', split_by='frame'),
+              serving=ServingOptions(serving_dir=str(tmp_path / 'serving')))
   with pytest.raises(ValueError, match='must never be pushed'):
     create_pipeline(**args)
   components = {c.id: c for c in create_pipeline(**args, stop_after='evaluate').components}

@@ -15,16 +15,17 @@ from ml_metadata.proto import metadata_store_pb2
 from components.anomaly_gate import describe_anomalies
 from components.video_ingest import pseudonyms, splits
 from pipeline import local_runner
+from pipeline.options import DataOptions, RuntimeOptions
 from tests import ingest_fixtures
 
 IMAGE_SIZE = 64
 
 
 def _run(data, root):
-  return local_runner.run(data['manifest'], root, stop_after='validate',
-                          ingest_image_size=IMAGE_SIZE,
-                          beam_pipeline_args=['--direct_running_mode=multi_processing',
-                                              '--direct_num_workers=2'])
+  return local_runner.run(
+      root, DataOptions(data['manifest'], ingest_image_size=IMAGE_SIZE), stop_after='validate',
+      runtime=RuntimeOptions(beam_args=('--direct_running_mode=multi_processing',
+                                        '--direct_num_workers=2')))
 
 
 @pytest.fixture(scope='module')

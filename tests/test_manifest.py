@@ -116,10 +116,10 @@ def test_the_demo_manifest_needs_no_declared_scale(tmp_path):
 def test_the_numeric_scale_is_in_the_ingest_cache_key(tmp_path):
   from components.video_ingest.component import VideoIngest  # pylint: disable=g-import-not-at-top
   path = _numeric_manifest(tmp_path)
-  assert VideoIngest(path, numeric_labels='hb').exec_properties['numeric_labels'] == 'hb'
-  assert VideoIngest(path).exec_properties.get('numeric_labels') is None
+  assert VideoIngest(path, 'f', numeric_labels='hb').exec_properties['numeric_labels'] == 'hb'
+  assert VideoIngest(path, 'f').exec_properties.get('numeric_labels') is None
   with pytest.raises(ValueError, match="must be one of hb, id, got 'HB'"):
-    VideoIngest(path, numeric_labels='HB')
+    VideoIngest(path, 'f', numeric_labels='HB')
 
 
 def test_fingerprint_changes_with_the_media(tmp_path):

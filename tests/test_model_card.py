@@ -210,8 +210,10 @@ def test_without_a_card_it_is_tfxs_pusher(tmp_path):
 @pytest.mark.parametrize('stop_after', ['push', 'evaluate'])
 def test_only_a_pushing_pipeline_writes_a_card_and_its_pusher_takes_it(tmp_path, stop_after):
   from pipeline.pipeline import create_pipeline  # pylint: disable=g-import-not-at-top
-  built = create_pipeline('p', str(tmp_path), 'm.csv', str(tmp_path / 'serving'),
-                          input_fingerprint='f', stop_after=stop_after)
+  from pipeline.options import DataOptions, ServingOptions  # pylint: disable=g-import-not-at-top
+  built = create_pipeline('p', str(tmp_path), DataOptions('m.csv', input_fingerprint='f'),
+                          serving=ServingOptions(serving_dir=str(tmp_path / 'serving')),
+                          stop_after=stop_after)
   components = {c.id: c for c in built.components}
   if stop_after == 'evaluate':
     assert 'ModelCardWriter' not in components and 'Pusher' not in components

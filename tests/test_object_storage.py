@@ -22,6 +22,7 @@ from ml_metadata.proto import metadata_store_pb2
 from components.video_ingest import manifest, splits
 from pipeline import local_runner
 from pipeline.media_writer import write_video
+from pipeline.options import DataOptions, RuntimeOptions
 from preprocessing import frames, storage
 from tests import ingest_fixtures
 from tests.conftest import ROOT, subject_frames, write_jpeg
@@ -228,8 +229,9 @@ def _ingest(manifest_path, root, beam_args):
   # pipeline left its own options in Beam's filesystems).
   storage.set_options(beam_args)
   metadata_path = local_runner.run(
-      manifest_path, root, stop_after='ingest', ingest_image_size=IMAGE_SIZE,
-      input_fingerprint=manifest.fingerprint(manifest_path), beam_pipeline_args=beam_args)
+      root, DataOptions(manifest_path, ingest_image_size=IMAGE_SIZE,
+                        input_fingerprint=manifest.fingerprint(manifest_path)),
+      runtime=RuntimeOptions(beam_args=tuple(beam_args)), stop_after='ingest')
   config = metadata_store_pb2.ConnectionConfig()
   config.sqlite.filename_uri = metadata_path
   [examples] = metadata_store.MetadataStore(config).get_artifacts_by_type('Examples')

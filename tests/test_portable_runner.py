@@ -26,6 +26,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components.video_ingest import splits
 from pipeline import beam_workers, local_runner
+from pipeline.options import DataOptions, RuntimeOptions
 from tests import ingest_fixtures
 from tests.conftest import ROOT
 
@@ -85,8 +86,9 @@ def _worker_pool(tmp_path, path_first):
 
 def _ingest(manifest, root, beam_args):
   """Examples per split (each serialized with sorted map keys) and the summary."""
-  metadata_path = local_runner.run(manifest, root, stop_after='ingest',
-                                   ingest_image_size=IMAGE_SIZE, beam_pipeline_args=beam_args)
+  metadata_path = local_runner.run(
+      root, DataOptions(manifest, ingest_image_size=IMAGE_SIZE),
+      runtime=RuntimeOptions(beam_args=tuple(beam_args)), stop_after='ingest')
   config = metadata_store_pb2.ConnectionConfig()
   config.sqlite.filename_uri = metadata_path
   [examples] = metadata_store.MetadataStore(config).get_artifacts_by_type('Examples')

@@ -22,6 +22,7 @@ from tfx.types import standard_artifacts
 
 from components.video_ingest import component, manifest, pseudonyms, splits
 from pipeline import local_runner
+from pipeline.options import DataOptions, RuntimeOptions
 from pipeline.sample_data import write_sample_data
 from tests.conftest import ROOT
 
@@ -224,9 +225,9 @@ def test_a_local_run_keeps_the_key_out_of_mlmd(own, tmp_path, monkeypatch):
   key = secrets.token_hex(32)
   monkeypatch.setenv(pseudonyms.KEY_ENV, key)
   root = tmp_path / 'pipeline'
-  metadata_path = local_runner.run(own, str(root), stop_after='ingest',
-                                   ingest_image_size=32,
-                                   beam_pipeline_args=['--direct_running_mode=in_memory'])
+  metadata_path = local_runner.run(
+      str(root), DataOptions(own, ingest_image_size=32), stop_after='ingest',
+      runtime=RuntimeOptions(beam_args=('--direct_running_mode=in_memory',)))
   config = metadata_store_pb2.ConnectionConfig()
   config.sqlite.filename_uri = metadata_path
   store = metadata_store.MetadataStore(config)

@@ -208,7 +208,9 @@ class VideoIngest(base_beam_component.BaseBeamComponent):
     crop_settings.CropSettings(image_size, margin, detect_width, alignment)
     spec = VideoIngestSpec(
         manifest=manifest_path,
-        input_fingerprint=input_fingerprint or manifest.fingerprint(manifest_path),
+        # The runner's (manifest.fingerprint locally, given for Kubeflow): statting every
+        # media file here would read a bucket at compile time.
+        input_fingerprint=input_fingerprint,
         source_fps=json.dumps(source_fps or DEFAULT_SOURCE_FPS, sort_keys=True),
         default_fps=float(default_fps), split_ratios=json.dumps(list(split_ratios)),
         image_size=int(image_size), margin=float(margin),

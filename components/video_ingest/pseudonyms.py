@@ -129,17 +129,19 @@ def read_key(environ: Mapping[str, str] = os.environ) -> Optional[bytes]:
   return key
 
 
-def ingest_key(manifest_path: str, environ: Mapping[str, str] = os.environ) -> bytes:
+def ingest_key(manifest_path: str, environ: Mapping[str, str] = os.environ,
+               announce: bool = True) -> bytes:
   """The key to pseudonymise ``manifest_path``'s ids with: the one set in the
-  environment, else DEMO_KEY for the sample data (and a line saying so); else
-  PseudonymKeyError, before any media is decoded."""
+  environment, else DEMO_KEY for the sample data (and, with ``announce``, a line saying
+  so); else PseudonymKeyError, before any media is decoded."""
   key = read_key(environ)
   if key is not None:
     return key
   if manifest.is_sample_data(manifest_path):
-    print(f'[ingest] no pseudonym key is set ({KEY_ENV} or {KEY_FILE_ENV}); '
-          f'{manifest_path} is the synthetic sample data, so the public demo key is used',
-          file=sys.stderr, flush=True)
+    if announce:
+        print(f'[ingest] no pseudonym key is set ({KEY_ENV} or {KEY_FILE_ENV}); '
+            f'{manifest_path} is the synthetic sample data, so the public demo key is used',
+            file=sys.stderr, flush=True)
     return DEMO_KEY
   raise PseudonymKeyError(
       f'{manifest_path}: no pseudonym key is set. Subject ids and media paths are '
