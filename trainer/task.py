@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from preprocessing.crop_settings import DEFAULT_IMAGE_SIZE
 from preprocessing.labels import GRADES
 from trainer import data, devices, export, presets
 from trainer.model import build_classifier
@@ -76,7 +77,7 @@ def plot_history(history: dict, path: str) -> None:
 def run_fn(fn_args) -> None:
   config = dict(fn_args.custom_config or {})
   preset = presets.resolve(config.get('preset', 'fp_vggface'), config.get('overrides', {}))
-  image_size = int(config.get('image_size', 224))
+  image_size = int(config.get('image_size', DEFAULT_IMAGE_SIZE))
   weights_path = config.get('weights', '')
   seed = int(config.get('seed', presets.DEFAULT_SEED))
   keras.utils.set_random_seed(seed)  # initial weights, dropout; the input takes it below
