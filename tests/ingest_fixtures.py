@@ -1,8 +1,15 @@
-"""A small dataset with one of every bad-input case beside good rows."""
+"""A small dataset with one of every bad-input case beside good rows, and the reading
+of what a local ingest made of it."""
+import glob
+import json
 import os
 
 import numpy as np
+import tensorflow as tf
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
 
+from components.video_ingest import splits, summary
 from pipeline.media_writer import write_video
 from tests.conftest import subject_frames, write_jpeg
 
@@ -77,3 +84,26 @@ def build(root: str, no_face_images) -> dict:
     f.write('\n'.join(','.join(r) for r in rows) + '\n')
   return {'manifest': os.path.join(root, 'manifest.csv'), 'good_subjects': good,
           'failures': expected_failures}
+
+
+def examples_uri(metadata_path: str) -> str:
+  """The URI of the one Examples artifact in a local run's SQLite MLMD."""
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = metadata_path
+  [examples] = metadata_store.MetadataStore(config).get_artifacts_by_type('Examples')
+  return examples.uri
+
+
+def read_split(uri: str, split: str) -> list:
+  """The tf.Examples of one split of an Examples artifact (its files must exist)."""
+  files = glob.glob(os.path.join(uri, f'Split-{split}', '*.gz'))
+  assert files, f'no TFRecords for split {split}'
+  return [tf.train.Example.FromString(record.numpy())
+          for record in tf.data.TFRecordDataset(files, compression_type='GZIP')]
+
+
+def read_ingest(metadata_path: str):
+  """A local ingest's tf.Examples per split, and its ingest summary."""
+  uri = examples_uri(metadata_path)
+  with open(os.path.join(uri, summary.SUMMARY_FILE)) as f:
+    return {split: read_split(uri, split) for split in splits.SPLIT_NAMES}, json.load(f)

@@ -3,7 +3,6 @@
 Real Beam (multi-processing DirectRunner), real dlib, real SQLite MLMD; nothing mocked.
 """
 import collections
-import glob
 import json
 import os
 
@@ -41,24 +40,15 @@ def ingested(tmp_path_factory, no_face_images):
           'metadata_path': metadata_path}
 
 
-def _read_split(uri, split):
-  files = glob.glob(os.path.join(uri, f'Split-{split}', '*.gz'))
-  assert files, f'no TFRecords for split {split}'
-  out = []
-  for record in tf.data.TFRecordDataset(files, compression_type='GZIP'):
-    out.append(tf.train.Example.FromString(record.numpy()))
-  return out
-
-
 def test_three_splits_with_examples(ingested):
   for split in splits.SPLIT_NAMES:
-    assert _read_split(ingested['uri'], split), split
+    assert ingest_fixtures.read_split(ingested['uri'], split), split
 
 
 def test_no_subject_in_two_splits(ingested):
   owner = {}
   for split in splits.SPLIT_NAMES:
-    for ex in _read_split(ingested['uri'], split):
+    for ex in ingest_fixtures.read_split(ingested['uri'], split):
       subject = ex.features.feature['subject_id'].bytes_list.value[0]
       assert owner.setdefault(subject, split) == split, f'{subject} in two splits'
   assert len(owner) == len(ingested['data']['good_subjects'])
@@ -67,7 +57,7 @@ def test_no_subject_in_two_splits(ingested):
 def test_example_contract(ingested, pseudonym_key):
   raw_ids = set(ingested['data']['good_subjects'])
   pseudonymous = {pseudonyms.subject_id(pseudonym_key, s).encode() for s in raw_ids}
-  for ex in _read_split(ingested['uri'], 'train'):
+  for ex in ingest_fixtures.read_split(ingested['uri'], 'train'):
     f = ex.features.feature
     assert set(f) == {'image', 'label', 'subject_id', 'video_id', 'frame_index',
                       'timestamp_ms', 'source', 'side', 'face_box', 'face_score',
@@ -97,7 +87,7 @@ def test_crop_settings_are_recorded_beside_the_examples(ingested):
 def test_sampling_rate_per_source(ingested):
   stamps = collections.defaultdict(list)
   for split in splits.SPLIT_NAMES:
-    for ex in _read_split(ingested['uri'], split):
+    for ex in ingest_fixtures.read_split(ingested['uri'], split):
       f = ex.features.feature
       stamps[(f['source'].bytes_list.value[0], f['video_id'].bytes_list.value[0])].append(
           f['timestamp_ms'].int64_list.value[0])

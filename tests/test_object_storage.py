@@ -15,9 +15,6 @@ import subprocess
 import sys
 
 import pytest
-import tensorflow as tf
-from ml_metadata import metadata_store
-from ml_metadata.proto import metadata_store_pb2
 
 from components.video_ingest import manifest, splits
 from pipeline import local_runner
@@ -232,19 +229,11 @@ def _ingest(manifest_path, root, beam_args):
       root, DataOptions(manifest_path, ingest_image_size=IMAGE_SIZE,
                         input_fingerprint=manifest.fingerprint(manifest_path)),
       runtime=RuntimeOptions(beam_args=tuple(beam_args)), stop_after='ingest')
-  config = metadata_store_pb2.ConnectionConfig()
-  config.sqlite.filename_uri = metadata_path
-  [examples] = metadata_store.MetadataStore(config).get_artifacts_by_type('Examples')
-  out = {}
-  for split in splits.SPLIT_NAMES:
-    files = glob.glob(os.path.join(examples.uri, f'Split-{split}', '*.gz'))
-    parsed = [tf.train.Example.FromString(r.numpy())
-              for r in tf.data.TFRecordDataset(files, compression_type='GZIP')]
-    out[split] = sorted(parsed, key=lambda e: (
-        e.features.feature['video_id'].bytes_list.value[0],
-        e.features.feature['timestamp_ms'].int64_list.value[0]))
-  with open(os.path.join(examples.uri, 'ingest_summary.json')) as f:
-    return out, json.load(f)
+  per_split, ingest_summary = ingest_fixtures.read_ingest(metadata_path)
+  return {split: sorted(examples, key=lambda e: (
+      e.features.feature['video_id'].bytes_list.value[0],
+      e.features.feature['timestamp_ms'].int64_list.value[0]))
+          for split, examples in per_split.items()}, ingest_summary
 
 
 @pytest.fixture(scope='module')

@@ -8,8 +8,6 @@ examples must be exactly DirectRunner's. A pool whose ``python`` lacks Beam must
 named as the cause, within the probe's limit, instead of a bare DEADLINE_EXCEEDED.
 """
 import contextlib
-import glob
-import json
 import os
 import signal
 import socket
@@ -20,9 +18,6 @@ import venv
 
 import grpc
 import pytest
-import tensorflow as tf
-from ml_metadata import metadata_store
-from ml_metadata.proto import metadata_store_pb2
 
 from components.video_ingest import splits
 from pipeline import beam_workers, local_runner
@@ -89,17 +84,9 @@ def _ingest(manifest, root, beam_args):
   metadata_path = local_runner.run(
       root, DataOptions(manifest, ingest_image_size=IMAGE_SIZE),
       runtime=RuntimeOptions(beam_args=tuple(beam_args)), stop_after='ingest')
-  config = metadata_store_pb2.ConnectionConfig()
-  config.sqlite.filename_uri = metadata_path
-  [examples] = metadata_store.MetadataStore(config).get_artifacts_by_type('Examples')
-  per_split = {}
-  for split in splits.SPLIT_NAMES:
-    files = glob.glob(os.path.join(examples.uri, f'Split-{split}', '*.gz'))
-    per_split[split] = sorted(
-        tf.train.Example.FromString(r.numpy()).SerializeToString(deterministic=True)
-        for r in tf.data.TFRecordDataset(files, compression_type='GZIP'))
-  with open(os.path.join(examples.uri, 'ingest_summary.json')) as f:
-    return per_split, json.load(f)
+  per_split, ingest_summary = ingest_fixtures.read_ingest(metadata_path)
+  return {split: sorted(e.SerializeToString(deterministic=True) for e in examples)
+          for split, examples in per_split.items()}, ingest_summary
 
 
 def test_ingest_on_external_workers_matches_direct_runner(tmp_path, no_face_images,

@@ -13,7 +13,6 @@ import os
 import secrets
 
 import pytest
-import tensorflow as tf
 import yaml
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -24,6 +23,7 @@ from components.video_ingest import component, manifest, pseudonyms, splits
 from pipeline import local_runner
 from pipeline.options import DataOptions, RuntimeOptions
 from pipeline.sample_data import write_sample_data
+from tests import ingest_fixtures
 from tests.conftest import ROOT
 
 SECRET_YAML = os.path.join(ROOT, 'kubeflow', 'pseudonym-key-secret.yaml')
@@ -83,9 +83,8 @@ def _execute(manifest_path, out_dir):
 def _examples(uri):
   """(split, features) of every example under an Examples artifact's ``uri``."""
   for split in splits.SPLIT_NAMES:
-    for path in glob.glob(os.path.join(uri, f'Split-{split}', '*.gz')):
-      for record in tf.data.TFRecordDataset(path, compression_type='GZIP'):
-        yield split, tf.train.Example.FromString(record.numpy()).features.feature
+    for example in ingest_fixtures.read_split(uri, split):
+      yield split, example.features.feature
 
 
 def _raw_ids(manifest_path):
