@@ -59,12 +59,19 @@ def _safe_join(base: str, rel: str) -> Optional[str]:
   return storage.join(base, norm)
 
 
-def read_rows(manifest_path: str) -> List[Dict[str, str]]:
-  """Parse the CSV; raise ManifestError for missing columns or ragged rows."""
+def _read_manifest(manifest_path: str) -> bytes:
   if not storage.exists(manifest_path):
     raise ManifestError(f'{manifest_path}: manifest not found')
-  text = storage.read_bytes(manifest_path).decode('utf-8')
-  reader = csv.reader(io.StringIO(text))
+  return storage.read_bytes(manifest_path)
+
+
+def read_rows(manifest_path: str) -> List[Dict[str, str]]:
+  """Parse the CSV; raise ManifestError for missing columns or ragged rows."""
+  return _parse_rows(manifest_path, _read_manifest(manifest_path))
+
+
+def _parse_rows(manifest_path: str, data: bytes) -> List[Dict[str, str]]:
+  reader = csv.reader(io.StringIO(data.decode('utf-8')))
   header = [h.strip().lower() for h in next(reader, [])]
   missing = [c for c in REQUIRED_COLUMNS if c not in header]
   if missing:
@@ -154,9 +161,10 @@ def fingerprint(manifest_path: str) -> str:
   are only statted (``storage.stat``: one metadata request per object in a bucket),
   never read.
   """
-  rows = read_rows(manifest_path)
+  data = _read_manifest(manifest_path)  # read once: hashed, then parsed
+  rows = _parse_rows(manifest_path, data)
   h = hashlib.sha256()
-  h.update(storage.read_bytes(manifest_path))
+  h.update(data)
   base = storage.dirname(manifest_path)
   for row in rows:
     path = _safe_join(base, row.get('path', ''))
