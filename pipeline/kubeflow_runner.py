@@ -13,10 +13,8 @@ key) must be given for a remote manifest; a local one may be hashed here as loca
 """
 import dataclasses
 import os
-import re
 from typing import Optional, Tuple
 
-import tensorflow as tf
 from google.protobuf import json_format
 from kfp.compiler import pipeline_spec_builder
 from kfp.pipeline_spec import pipeline_spec_pb2
@@ -28,17 +26,13 @@ from pipeline import configs
 from pipeline.options import (DataOptions, Gates, KubeflowOptions, ModelOptions,
                               RuntimeOptions, ServingOptions)
 from pipeline.pipeline import create_pipeline
+from preprocessing import storage
 
 # TFX names a component's executor '<component id>_executor'.
 INGEST_EXECUTOR = 'VideoIngest_executor'
 TRAINER = 'Trainer'
 
 _Resources = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
-
-
-def is_remote(path: str) -> bool:
-  """Whether a path names another filesystem (gs://, s3://, hdfs://, ...)."""
-  return re.match(r'^[A-Za-z][A-Za-z0-9+.-]*://', path) is not None
 
 
 def compile_fingerprint(data: DataOptions) -> str:
@@ -51,7 +45,7 @@ def compile_fingerprint(data: DataOptions) -> str:
          "from another; give --input-fingerprint (the dataset's version, e.g. a date or a "
          'commit of the manifest) and change it whenever the data changes, or the cluster '
          'serves the old ingest from its cache')
-  if is_remote(data.manifest):
+  if storage.is_remote(data.manifest):
     raise ValueError(f'--manifest {data.manifest} is remote: {why}')
   _, failures = manifest.check_rows(data.manifest, manifest.read_rows(data.manifest),
                                     data.numeric_labels)
@@ -69,14 +63,14 @@ def compile_grades(data: DataOptions) -> Optional[Tuple[int, ...]]:
     return data.grades
   try:
     return tuple(manifest.grades_present(data.manifest, data.numeric_labels)) or None
-  except (OSError, tf.errors.OpError) as e:
+  except OSError as e:  # Beam's BeamIOError for a bucket, too
     raise ValueError(f'cannot read {data.manifest} at compile time ({e}); name the grades '
                      'it holds with --grades, e.g. --grades normal mild severe') from e
 
 
 def compile_data(data: DataOptions) -> DataOptions:
   """The data options as the compiled pipeline states them."""
-  if not is_remote(data.manifest):
+  if not storage.is_remote(data.manifest):
     data = dataclasses.replace(data, manifest=os.path.abspath(data.manifest))
   return dataclasses.replace(data, input_fingerprint=compile_fingerprint(data),
                              grades=compile_grades(data))
