@@ -1,9 +1,9 @@
 """palsy-tfx: a TFX pipeline that grades facial paralysis from patient videos.
 
-Dependencies are pinned in requirements.lock and installed from it (see README);
+Dependencies are pinned in requirements.lock and installed from it (docs/development.md);
 install_requires lists only the direct ones, unpinned where the lock decides.
 """
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name='palsy-tfx',
@@ -12,10 +12,9 @@ setup(
     python_requires='>=3.10,<3.11',
     # kubeflow/ is deliberately not a package: a top-level `kubeflow` would shadow
     # the `kubeflow` namespace other distributions install.
-    packages=['pipeline', 'components', 'components.evidence_report', 'components.model_card',
-              'components.video_ingest', 'preprocessing', 'trainer'],
+    packages=find_packages(include=['pipeline*', 'components*', 'preprocessing*', 'trainer*']),
     install_requires=['tfx==1.16.0', 'tensorflow==2.16.2', 'keras==3.6.0',
                       'apache-beam[gcp,aws]==2.59.0', 'dlib-bin', 'av', 'opencv-python-headless',
                       'scikit-image', 'tensorflow-serving-api', 'grpcio', 'kfp==2.5.0'],
-    entry_points={'console_scripts': ['palsy-tfx=pipeline.cli:main']},
+    entry_points={'console_scripts': ['palsy-tfx=pipeline.cli.main:main']},
 )

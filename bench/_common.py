@@ -35,7 +35,7 @@ def write_face_records(path: str, n: int, crop_size: int = 224) -> list:
   """``n`` tf.Examples of astronaut face crops with labels 0..5; returns the JPEG bytes."""
   # Imported here so that the numpy-only benchmarks do not load TensorFlow.
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from pipeline.sample_data import Subject, render_frames  # pylint: disable=g-import-not-at-top
+  from pipeline.demo.sample_data import Subject, render_frames  # pylint: disable=g-import-not-at-top
   from preprocessing import contract, faces  # pylint: disable=g-import-not-at-top
   jpegs = []
   with tf.io.TFRecordWriter(path, options='GZIP') as writer:

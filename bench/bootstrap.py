@@ -16,7 +16,7 @@ import warnings
 import _common  # puts the repository on sys.path
 import numpy as np  # pylint: disable=g-import-not-at-top
 
-from pipeline import clinical_metrics  # pylint: disable=g-import-not-at-top
+from components.evaluation import clinical_metrics  # pylint: disable=g-import-not-at-top
 from preprocessing.labels import NUM_GRADES  # pylint: disable=g-import-not-at-top
 
 TARGET_SECONDS = 2.0

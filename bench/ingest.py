@@ -24,9 +24,9 @@ import cv2  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from components.video_ingest import extract, manifest, pseudonyms
-from pipeline.media_writer import write_video
-from pipeline.sample_data import Subject, render_frames
+from pipeline.demo.sample_data import Subject, render_frames
 from preprocessing import faces, frames
+from preprocessing.media_writer import write_video
 from tests import face_scenes
 
 FPS = 6.0

@@ -1,5 +1,5 @@
 """What does ``palsy-tfx predict`` add to its parts? The whole prediction of one
-10-second 1080p video (``pipeline.predict.predict_file``) against its two parts timed
+10-second 1080p video (``pipeline.predict.grade.predict_file``) against its two parts timed
 alone in the same run: sampling and cropping (``preprocessing.face_frames``), then one
 model call on all the crops through ``serving_images``.
 
@@ -19,10 +19,11 @@ import tempfile
 
 import _common
 
-from pipeline import graders, predict
-from pipeline.media_writer import write_video
-from pipeline.sample_data import Subject, render_frames
+from pipeline.demo.sample_data import Subject, render_frames
+from pipeline.predict import saved_model
+from pipeline.predict import grade
 from preprocessing import crop_settings, face_frames
+from preprocessing.media_writer import write_video
 
 SIZE = (1920, 1080)
 SOURCE = 'yfp'  # 6 fps, the highest of the default rates
@@ -64,7 +65,7 @@ def main():
   if not args.model_dir:
     export_model(args, model_dir)
   record = crop_settings.from_model(model_dir)
-  grader = graders.SavedModelGrader(model_dir)
+  grader = saved_model.SavedModelGrader(model_dir)
 
   def sample_and_crop():
     return [f.crop.jpeg for f in face_frames.face_frames(clip, 'video', record.fps(SOURCE),
@@ -73,8 +74,8 @@ def main():
   jpegs = sample_and_crop()
   t_crop, t_model, t_whole = _common.best_of_each(
       [sample_and_crop, lambda: grader.probabilities(jpegs),
-       lambda: predict.predict_file(clip, grader, record, SOURCE)], args.repeats)
-  result = predict.predict_file(clip, grader, record, SOURCE)
+       lambda: grade.predict_file(clip, grader, record, SOURCE)], args.repeats)
+  result = grade.predict_file(clip, grader, record, SOURCE)
   assert result.error is None and result.faces_found == len(jpegs), result.error
   print(f'{args.seconds:g} s 1080p clip at {record.fps(SOURCE):g} fps: '
         f'{result.frames_sampled} frames, {result.faces_found} faces; sampling and cropping '

@@ -1,6 +1,6 @@
 """Compile the palsy-tfx pipeline for Kubeflow Pipelines V2: ``palsy-tfx kubeflow
 compile`` as a script, for checkouts without the package installed. Same options, same
-code (``pipeline.kubeflow_cli``, ``pipeline.kubeflow_runner``).
+code (``pipeline.cli.kubeflow``, ``pipeline.runners.kubeflow``).
 
 This folder is deliberately not a Python package (a top-level ``kubeflow`` package
 would shadow the ``kubeflow`` namespace of other distributions), so run it as a script:
@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
-from pipeline import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
+from pipeline.cli import main as cli  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 if __name__ == '__main__':
   sys.exit(cli.main(['kubeflow', 'compile', *sys.argv[1:]]))

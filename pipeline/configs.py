@@ -7,10 +7,7 @@ LOCAL_BEAM_ARGS = ['--direct_running_mode=multi_processing', '--direct_num_worke
 # Demo data: 8 subjects per grade split 6/1/1 (train/eval/test), so six test subjects, one
 # of each grade, and enough training subjects that their looks cannot stand in for grades.
 DEFAULT_SUBJECTS_PER_GRADE = 8
-# Written beside the demo data's manifest: the folder holds synthetic faces, not patients.
-# Ingest records it (ingest_summary.json), so a model trained on them says so in its card.
-SAMPLE_MARKER = 'SAMPLE_DATA.txt'
-# Quality bars for a real model; the demo passes its own (README, scripts/demo.sh).
+# Quality bars for a real model; the demo passes its own (docs/evaluation.md, "The demo's gates"; scripts/demo.sh).
 DEFAULT_MIN_ACCURACY = 0.6
 DEFAULT_MIN_CLASS_RECALL = 0.4
 DEFAULT_MIN_SUBJECT_BALANCED_ACCURACY = 0.6

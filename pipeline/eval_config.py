@@ -1,7 +1,7 @@
 """The Evaluator's metrics and gates, frame and subject level, built from ``Gates``.
 
 Every per-grade recall, precision and F1 is that of the *predicted* grade (the argmax),
-computed by ``pipeline.patient_metrics.GradingMetric`` at frame, video and subject level
+computed by ``components.evaluation.patient_metrics.GradingMetric`` at frame, video and subject level
 (a video's or subject's frames are pooled by the mean of their probabilities).
 
 TFMA's own per-class metrics are not used for them. Binarized alone they threshold each
@@ -23,13 +23,13 @@ from typing import Optional, Sequence
 
 import tensorflow_model_analysis as tfma
 
-from pipeline import patient_metrics
+from components.evaluation import patient_metrics
 from pipeline.options import Gates
 from preprocessing import contract
 from preprocessing.labels import NUM_GRADES
 
 LABEL_KEY = contract.LABEL
-PREDICTION_KEY = 'probabilities'
+PREDICTION_KEY = contract.OUTPUT_PROBABILITIES
 _GRADING_MODULE = patient_metrics.__name__
 
 
@@ -88,7 +88,7 @@ def build(gates: Gates, grades: Optional[Sequence[int]] = None) -> tfma.EvalConf
         _grading('subject', 'f1'),
     ]))
   return tfma.EvalConfig(
-      model_specs=[tfma.ModelSpec(signature_name='serving_default', label_key=LABEL_KEY,
+      model_specs=[tfma.ModelSpec(signature_name=contract.SERVING_DEFAULT, label_key=LABEL_KEY,
                                   prediction_key=PREDICTION_KEY)],
       slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[contract.SOURCE])],
       metrics_specs=specs)

@@ -20,15 +20,15 @@ import dataclasses
 import json
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
-from components.video_ingest import splits
-from pipeline import beam_workers, configs
+from components.video_ingest import splits, workers
+from pipeline import configs
 from preprocessing import labels
 from preprocessing.crop_settings import ALIGNMENTS, DEFAULT_ALIGNMENT, DEFAULT_IMAGE_SIZE
 from preprocessing.labels import GRADES, NUM_GRADES, NUMERIC_SCALES
-from trainer.presets import DEFAULT_SEED, PRESETS, resolve
+from trainer import presets
+from trainer.presets import DEFAULT_PRESET, DEFAULT_SEED, PRESETS, resolve
 
 DEFAULT_MODEL_NAME = 'palsy'
-DEFAULT_PRESET = 'fp_vggface'
 # Field overrides of a model preset: (flag, ``trainer.presets.Preset`` field, type).
 PRESET_FLAGS = (('--backbone', 'backbone', str), ('--trainable-layers', 'trainable_layers', int),
                 ('--optimizer', 'optimizer', str), ('--learning-rate', 'learning_rate', float),
@@ -165,8 +165,9 @@ class ModelOptions:
 
   def custom_config(self) -> dict:
     """The keys ``trainer.task.run_fn`` reads."""
-    return {'preset': self.preset, 'overrides': dict(self.overrides), 'seed': self.seed,
-            'image_size': self.image_size, 'weights': self.weights}
+    return {presets.CONFIG_PRESET: self.preset,
+            presets.CONFIG_OVERRIDES: dict(self.overrides), presets.CONFIG_SEED: self.seed,
+            presets.CONFIG_IMAGE_SIZE: self.image_size, presets.CONFIG_WEIGHTS: self.weights}
 
   @staticmethod
   def add_args(parser) -> None:
@@ -289,17 +290,17 @@ class RuntimeOptions:
   """
   beam_args: Tuple[str, ...] = ()
   enable_cache: bool = True
-  # ``pipeline.beam_workers``' shortcut for a Beam job service and worker pool.
+  # ``components.video_ingest.workers``' shortcut for a Beam job service and worker pool.
   beam_workers: Optional[str] = None
 
   def __post_init__(self):
     if self.beam_workers:
-      beam_workers.expand(self.beam_workers)  # a malformed spec fails now
+      workers.expand(self.beam_workers)  # a malformed spec fails now
 
   def beam_pipeline_args(self, default: Sequence[str]) -> List[str]:
     """The Beam options for the pipeline: the worker shortcut's, then the given ones
     (which override them), or else the runner's ``default``."""
-    args = (beam_workers.expand(self.beam_workers) if self.beam_workers else []) + list(
+    args = (workers.expand(self.beam_workers) if self.beam_workers else []) + list(
         self.beam_args)
     return args or list(default)
 
@@ -309,8 +310,8 @@ class RuntimeOptions:
                         help='a Beam pipeline option, repeatable, e.g. '
                              '--beam-arg=--runner=DataflowRunner (default: locally, '
                              'multi-processing with one worker per core)')
-    parser.add_argument(beam_workers.FLAG, dest='beam_workers', metavar='SPEC',
-                        help=beam_workers.SPEC_HELP)
+    parser.add_argument(workers.FLAG, dest='beam_workers', metavar='SPEC',
+                        help=workers.SPEC_HELP)
     parser.add_argument('--no-cache', action='store_true', help='recompute every component')
 
   @classmethod

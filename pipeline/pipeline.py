@@ -12,10 +12,9 @@ from tfx import v1 as tfx
 
 from components.anomaly_gate import AnomalyGate
 from components.curated_schema import CuratedSchema
-from components.evidence_report.component import EvidenceReporter
-from components.model_card.component import ModelCardWriter
-from components.model_card.pusher import CardPusher
-from components.video_ingest.component import VideoIngest
+from components.evidence_report import EvidenceReporter
+from components.model_card import CardPusher, ModelCardWriter
+from components.video_ingest import VideoIngest
 from pipeline import eval_config
 from pipeline.options import DataOptions, Gates, ModelOptions, ServingOptions
 

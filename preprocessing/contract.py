@@ -1,10 +1,16 @@
-"""The example contract: the features of every tf.Example that VideoIngest writes.
+"""The example contract and the serving contract: the features of every tf.Example that
+VideoIngest writes, and the signatures and tensor keys of every exported SavedModel.
 
 Ingest writes these keys, the Trainer and the serving signature read ``image`` (and the
 Trainer ``label``), the Evaluator groups frames by ``video_id`` and ``subject_id`` and
 slices by ``source``, and the evidence report reads them back. Each of those names the
 key through a constant here, so a key is spelled once; ``tests/test_contract.py`` checks
 ``pipeline/schema/schema.pbtxt`` and ingest's ``make_example`` against ``FEATURES``.
+
+The Trainer exports the signatures below (``trainer/export.py``); TFMA evaluates
+``serving_default``, ``palsy-tfx predict`` and the TF Serving clients call
+``serving_images`` and ``serving_explain``, and the evidence report reads
+``serving_default`` again. All of them name a signature and a tensor through here.
 
 The lowest floor of the package: it imports nothing of ours, so anything may import it.
 """
@@ -48,3 +54,14 @@ FEATURES = (
     Feature(FACE_SCORE, FLOAT, 1, True),
     Feature(CROP_PADDED, FLOAT, 1, True),
 )
+
+# The serving contract.
+SERVING_DEFAULT = 'serving_default'   # input INPUT_EXAMPLES: serialized tf.Examples
+SERVING_IMAGES = 'serving_images'     # input INPUT_IMAGES: encoded JPEG/PNG face crops
+SERVING_EXPLAIN = 'serving_explain'   # input INPUT_IMAGES; outputs OUTPUT_HEATMAPS as well
+SIGNATURES = (SERVING_DEFAULT, SERVING_IMAGES, SERVING_EXPLAIN)
+INPUT_EXAMPLES = 'examples'
+INPUT_IMAGES = 'images'
+OUTPUT_PROBABILITIES = 'probabilities'  # [n, 6] softmax, one row per example or crop
+OUTPUT_GRADE = 'grade'                  # [n] the argmax grade's name
+OUTPUT_HEATMAPS = 'heatmaps'            # [n, size, size] Grad-CAM of the argmax grade, 0-1

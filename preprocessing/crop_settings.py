@@ -18,6 +18,10 @@ JPEG_QUALITY = 95
 # turn the face upright (eye line level) and scale it, as dlib.get_face_chip does.
 ALIGNMENTS = ('none', 'five_point')
 DEFAULT_ALIGNMENT = 'none'
+# Frames sampled per second of video, by the manifest's source: MEEI-style clinic videos
+# at 3 fps, YouTube-style (yfp) at 6; any other source at DEFAULT_FPS.
+DEFAULT_SOURCE_FPS = {'meei': 3.0, 'yfp': 6.0}
+DEFAULT_FPS = 3.0
 CROP_SETTINGS_FILE = 'crop_settings.json'
 # Files beside a SavedModel that TF Serving ignores: how the model was made, for
 # prediction and people (the Pusher adds the model card there).

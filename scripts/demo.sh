@@ -3,7 +3,7 @@
 # on it, ending with a blessed model pushed for TF Serving. The model is real transfer
 # learning: dlib's pretrained face-recognition ResNet (installed offline from the lock),
 # frozen, with the mirror-asymmetry head, on faces aligned by 5 landmarks.
-# The gates are the demo's own (README, "The demo"): it is judged per subject (balanced
+# The gates are the demo's own (docs/evaluation.md, "The demo's gates"): it is judged per subject (balanced
 # accuracy, within one grade) and on frame accuracy. One test subject per grade makes a
 # per-grade recall all or nothing, so those floors are left at 0.
 set -euo pipefail

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Set up and run the test suite.
+# Set up and run the test suite. --fast leaves out the tests marked slow (pytest.ini): the
+# developer's loop; CI and the README run everything. Other arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+lane=()
+if [[ "${1:-}" == "--fast" ]]; then
+  shift
+  lane=(-m "not slow")
+fi
 bash scripts/setup.sh
 # The evidence report is tested in a real headless browser: Debian's Chromium.
 if ! command -v chromium >/dev/null 2>&1; then
@@ -14,4 +20,4 @@ if ! command -v chromium >/dev/null 2>&1; then
          "install it with: sudo apt-get install --no-install-recommends chromium" >&2
   fi
 fi
-.venv/bin/python -m pytest tests "$@"
+.venv/bin/python -m pytest tests ${lane[@]+"${lane[@]}"} "$@"

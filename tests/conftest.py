@@ -46,7 +46,7 @@ def no_face_images():
 
 def subject_frames(grade: int, n: int, seed: int = 0, size=(200, 160)):
   """Frames of one synthetic subject (the astronaut with a droop), small and fast."""
-  from pipeline.sample_data import Subject, render_frames
+  from pipeline.demo.sample_data import Subject, render_frames
   return list(render_frames(Subject(f's{seed}', grade, 'meei', 'left', seed), n,
                             size=size, face_px=95.0))
 

@@ -10,7 +10,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.video_ingest import splits, summary
-from pipeline.media_writer import write_video
+from preprocessing.media_writer import write_video
 from tests.conftest import subject_frames, write_jpeg
 
 # The five good subjects: #1 also owns cut.mkv ('mild') and so is graded mild by its

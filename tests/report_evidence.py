@@ -2,7 +2,8 @@
 grades are worked out by hand, metrics, and a complete ``sections.Evidence``."""
 import numpy as np
 
-from components.evidence_report import gates, predictions, sections
+from components.evaluation import gates
+from components.evidence_report import predictions, sections
 from preprocessing.labels import NUM_GRADES
 
 

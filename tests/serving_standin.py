@@ -2,7 +2,7 @@
 
 No TF Serving binary and no container engine exist on the machines that run these tests, so
 this stands in for ``tensorflow_model_server``. It is not TF Serving: it re-implements, after
-TF Serving 2.16.1's sources, the parts that pipeline/serving_clients.py uses, and answers
+TF Serving 2.16.1's sources, the parts that pipeline/predict/tf_serving.py uses, and answers
 from real SavedModels (``tf.saved_model.load``, the named signature called):
 
 * REST (model_servers/http_rest_api_handler.cc, util/json_tensor.cc): the model status route

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from components.video_ingest import manifest
-from pipeline import cli
+from pipeline.cli import main as cli
 from preprocessing import image_ops
 from tests import dlib_chips
 from tests.conftest import subject_frames

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from pipeline import cli
+from pipeline.cli import main as cli
 from preprocessing import logs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,11 +30,11 @@ def _python(*args, verbose=False):
                         text=True, check=True, timeout=300)
 
 
-@pytest.mark.parametrize('command', [[], ['run'], ['sample-data'], ['leakage'], ['report'],
+@pytest.mark.parametrize('command', [[], ['run'], ['sample-data'], ['leakage'], ['headline'],
                                      ['predict'], ['kubeflow'], ['kubeflow', 'compile'],
                                      ['kubeflow', 'submit']])
 def test_help_prints_usage_and_no_warnings(command):
-  done = _python('-m', 'pipeline.cli', *command, '--help')
+  done = _python('-m', 'pipeline.cli.main', *command, '--help')
   assert done.stdout.startswith(f'usage: palsy-tfx {" ".join(command)}'.rstrip())
   assert '--verbose' in done.stdout
   noisy = [line for line in (done.stdout + done.stderr).splitlines()
@@ -46,11 +46,11 @@ def test_help_prints_usage_and_no_warnings(command):
 def test_building_the_parser_loads_no_tensorflow():
   done = _python('-c', textwrap.dedent('''
       import sys
-      from pipeline import cli
+      from pipeline.cli import main as cli
       cli.build_parser()
       print(' '.join(sorted(sys.modules)))'''))
   loaded = done.stdout.split()
-  assert 'pipeline.cli' in loaded
+  assert 'pipeline.cli.main' in loaded
   assert [m for m in loaded if m.split('.')[0] in HEAVY] == []
 
 
@@ -65,9 +65,15 @@ def test_verbose_is_accepted_before_and_after_the_subcommand(argv, expected):
   assert cli.build_parser().parse_args(argv).verbose is expected
 
 
-def test_report_without_a_report_says_so_and_fails(tmp_path, capsys):
-  assert cli.main(['report', '--pipeline-root', str(tmp_path)]) == 1
+@pytest.mark.parametrize('command', ['headline', 'report'])  # 'report': its former name
+def test_headline_without_a_report_says_so_and_fails(command, tmp_path, capsys):
+  assert cli.main([command, '--pipeline-root', str(tmp_path)]) == 1
   assert 'no evidence report in' in capsys.readouterr().err
+
+
+def test_python_dash_m_pipeline_cli_is_the_command():
+  done = _python('-m', 'pipeline.cli', 'sample-data', '--help')
+  assert done.stdout.startswith('usage: palsy-tfx sample-data')
 
 
 def test_numeric_labels_is_undeclared_unless_given():
@@ -173,6 +179,7 @@ _LIBRARY_NOISE = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_libraries_are_quiet_by_default_also_in_child_processes():
   done = _python('-c', _LIBRARY_NOISE + 'import google.api_core, tensorflow\n')
   assert done.stdout == 'quiet\n'

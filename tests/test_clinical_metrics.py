@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from pipeline import clinical_metrics as cm_lib
+from components.evaluation import clinical_metrics as cm_lib
 from preprocessing.labels import NUM_GRADES
 
 # Eight subjects, one per row: (true grade, predicted grade).

@@ -181,6 +181,7 @@ def test_preset_without_the_package_says_what_to_install(monkeypatch):
     model.build_backbone('dlib_resnet', 150, '')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('head', presets.HEADS)
 def test_preset_exports_with_both_serving_signatures(tmp_path, head):
   _, clf = _classifier({'head': head}, dlib_resnet.INPUT_SIZE)

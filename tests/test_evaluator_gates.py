@@ -17,9 +17,13 @@ from tfx.components.evaluator import executor as evaluator_executor
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import proto_utils
 
-from pipeline import eval_config, run_report
+from components.evaluation import results, tables
+from pipeline import eval_config
 from pipeline.options import Gates
+from preprocessing.labels import GRADES
 from tests import fixed_model
+
+pytestmark = pytest.mark.slow  # runs TFX's Evaluator
 
 # (subject, true grade, video, frame predictions). Grades 4 and 5 are absent.
 FRAMES = [
@@ -99,8 +103,8 @@ def _evaluate(tmp_path, name, gates, frames=FRAMES, grades=PRESENT):
       {'examples': [examples], 'model': [model]},
       {'evaluation': [evaluation], 'blessing': [blessing]},
       {'eval_config': proto_utils.proto_to_json(config), 'example_splits': json.dumps(['test'])})
-  return {'metrics': run_report.overall_metrics(evaluation.uri),
-          'failed': run_report.failed_thresholds(evaluation.uri),
+  return {'metrics': results.overall_metrics(evaluation.uri),
+          'failed': results.failed_thresholds(evaluation.uri),
           'blessed': os.path.exists(os.path.join(blessing.uri, 'BLESSED')),
           'uri': evaluation.uri}
 
@@ -113,7 +117,7 @@ def at_true_values(tmp_path_factory):
 def test_frame_per_grade_metrics_are_those_of_the_predicted_grade(at_true_values):
   m = at_true_values['metrics']
   assert m['sparse_categorical_accuracy'] == pytest.approx(FRAME_ACCURACY)
-  for grade, name in enumerate(run_report.GRADES[:4]):
+  for grade, name in enumerate(GRADES[:4]):
     assert m[f'frame_recall[{name}]'] == pytest.approx(FRAME_RECALL[grade]), name
     assert m[f'frame_precision[{name}]'] == pytest.approx(FRAME_PRECISION[grade]), name
     p, r = FRAME_PRECISION[grade], FRAME_RECALL[grade]
@@ -127,7 +131,7 @@ def test_subject_and_video_levels(at_true_values):
   assert m['subject_within_one_accuracy'] == pytest.approx(SUBJECT_WITHIN_ONE)
   assert m['subject_mae'] == pytest.approx(SUBJECT_MAE)
   assert m['subject_count'] == 7 and m['video_count'] == 8 and m['frame_count'] == 32
-  for grade, name in enumerate(run_report.GRADES[:4]):
+  for grade, name in enumerate(GRADES[:4]):
     assert m[f'subject_recall[{name}]'] == pytest.approx(SUBJECT_RECALL[grade]), name
     assert m[f'subject_precision[{name}]'] == pytest.approx(SUBJECT_PRECISION[grade]), name
   assert m['video_exact_accuracy'] == pytest.approx(VIDEO_EXACT)
@@ -140,7 +144,7 @@ def test_subject_and_video_levels(at_true_values):
 
 
 def test_confusion_matrices_agree_with_the_metric_tables(at_true_values):
-  matrices = run_report.confusion_matrices(at_true_values['uri'])
+  matrices = results.confusion_matrices(at_true_values['uri'])
   assert matrices['subject'].tolist() == SUBJECT_CONFUSION
   frame = matrices['frame']
   assert frame.sum() == 32
@@ -151,7 +155,7 @@ def test_confusion_matrices_agree_with_the_metric_tables(at_true_values):
 
 def test_absent_grades_have_no_metric_and_no_gate(at_true_values):
   m = at_true_values['metrics']
-  for name in run_report.GRADES[4:]:
+  for name in GRADES[4:]:
     assert not [k for k in m if k.endswith(f'[{name}]')], name
 
 
@@ -167,7 +171,7 @@ def test_every_gate_fails_just_above_its_true_value(tmp_path):
   assert 'sparse_categorical_accuracy (overall)' in failed
   assert 'subject_balanced_accuracy (overall)' in failed
   assert 'subject_within_one_accuracy (overall)' in failed
-  for name in run_report.GRADES[:4]:
+  for name in GRADES[:4]:
     assert f'frame_recall[{name}] (overall)' in failed
     assert f'subject_recall[{name}] (overall)' in failed
   assert len(result['failed']) == 3 + 2 * len(PRESENT), failed
@@ -183,4 +187,4 @@ def test_a_grade_never_predicted_has_recall_0_and_no_precision(tmp_path):
   assert m['frame_recall[near_normal]'] == 0 and m['subject_recall[near_normal]'] == 0
   assert np.isnan(m['frame_precision[near_normal]'])
   assert m['frame_recall[normal]'] == 1 and m['frame_precision[normal]'] == 0.5
-  assert run_report.format_value(m, 'frame_precision[near_normal]') == 'n/a'
+  assert tables.format_value(m, 'frame_precision[near_normal]') == 'n/a'

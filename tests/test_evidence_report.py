@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from components.evidence_report import gates, headline, page, plots, predictions, roc, sections
+from components.evaluation import gates
+from components.evaluation import results, tables
+from components.evidence_report import headline, page, plots, predictions, roc, sections
 from components.evidence_report import statistics as statistics_lib
 from components.video_ingest.summary import FRAME_SPLIT_WARNING
-from pipeline import eval_config, run_report
+from pipeline import eval_config
 from pipeline.options import DataOptions, Gates, ServingOptions
 from preprocessing.labels import GRADES, NUM_GRADES
 from tests.report_evidence import FRAMES, METRICS, evidence
@@ -110,7 +112,7 @@ def test_statistics_rows_from_a_hand_made_proto():
 # --- gates -------------------------------------------------------------------------
 
 def _key_failure(name, is_diff=False):
-  return run_report.Failure(name, 'overall', is_diff, f'{name} (overall) = 0.1, required ...')
+  return results.Failure(name, 'overall', is_diff, f'{name} (overall) = 0.1, required ...')
 
 
 def test_gate_rows_list_every_threshold_with_value_and_verdict():
@@ -278,7 +280,7 @@ def test_measures_section_renders_the_run_summarys_rows():
   html = sections.measures(METRICS, None)
   assert '0.500 [0.25, 0.75]' in html  # subject balanced accuracy with its CI
   for grade in GRADES[1:]:
-    assert f'<td>{grade}</td><td>{run_report.ABSENT_GRADE}</td>' in html
+    assert f'<td>{grade}</td><td>{tables.ABSENT_GRADE}</td>' in html
 
 
 # --- in the pipeline ---------------------------------------------------------------

@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from pipeline import explain, graders
+from pipeline.predict import explain
+from pipeline.predict import saved_model
 from trainer import export, model, presets
 
 
@@ -52,7 +53,7 @@ def test_a_video_is_explained_by_the_served_model(tmp_path, astronaut):
   classifier = model.build_classifier(preset, 32, '')
   export.export(classifier, str(tmp_path / 'model'), 32, preset.normalisation, {})
   loaded = tf.saved_model.load(str(tmp_path / 'model'))
-  grader = graders.SavedModelGrader(str(tmp_path / 'model'), explain=True)
+  grader = saved_model.SavedModelGrader(str(tmp_path / 'model'), explain=True)
   face = astronaut[30:230, 120:320]
   crops = [_jpeg(np.roll(face, shift, axis=1)) for shift in range(0, 40, 4)]  # 10 frames
   seconds = [i / 3 for i in range(10)]

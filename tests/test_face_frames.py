@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from pipeline.media_writer import write_video
 from preprocessing import face_frames, faces, frames
 from preprocessing.crop_settings import CropSettings
+from preprocessing.media_writer import write_video
 from tests.conftest import subject_frames, write_jpeg
 
 CROP = CropSettings(size=64)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from pipeline.media_writer import write_video
 from preprocessing import frames
+from preprocessing.media_writer import write_video
 
 
 def _video(tmp_path, name, n=30, fps=30, size=(64, 48), **kw):

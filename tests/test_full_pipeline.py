@@ -23,14 +23,19 @@ import sys
 
 import pytest
 
+from components.evaluation import tables
 from components.model_card import card
 from components.video_ingest import pseudonyms
-from pipeline import artifacts, cli, configs, run_report
-from pipeline.sample_data import write_sample_data
+from pipeline import configs
+from pipeline.cli import main as cli
+from pipeline.demo.sample_data import write_sample_data
+from pipeline.runners import artifacts
 from preprocessing.labels import GRADES
 from tests import browser, markdown
 from tests.conftest import write_jpeg
 from tests.serving_standin import ModelServer
+
+pytestmark = pytest.mark.slow  # runs the whole pipeline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
@@ -164,10 +169,10 @@ def test_the_pushed_version_carries_its_model_card(runs):
     text = f.read()
   assert text.startswith('# Model card: palsy') and card.DEMO_WARNING in text
   metrics = first['metrics']
-  rows = markdown.table_rows(text, run_report.LEVEL_HEADER)
-  for name, label in run_report.SUBJECT_MEASURES:
+  rows = markdown.table_rows(text, tables.LEVEL_HEADER)
+  for name, label in tables.SUBJECT_MEASURES:
     cell = rows[label][0]
-    assert cell == run_report.format_value(metrics, f'subject_{name}', ci=True), name
+    assert cell == tables.format_value(metrics, f'subject_{name}', ci=True), name
     value, low, high = (float(x) for x in cell.replace('[', '').replace(']', '')
                         .replace(',', '').split())
     assert value == pytest.approx(metrics[f'subject_{name}'], abs=5e-4)
@@ -192,7 +197,7 @@ def test_the_pushed_version_carries_its_model_card(runs):
 
 
 def test_evaluator_numbers_equal_a_recomputation_from_the_pushed_model(runs):
-  """Independent of TFMA and of pipeline.clinical_metrics: plain numpy on the pushed
+  """Independent of TFMA and of components.evaluation.clinical_metrics: plain numpy on the pushed
   model's own outputs for the test split."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top

@@ -58,6 +58,7 @@ def _faces(astronaut, size):
                             ).numpy() for f in (face, face[:, ::-1], masked)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('preset, overrides, size', [
     ('demo', {}, 32),
     ('dlib_resnet', {}, 150),

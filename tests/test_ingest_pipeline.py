@@ -13,9 +13,11 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components.anomaly_gate import describe_anomalies
 from components.video_ingest import pseudonyms, splits
-from pipeline import local_runner
 from pipeline.options import DataOptions, RuntimeOptions
+from pipeline.runners import local as local_runner
 from tests import ingest_fixtures
+
+pytestmark = pytest.mark.slow  # runs ingest pipelines
 
 IMAGE_SIZE = 64
 

@@ -18,7 +18,10 @@ from kfp.client import client as kfp_client
 from kfp.kubernetes import kubernetes_executor_config_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipeline import cli, kubeflow_cli
+from pipeline.cli import main as cli
+from pipeline.cli import kubeflow as kubeflow_cli
+
+pytestmark = pytest.mark.slow  # compiles Kubeflow packages
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Known key values in the compiler's environment: neither may reach the package.
@@ -111,7 +114,7 @@ def test_the_package_parses_strictly_into_kubeflows_protos(compiled):
 
 
 def test_tfxs_pipeline_job_parses_strictly_into_kubeflows_pipeline_job(tmp_path):
-  from pipeline import kubeflow_runner  # pylint: disable=g-import-not-at-top
+  from pipeline.runners import kubeflow as kubeflow_runner  # pylint: disable=g-import-not-at-top
   args = cli.build_parser().parse_args(
       ['kubeflow', 'compile', *_options('gs://bucket/data/manifest.csv', tmp_path / 'p.yaml',
                                         '--input-fingerprint', FINGERPRINT, '--grades',

@@ -8,8 +8,10 @@ import socket
 
 import pytest
 
-from pipeline import cli
+from pipeline.cli import main as cli
 from tests.kfp_standin import API, KfpStandin
+
+pytestmark = pytest.mark.slow  # starts a KFP API stand-in
 
 COMPILE = ['--manifest', 'gs://bucket/data/manifest.csv', '--input-fingerprint', 'cohort-1',
            '--grades', 'normal', 'severe', '--model', 'demo', '--serving-dir',

@@ -5,13 +5,13 @@ import math
 
 import pytest
 
-from pipeline import leakage
+from pipeline.demo import leakage
 
 _NAN = float('nan')
 
 
 def _outcome(frame, subject, ci, counts, also_in_train):
-  """An outcome as ``run_report.report`` returns it: frame and subject (exact, within
+  """An outcome as ``summary.summarize`` returns it: frame and subject (exact, within
   one, balanced) accuracies, subject CIs, test counts, and the ingest summary's leak."""
   metrics = {'frame_count': counts[0], 'subject_count': counts[1]}
   for level, values in (('frame', frame), ('subject', subject)):

@@ -15,8 +15,10 @@ import re
 import pytest
 
 from components.video_ingest import splits, summary
-from pipeline import cli
-from pipeline.sample_data import write_sample_data
+from pipeline.cli import main as cli
+from pipeline.demo.sample_data import write_sample_data
+
+pytestmark = pytest.mark.slow  # runs two pipelines
 
 _FLOAT = r'(\d\.\d{3})'
 

@@ -2,7 +2,7 @@
 import pytest
 
 from components.video_ingest import manifest
-from pipeline import cli
+from pipeline.cli import main as cli
 
 
 def _write(tmp_path, text, name='manifest.csv'):
@@ -104,7 +104,7 @@ def test_grades_present_reads_bare_numbers_only_on_a_declared_scale(tmp_path):
 
 def test_the_demo_manifest_needs_no_declared_scale(tmp_path):
   # scripts/demo.sh passes no --numeric-labels: every label it writes must carry its scale.
-  from pipeline.sample_data import write_sample_data  # pylint: disable=g-import-not-at-top
+  from pipeline.demo.sample_data import write_sample_data  # pylint: disable=g-import-not-at-top
   write_sample_data(str(tmp_path), per_grade=1, seconds=0.2)
   path = str(tmp_path / 'manifest.csv')
   items, failures = manifest.check_rows(path, manifest.read_rows(path))

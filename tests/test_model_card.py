@@ -11,10 +11,10 @@ from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
-from components.evidence_report import gates
+from components.evaluation import gates
+from components.evaluation import tables
 from components.model_card import card, pusher
 from components.model_card.component import ModelCard
-from pipeline import run_report
 from preprocessing.labels import GRADES
 from tests import markdown
 
@@ -90,9 +90,9 @@ def test_every_required_section_is_there():
 
 
 def test_subject_level_metrics_and_intervals_are_the_inputs():
-  rows = markdown.table_rows(card.render(facts()), run_report.LEVEL_HEADER)
+  rows = markdown.table_rows(card.render(facts()), tables.LEVEL_HEADER)
   assert len(rows) == len(SUBJECT)
-  for name, label in run_report.SUBJECT_MEASURES:
+  for name, label in tables.SUBJECT_MEASURES:
     value, low, high = SUBJECT[name]
     subject, video, frame = rows[label]
     assert subject == f'{value:.3f} [{low:.2f}, {high:.2f}]', name
@@ -101,7 +101,7 @@ def test_subject_level_metrics_and_intervals_are_the_inputs():
 
 
 def test_per_grade_rows_count_the_subjects():
-  rows = markdown.table_rows(card.render(facts()), run_report.GRADE_HEADER)
+  rows = markdown.table_rows(card.render(facts()), tables.GRADE_HEADER)
   assert rows['severe'][0] == '0/1 0.000 [0.00, 0.00]'
   assert rows['mild'][0] == '1/1 1.000 [1.00, 1.00]'
   assert rows['complete'][2] == '0.500'  # frame recall, 0.1 * 5

@@ -17,10 +17,10 @@ import sys
 import pytest
 
 from components.video_ingest import manifest, splits
-from pipeline import local_runner
-from pipeline.media_writer import write_video
 from pipeline.options import DataOptions, RuntimeOptions
+from pipeline.runners import local as local_runner
 from preprocessing import frames, storage
+from preprocessing.media_writer import write_video
 from tests import ingest_fixtures
 from tests.conftest import ROOT, subject_frames, write_jpeg
 
@@ -59,7 +59,7 @@ def s3():
   host, port = server.get_host_and_port()
   endpoint = f'http://{host}:{port}'
   # Test credentials: moto accepts any. Real ones belong in the workers' environment
-  # (AWS_ACCESS_KEY_ID, an instance role), not in arguments (see README).
+  # (AWS_ACCESS_KEY_ID, an instance role), not in arguments (see docs/data.md).
   beam_args = [f'--s3_endpoint_url={endpoint}', '--s3_region_name=us-east-1',
                '--s3_access_key_id=testing', '--s3_secret_access_key=testing']
   client = boto3.client('s3', endpoint_url=endpoint, region_name='us-east-1',
@@ -104,6 +104,7 @@ def test_relative_paths_resolve_against_the_manifests_folder(manifest_path, rel,
   assert manifest._safe_join(storage.dirname(manifest_path), rel) == expected
 
 
+@pytest.mark.slow
 def test_a_row_keeps_its_path_as_written_wherever_the_manifest_is(s3, tmp_path):
   (tmp_path / 'media').mkdir()
   (tmp_path / 'media' / 'p1.mp4').write_bytes(b'x' * 10)
@@ -146,6 +147,7 @@ def remote_media(s3, tmp_path_factory):
   return root
 
 
+@pytest.mark.slow
 def test_remote_media_decode_as_local_media_do(remote_media, monkeypatch):
   opened = _recorded_streams(monkeypatch)
   local = list(frames.sample_video(str(remote_media / 'good.mp4'), 5))
@@ -158,6 +160,7 @@ def test_remote_media_decode_as_local_media_do(remote_media, monkeypatch):
   assert len(opened) == 2 and all(f.closed for f in opened)
 
 
+@pytest.mark.slow
 def test_the_remote_stream_is_closed_on_a_decode_error(remote_media, monkeypatch):
   opened = _recorded_streams(monkeypatch)
   with pytest.raises(frames.MediaError) as remote:
@@ -170,6 +173,7 @@ def test_the_remote_stream_is_closed_on_a_decode_error(remote_media, monkeypatch
   assert str(local.value).startswith('cannot open video: [Errno 1094995529] Invalid data found')
 
 
+@pytest.mark.slow
 def test_the_remote_stream_is_closed_when_the_reader_stops_early(remote_media, monkeypatch):
   opened = _recorded_streams(monkeypatch)
   sampled = frames.sample_video(f's3://{BUCKET}/media/good.mp4', 5, threaded=True)
@@ -201,6 +205,7 @@ def test_a_local_path_goes_to_the_decoder_as_it_is(tmp_path, monkeypatch):
 
 # --- the dataset version ----------------------------------------------------------
 
+@pytest.mark.slow
 def test_the_fingerprint_of_a_remote_manifest_stats_its_media_without_reading_them(
     s3, tmp_path):
   (tmp_path / 'media').mkdir()
@@ -249,6 +254,7 @@ def ingested(s3, tmp_path_factory, no_face_images):
   return {'local': local, 'remote': remote, 'data_root': str(root / 'data')}
 
 
+@pytest.mark.slow
 def test_ingest_from_s3_gives_the_examples_that_local_disk_gives(ingested):
   (local, _), (remote, _) = ingested['local'], ingested['remote']
   assert {s: len(v) for s, v in remote.items()} == {s: len(v) for s, v in local.items()}
@@ -258,6 +264,7 @@ def test_ingest_from_s3_gives_the_examples_that_local_disk_gives(ingested):
     assert remote[split] == local[split], split
 
 
+@pytest.mark.slow
 def test_remote_failures_name_their_row_and_reason_and_the_rest_is_ingested(ingested):
   (_, local), (_, remote) = ingested['local'], ingested['remote']
   assert {'path': f'{PREFIX}/media/missing.mp4', 'reason': 'row 12: file not found'} in (

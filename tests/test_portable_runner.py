@@ -20,10 +20,13 @@ import grpc
 import pytest
 
 from components.video_ingest import splits
-from pipeline import beam_workers, local_runner
+from components.video_ingest import workers as beam_workers
 from pipeline.options import DataOptions, RuntimeOptions
+from pipeline.runners import local as local_runner
 from tests import ingest_fixtures
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow  # starts a Beam job service and worker pools
 
 IMAGE_SIZE = 64
 VENV_BIN = os.path.dirname(sys.executable)

@@ -1,4 +1,4 @@
-"""``pipeline.predict`` and its outputs, with a grader whose answers are known by hand
+"""``pipeline.predict.grade`` and its outputs, with a grader whose answers are known by hand
 (``tests.fake_grader``) on real media, real dlib and the real crop."""
 import csv
 import json
@@ -7,10 +7,11 @@ import os
 import numpy as np
 import pytest
 
-from pipeline import predict, predict_output
-from pipeline.media_writer import write_video
+from pipeline.predict import grade
+from pipeline.predict import output
 from preprocessing.crop_settings import CropRecord, CropSettings
 from preprocessing.labels import GRADES
+from preprocessing.media_writer import write_video
 from tests.conftest import subject_frames, write_jpeg
 from tests.fake_grader import ROWS, CyclingGrader
 
@@ -45,7 +46,7 @@ def media(tmp_path_factory, no_face_images):
 
 def test_the_grade_is_the_argmax_of_the_mean_of_the_frames(media):
   grader = CyclingGrader()
-  result = predict.predict_file(media['face.mp4'], grader, RECORD, source='yfp')
+  result = grade.predict_file(media['face.mp4'], grader, RECORD, source='yfp')
   assert result.error is None
   assert result.frames_sampled == result.faces_found == 10
   assert grader.calls == [10]  # the frames of a video go to the model in one call
@@ -58,12 +59,12 @@ def test_the_grade_is_the_argmax_of_the_mean_of_the_frames(media):
 
 def test_the_source_picks_the_models_sampling_rate(media):
   for source, n in (('YFP', 10), ('meei', 4), (None, 4)):  # 5 fps, else the default 2
-    assert predict.predict_file(media['face.mp4'], CyclingGrader(), RECORD,
+    assert grade.predict_file(media['face.mp4'], CyclingGrader(), RECORD,
                                 source).frames_sampled == n, source
 
 
 def test_frames_without_a_face_are_listed_but_not_graded(media):
-  result = predict.predict_file(media['half.mp4'], CyclingGrader(), RECORD, 'yfp')
+  result = grade.predict_file(media['half.mp4'], CyclingGrader(), RECORD, 'yfp')
   assert (result.frames_sampled, result.faces_found, result.frames_without_face) == (10, 6, 4)
   faceless = [f for f in result.frames if f.face_box is None]
   assert len(faceless) == 4 and all(f.probabilities is None for f in faceless)
@@ -74,7 +75,7 @@ def test_frames_without_a_face_are_listed_but_not_graded(media):
 
 def test_a_long_video_is_graded_in_batches(media):
   grader = CyclingGrader()
-  result = predict.predict_file(media['face.mp4'], grader, RECORD, 'yfp', max_batch=4)
+  result = grade.predict_file(media['face.mp4'], grader, RECORD, 'yfp', max_batch=4)
   assert grader.calls == [4, 4, 2]
   # Each batch starts the cycle again: A B C A | A B C A | A B.
   rows = [0, 1, 2, 0, 0, 1, 2, 0, 0, 1]
@@ -91,7 +92,7 @@ def test_a_long_video_is_graded_in_batches(media):
 ])
 def test_a_bad_input_gets_a_clear_reason_and_no_grade(media, name, reason):
   grader = CyclingGrader()
-  result = predict.predict_file(media[name], grader, RECORD)
+  result = grade.predict_file(media[name], grader, RECORD)
   assert reason in result.error
   assert result.grade is None and result.probabilities is None
   assert all(f.probabilities is None for f in result.frames)
@@ -99,7 +100,7 @@ def test_a_bad_input_gets_a_clear_reason_and_no_grade(media, name, reason):
 
 
 def test_a_cut_video_lists_the_frames_read_before_the_break(media):
-  result = predict.predict_file(media['cut.mkv'], CyclingGrader(), RECORD, 'yfp')
+  result = grade.predict_file(media['cut.mkv'], CyclingGrader(), RECORD, 'yfp')
   assert result.frames_sampled == len(result.frames) > 0 and result.faces_found > 0
 
 
@@ -107,14 +108,14 @@ def test_a_grader_that_answers_for_fewer_crops_is_an_error(media):
   class Short(CyclingGrader):
     def probabilities(self, jpegs):
       return super().probabilities(jpegs)[:-1]
-  result = predict.predict_file(media['face.mp4'], Short(), RECORD, 'yfp')
+  result = grade.predict_file(media['face.mp4'], Short(), RECORD, 'yfp')
   assert result.error == 'ValueError: the grader answered (9, 6) for 10 crops, not (10, 6)'
   assert result.grade is None
 
 
 def test_the_other_inputs_are_still_graded_in_order(media):
   names = ['coffee.png', 'face.mp4', 'missing.mp4', 'still.jpg']
-  results = predict.predict_files([media[n] for n in names], CyclingGrader(), RECORD, 'yfp')
+  results = grade.predict_files([media[n] for n in names], CyclingGrader(), RECORD, 'yfp')
   assert [r.path for r in results] == [media[n] for n in names]
   assert [r.error is None for r in results] == [False, True, False, True]
   still = results[3]
@@ -123,10 +124,10 @@ def test_the_other_inputs_are_still_graded_in_order(media):
 
 
 def test_the_json_contract(media, tmp_path):
-  results = predict.predict_files([media['half.mp4'], media['coffee.png']], CyclingGrader(),
+  results = grade.predict_files([media['half.mp4'], media['coffee.png']], CyclingGrader(),
                                   RECORD, 'yfp')
   out = str(tmp_path / 'out.json')
-  predict_output.write_json(results, out)
+  output.write_json(results, out)
   with open(out) as f:
     graded, failed = json.load(f)
   keys = {'path', 'grade', 'probabilities', 'frames_sampled', 'faces_found', 'error',
@@ -151,13 +152,13 @@ def test_the_json_contract(media, tmp_path):
 
 
 def test_the_frames_csv_has_one_row_per_sampled_frame(media, tmp_path):
-  results = predict.predict_files([media['half.mp4'], media['still.jpg']], CyclingGrader(),
+  results = grade.predict_files([media['half.mp4'], media['still.jpg']], CyclingGrader(),
                                   RECORD, 'yfp')
   out = str(tmp_path / 'frames.csv')
-  predict_output.write_frames_csv(results, out)
+  output.write_frames_csv(results, out)
   with open(out, newline='') as f:
     rows = list(csv.DictReader(f))
-  assert list(rows[0]) == predict_output.FRAME_COLUMNS
+  assert list(rows[0]) == output.FRAME_COLUMNS
   assert len(rows) == 11
   with_face = [r for r in rows if r['face_ymin']]
   assert len(with_face) == 7
@@ -169,9 +170,9 @@ def test_the_frames_csv_has_one_row_per_sampled_frame(media, tmp_path):
 
 
 def test_the_table_shows_every_input_and_why_one_was_not_graded(media):
-  results = predict.predict_files([media['face.mp4'], media['coffee.png']], CyclingGrader(),
+  results = grade.predict_files([media['face.mp4'], media['coffee.png']], CyclingGrader(),
                                   RECORD, 'yfp')
-  table = predict_output.format_table(results)
+  table = output.format_table(results)
   lines = table.splitlines()
   assert lines[0].split()[:3] == ['input', 'grade', 'I']
   assert lines[1].split() == [media['face.mp4'], 'mild', '(HB', 'III)', '0.31', '0.07',
@@ -184,8 +185,8 @@ def test_the_table_shows_every_input_and_why_one_was_not_graded(media):
 
 def test_progress_names_each_input_and_speaks_up_during_a_long_one():
   lines, now = [], [0.0]
-  progress = predict_output.Progress(2, interval=10, write=lines.append, clock=lambda: now[0])
-  result = predict.Prediction('long.mp4', frames_sampled=5, faces_found=4)
+  progress = output.Progress(2, interval=10, write=lines.append, clock=lambda: now[0])
+  result = grade.Prediction('long.mp4', frames_sampled=5, faces_found=4)
   progress.frame(0, result)
   assert lines == []  # nothing to say before the interval has passed
   now[0] = 12.0
@@ -194,7 +195,7 @@ def test_progress_names_each_input_and_speaks_up_during_a_long_one():
                    '0:00:12 elapsed']
   result.grade, result.probabilities = 'severe', [0, 0, 0, 0.1, 0.8, 0.1]
   progress.done(0, result)
-  progress.done(1, predict.Prediction('x.gif', error='unsupported extension'))
+  progress.done(1, grade.Prediction('x.gif', error='unsupported extension'))
   assert lines[1:] == [
       '[predict] 1/2 long.mp4: 5 frames sampled, 4 faces, grade severe (0.80) '
       '[0:00:12 elapsed]',

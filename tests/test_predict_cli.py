@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import cli, explain, graders
-from pipeline.media_writer import write_video
+from pipeline.cli import main as cli
+from pipeline.predict import explain
+from pipeline.predict import saved_model
 from preprocessing import crop_settings, face_frames
 from preprocessing.labels import GRADES
+from preprocessing.media_writer import write_video
 from tests import tiny_model
-from tests.serving_standin import ModelServer
 from tests.conftest import subject_frames, write_jpeg
+from tests.serving_standin import ModelServer
 
 
 @pytest.fixture(scope='module')
@@ -35,7 +37,7 @@ def media(tmp_path_factory, no_face_images):
 
 
 def test_the_saved_model_grader_calls_serving_images(model, media):
-  grader = graders.SavedModelGrader(model)
+  grader = saved_model.SavedModelGrader(model)
   found = list(face_frames.face_frames(media['video'], 'video', 5.0, tiny_model.CROP))
   jpegs = [f.crop.jpeg for f in found]
   probs = grader.probabilities(jpegs)
@@ -152,6 +154,7 @@ def _asked(server, kind):
           for r in server.grpc_requests]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('kind', ['rest', 'grpc'])
 def test_a_server_grades_and_explains_as_the_model_does(kind, model, media, tmp_path):
   """Through the stand-in for TF Serving, serving the same model as version 1."""

@@ -20,9 +20,10 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.types import standard_artifacts
 
 from components.video_ingest import component, manifest, pseudonyms, splits
-from pipeline import local_runner
+from pipeline.demo.sample_data import write_sample_data
 from pipeline.options import DataOptions, RuntimeOptions
-from pipeline.sample_data import write_sample_data
+from pipeline.runners import local as local_runner
+from preprocessing import crop_settings
 from tests import ingest_fixtures
 from tests.conftest import ROOT
 
@@ -73,8 +74,8 @@ def _execute(manifest_path, out_dir):
   context = base_beam_executor.BaseBeamExecutor.Context(
       beam_pipeline_args=['--direct_running_mode=in_memory'])
   props = {'manifest': manifest_path, 'input_fingerprint': '',
-           'source_fps': json.dumps(component.DEFAULT_SOURCE_FPS),
-           'default_fps': component.DEFAULT_FPS, 'split_ratios': '[0.7, 0.15, 0.15]',
+           'source_fps': json.dumps(crop_settings.DEFAULT_SOURCE_FPS),
+           'default_fps': crop_settings.DEFAULT_FPS, 'split_ratios': '[0.7, 0.15, 0.15]',
            'image_size': 32, 'margin': 0.25, 'detect_width': 320}
   component.Executor(context).Do({}, {'examples': [examples]}, props)
   return str(out_dir)
@@ -171,6 +172,7 @@ def test_the_demo_key_is_long_enough_and_public():
 
 # Ingest without a key.
 
+@pytest.mark.slow
 def test_without_a_key_a_manifest_of_ones_own_stops_before_any_media_is_read(
     own, no_key, tmp_path, capsys):
   with pytest.raises(pseudonyms.PseudonymKeyError) as e:
@@ -187,6 +189,7 @@ def test_without_a_key_a_manifest_of_ones_own_stops_before_any_media_is_read(
   assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_without_a_key_the_sample_data_uses_the_demo_key(sample, no_key, tmp_path, capsys):
   uri = _execute(sample, tmp_path)
   assert ('no pseudonym key is set (PALSY_PSEUDONYM_KEY or PALSY_PSEUDONYM_KEY_FILE); '
@@ -220,6 +223,7 @@ def _every_value(message):
         yield getattr(value, kind)
 
 
+@pytest.mark.slow
 def test_a_local_run_keeps_the_key_out_of_mlmd(own, tmp_path, monkeypatch):
   key = secrets.token_hex(32)
   monkeypatch.setenv(pseudonyms.KEY_ENV, key)

@@ -3,11 +3,14 @@ every image loads, and the screenshot is not blank. The checks are shown to fail
 page with broken images and on a blank page. The full-pipeline test renders a real
 run's report the same way."""
 import numpy as np
+import pytest
 
 from components.evidence_report import page, plots, roc, sections
 from preprocessing.labels import NUM_GRADES
 from tests import browser
 from tests.report_evidence import evidence
+
+pytestmark = pytest.mark.slow  # starts Chromium
 
 
 def _write(tmp_path, html: str) -> str:

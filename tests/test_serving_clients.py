@@ -1,4 +1,4 @@
-"""The REST and gRPC graders (pipeline/serving_clients.py) against a loopback STAND-IN for TF
+"""The REST and gRPC graders (pipeline/predict/tf_serving.py) against a loopback STAND-IN for TF
 Serving (tests/serving_standin.py; no TF Serving binary or container engine exists here),
 which answers from two real SavedModels made by trainer.export and refuses malformed
 requests with TF Serving's messages. The graders must give the probabilities of calling the
@@ -21,12 +21,14 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from pipeline import serving_clients
-from pipeline.serving_clients import GrpcGrader, RestGrader, ServingError
+from pipeline.predict import tf_serving
+from pipeline.predict.tf_serving import GrpcGrader, RestGrader, ServingError
 from tests import serving_kit
 from tests.serving_standin import ModelServer
 from trainer import export, presets
 from trainer.model import build_classifier
+
+pytestmark = pytest.mark.slow  # starts a TF Serving stand-in
 
 LABELS = {'stable': 1, 'canary': 2}
 
@@ -46,7 +48,7 @@ def models(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def server(models):
-  with ModelServer(models, 'palsy', LABELS, max_batch_size=serving_clients.MAX_BATCH) as s:
+  with ModelServer(models, 'palsy', LABELS, max_batch_size=tf_serving.MAX_BATCH) as s:
     yield s
 
 
@@ -101,17 +103,17 @@ def test_graders_give_the_signatures_probabilities_in_tf_servings_format(
       assert request['method'] == 'POST' and request['path'] == '/v1/models/palsy:predict'
       body = json.loads(request['body'])
       assert set(body) == {'signature_name', 'inputs'}
-      assert body['signature_name'] == serving_clients.SIGNATURE
+      assert body['signature_name'] == tf_serving.SERVING_IMAGES
       assert set(body['inputs']) == input_names
-      for value in body['inputs'][serving_clients.INPUT]:
+      for value in body['inputs'][tf_serving.INPUT_IMAGES]:
         assert set(value) == {'b64'}
         received.append(base64.b64decode(value['b64'], validate=True))
     else:
       assert request.model_spec.name == 'palsy'
-      assert request.model_spec.signature_name == serving_clients.SIGNATURE
+      assert request.model_spec.signature_name == tf_serving.SERVING_IMAGES
       assert not request.model_spec.HasField('version') and not request.model_spec.version_label
       assert set(request.inputs) == input_names
-      tensor = request.inputs[serving_clients.INPUT]
+      tensor = request.inputs[tf_serving.INPUT_IMAGES]
       assert tensor.dtype == tf.string.as_datatype_enum
       received.extend(tf.make_ndarray(tensor).tolist())
   assert received == jpegs
@@ -189,12 +191,12 @@ def test_tf_servings_refusal_is_an_error_naming_the_server(kind, server, jpegs):
 def test_a_client_that_drifts_from_the_signature_is_refused(kind, server, jpegs, monkeypatch):
   """The stand-in checks names against the SavedModel, so these tests would catch a client
   that sent the wrong signature or input name."""
-  monkeypatch.setattr(serving_clients, 'INPUT', 'image')
+  monkeypatch.setattr(tf_serving, 'INPUT_IMAGES', 'image')
   with pytest.raises(ServingError, match="Missing named input: images in 'inputs' object"
                      if kind == 'rest' else 'input tensor alias not found in signature: image'):
     _grader(kind, server).probabilities(jpegs[:1])
-  monkeypatch.setattr(serving_clients, 'INPUT', 'images')
-  monkeypatch.setattr(serving_clients, 'SIGNATURE', 'serving_imgs')
+  monkeypatch.setattr(tf_serving, 'INPUT_IMAGES', 'images')
+  monkeypatch.setattr(tf_serving, 'SERVING_IMAGES', 'serving_imgs')
   with pytest.raises(ServingError, match='Serving signature name: "serving_imgs" not found'
                      if kind == 'rest' else 'Serving signature key "serving_imgs" not found'):
     _grader(kind, server).probabilities(jpegs[:1])
@@ -294,7 +296,7 @@ def test_an_absent_or_silent_server_is_a_clear_error(kind, jpegs):
 
 
 def test_importing_the_clients_loads_neither_tensorflow_nor_grpc():
-  code = ('import sys; import pipeline.serving_clients; '
+  code = ('import sys; import pipeline.predict.tf_serving; '
           "print(sorted(m for m in ('tensorflow', 'grpc', 'tensorflow_serving') "
           'if m in sys.modules))')
   out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True,

@@ -7,7 +7,8 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from pipeline import cli, serving_clients
+from pipeline.cli import main as cli
+from pipeline.predict import tf_serving
 from tests import serving_kit
 
 
@@ -18,7 +19,7 @@ def _model_name():
 
 
 def _problems(kit):
-  return serving_kit.problems(kit, _model_name(), serving_clients.MAX_BATCH)
+  return serving_kit.problems(kit, _model_name(), tf_serving.MAX_BATCH)
 
 
 def test_the_kit_fits_together():

@@ -179,6 +179,7 @@ def test_normalisations():
     image_ops.normalise(x, 'zscore')
 
 
+@pytest.mark.slow
 def test_a_seeded_rerun_on_cpu_reproduces_the_model(tmp_path):
   from tfx.components.trainer.fn_args_utils import FnArgs  # pylint: disable=g-import-not-at-top
   from trainer import task  # pylint: disable=g-import-not-at-top

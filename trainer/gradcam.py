@@ -26,10 +26,12 @@ from typing import Tuple
 import keras
 import tensorflow as tf
 
+from preprocessing import contract
 from trainer import dlib_resnet
 
 DLIB_LEVEL = 'alevel2'
-PROBABILITIES = 'probabilities'  # the softmax layer of trainer.model.build_classifier
+# The softmax layer of trainer.model.build_classifier, named after the output it gives.
+PROBABILITIES = contract.OUTPUT_PROBABILITIES
 
 
 def cam_model(classifier: keras.Model) -> Tuple[keras.Model, bool]:

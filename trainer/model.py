@@ -2,6 +2,7 @@
 import keras
 from keras import layers
 
+from preprocessing import contract
 from preprocessing.labels import NUM_GRADES
 from trainer import asymmetry, dlib_resnet, vggface, weights
 from trainer.presets import Preset
@@ -102,7 +103,7 @@ def build_classifier(preset: Preset, image_size: int, weights_path: str) -> kera
   if preset.dropout:
     x = layers.Dropout(preset.dropout, name='head_dropout2')(x)
   outputs = layers.Dense(NUM_GRADES, activation='softmax', dtype='float32',
-                         name='probabilities')(x)
+                         name=contract.OUTPUT_PROBABILITIES)(x)
   model = keras.Model(inputs, outputs, name=f'palsy_{preset.backbone}')
   optimizer = (keras.optimizers.Adam(preset.learning_rate) if preset.optimizer == 'adam'
                else keras.optimizers.SGD(preset.learning_rate, momentum=0.9))

@@ -8,6 +8,14 @@ from typing import Any, Dict
 
 # Training seed: a rerun on the same data on CPU reproduces the same model.
 DEFAULT_SEED = 42
+DEFAULT_PRESET = 'fp_vggface'
+# The keys of the Trainer's custom_config: pipeline/options.py writes them and
+# trainer/task.py reads them, both through these names.
+CONFIG_PRESET = 'preset'
+CONFIG_OVERRIDES = 'overrides'
+CONFIG_SEED = 'seed'
+CONFIG_IMAGE_SIZE = 'image_size'
+CONFIG_WEIGHTS = 'weights'
 # plain: the backbone's pooled features. asymmetry: those and how a crop's feature maps
 # differ from its mirror image's (trainer/asymmetry.py); it reads maps at several levels,
 # which only dlib_resnet hands over.
@@ -50,7 +58,7 @@ PRESETS = {
     # Not from the paper: a small CNN trained from scratch, so the demo and CI run the
     # whole pipeline offline in minutes on two CPU cores.
     # Per-image standardisation: the demo's synthetic subjects differ by a colour tint
-    # that the from-scratch CNN otherwise memorises (README, "The demo").
+    # that the from-scratch CNN otherwise memorises (docs/history.md, "Why the small CNN did not learn at first").
     # 80 epochs at 3e-4: under the paper's augmentation it still underfits at 40.
     'demo': Preset('small_cnn', 1000, 'adam', 3e-4, 0.3, 'standardize', epochs=80,
                    patience=30, batch_size=16, head_units=64),

@@ -76,14 +76,15 @@ def plot_history(history: dict, path: str) -> None:
 
 def run_fn(fn_args) -> None:
   config = dict(fn_args.custom_config or {})
-  preset = presets.resolve(config.get('preset', 'fp_vggface'), config.get('overrides', {}))
-  image_size = int(config.get('image_size', DEFAULT_IMAGE_SIZE))
-  weights_path = config.get('weights', '')
-  seed = int(config.get('seed', presets.DEFAULT_SEED))
+  preset_name = config.get(presets.CONFIG_PRESET, presets.DEFAULT_PRESET)
+  preset = presets.resolve(preset_name, config.get(presets.CONFIG_OVERRIDES, {}))
+  image_size = int(config.get(presets.CONFIG_IMAGE_SIZE, DEFAULT_IMAGE_SIZE))
+  weights_path = config.get(presets.CONFIG_WEIGHTS, '')
+  seed = int(config.get(presets.CONFIG_SEED, presets.DEFAULT_SEED))
   keras.utils.set_random_seed(seed)  # initial weights, dropout; the input takes it below
   devices.check()  # stops a run that must train on a GPU and sees none
   strategy, device = _devices()
-  print(f'[train] preset {config.get("preset", "fp_vggface")}: {preset}; image size '
+  print(f'[train] preset {preset_name}: {preset}; image size '
         f'{image_size}; on {device}', flush=True)
 
   crop = data.crop_record(fn_args.train_files)
@@ -123,7 +124,7 @@ def run_fn(fn_args) -> None:
     json.dump(record, f, indent=2)
   plot_history(record, os.path.join(fn_args.model_run_dir, 'training_curves.png'))
   export.export(model, fn_args.serving_model_dir, image_size, preset.normalisation, {
-      'preset': config.get('preset', 'fp_vggface'), 'head': preset.head,
+      'preset': preset_name, 'head': preset.head,
       # Every field of the preset after the command line's overrides: the model card
       # states them.
       'hyper_parameters': dataclasses.asdict(preset), 'train_steps': fn_args.train_steps,

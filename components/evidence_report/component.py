@@ -21,10 +21,10 @@ from tfx.types import artifact, artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import path_utils
 
-from components.evidence_report import headline, judgement, plots, predictions, roc, sections
+from components.evaluation import judgement
+from components.evidence_report import headline, plots, predictions, roc, sections
 from components.evidence_report import statistics as statistics_lib
-from components.video_ingest.summary import describe_test_split
-from pipeline import run_report
+from components.video_ingest.summary import describe_test_split, read_summary
 from preprocessing.labels import GRADES
 
 EXAMPLES_KEY = 'examples'
@@ -92,7 +92,7 @@ def gather(input_dict: Dict[str, List[types.Artifact]], split: str) -> sections.
   curves = {grade: curve for g, grade in enumerate(GRADES)
             if (curve := roc.roc_curve(frames.labels == g, frames.probabilities[:, g]))}
   judged = judgement.read(evaluation.uri)
-  ingest = run_report.ingest_summary(examples.uri)
+  ingest = read_summary(examples.uri)
   return sections.Evidence(
       blessed=bool(single(BLESSING_KEY).get_int_custom_property('blessed')),
       pushed_to=_pushed_to(input_dict.get(PUSHED_MODEL_KEY, [])),

@@ -1,6 +1,6 @@
 """The evidence report's headline: the few numbers a person asks for first.
 
-Pure Python with no TensorFlow, so that ``palsy-tfx report`` answers at once; the
+Pure Python with no TensorFlow, so that ``palsy-tfx headline`` answers at once; the
 executor writes ``headline.json`` with ``build``, and the command line and the run
 summary read it back with ``read_headline`` and print it with ``format_headline``.
 """

@@ -3,7 +3,7 @@
 The Evaluator keeps only aggregates, but ROC curves and a per-video table need each
 frame's probabilities. So the report runs the exported SavedModel's
 ``serving_default`` signature (the one TFMA evaluates) over the same split, and pools
-frames with the Evaluator's own rule, ``pipeline.clinical_metrics.aggregate``. The
+frames with the Evaluator's own rule, ``components.evaluation.clinical_metrics.aggregate``. The
 subject confusion matrix recomputed from them must equal the Evaluator's, which checks
 that the report shows what was judged.
 """
@@ -13,7 +13,7 @@ from typing import Dict, List, NamedTuple
 
 import numpy as np
 
-from pipeline import clinical_metrics
+from components.evaluation import clinical_metrics
 from preprocessing import contract
 
 PREDICT_BATCH = 256
@@ -38,8 +38,9 @@ def read_records(split_uri: str) -> List[bytes]:
 def predict(serving_model_dir: str, records: List[bytes]) -> np.ndarray:
   """(N, K) probabilities from the SavedModel's ``serving_default`` signature."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  serve = tf.saved_model.load(serving_model_dir).signatures['serving_default']
-  batches = [serve(examples=tf.constant(records[i:i + PREDICT_BATCH]))['probabilities'].numpy()
+  serve = tf.saved_model.load(serving_model_dir).signatures[contract.SERVING_DEFAULT]
+  batches = [serve(**{contract.INPUT_EXAMPLES: tf.constant(records[i:i + PREDICT_BATCH])})
+             [contract.OUTPUT_PROBABILITIES].numpy()
              for i in range(0, len(records), PREDICT_BATCH)]
   return np.concatenate(batches).astype(np.float64)
 

@@ -8,12 +8,13 @@ from typing import Dict, List, NamedTuple, Optional
 
 import numpy as np
 
-from components.evidence_report import gates as gates_lib
+from components.evaluation import gates as gates_lib
+from components.evaluation import results, tables
 from components.evidence_report import page
 from components.evidence_report.headline import HEADLINE_METRICS
 from components.evidence_report.statistics import FEATURE_HEADER
-from components.video_ingest.summary import FRAME_SPLIT_WARNING, by_frame, describe_test_split
-from pipeline import run_report
+from components.video_ingest.summary import (FRAME_SPLIT_WARNING, SPLIT_HEADER, by_frame,
+                                             describe_test_split, split_rows)
 from preprocessing.labels import GRADES
 
 TITLE = 'palsy-tfx evidence report'
@@ -23,7 +24,7 @@ class Evidence(NamedTuple):
   """Everything the page shows, gathered by the executor."""
   blessed: bool
   pushed_to: Optional[str]
-  failures: List[str]                    # run_report.failed_thresholds
+  failures: List[str]                    # results.failed_thresholds
   gates: List[gates_lib.Gate]
   ingest: Optional[dict]                 # ingest_summary.json
   statistics: Dict[str, List[List[str]]]  # split -> statistics.feature_rows
@@ -71,7 +72,7 @@ def summary(e: Evidence) -> str:
       f'{e.counts["subjects"]} subjects, {e.counts["videos"]} videos and stills, '
       f'{e.counts["frames"]} frames.'))
   body.append(page.table(('measure', 'value [95% CI]'), [
-      [label, run_report.format_value(e.metrics, name, ci=True)]
+      [label, tables.format_value(e.metrics, name, ci=True)]
       for name, label in HEADLINE_METRICS]))
   problem = cross_check(e.matrices.get('subject'), e.recomputed_subject)
   if problem:
@@ -79,19 +80,6 @@ def summary(e: Evidence) -> str:
   if by_frame(e.ingest):  # first: every number below is inflated
     body.insert(0, page.warning(FRAME_SPLIT_WARNING.removeprefix('WARNING: ')))
   return page.section('summary', 'Summary', *body)
-
-
-SPLIT_HEADER = ['split', 'examples', 'subjects'] + list(GRADES)
-
-
-def split_rows(ingest: dict) -> List[list]:
-  """Per split (SPLIT_HEADER): examples, subjects, and per grade 'examples (subjects)'.
-  The model card shows the same rows."""
-  per_class = ingest['examples_per_class']
-  subjects_per_class = ingest.get('subjects_per_class', {})
-  return [[split, n, ingest['subjects_per_split'][split]]
-          + [f'{per_class.get(split, {}).get(g, 0)} ({subjects_per_class.get(split, {}).get(g, 0)})'
-             for g in GRADES] for split, n in ingest['examples_per_split'].items()]
 
 
 def data(ingest: Optional[dict]) -> str:
@@ -149,7 +137,7 @@ def confusion(e: Evidence) -> str:
 
 def roc(e: Evidence) -> str:
   rows = [[grade, f'{e.aucs[grade]:.3f}' if grade in e.aucs else 'n/a (one class only)',
-           run_report.format_value(e.metrics, f'auc[{grade}]')] for grade in GRADES]
+           tables.format_value(e.metrics, f'auc[{grade}]')] for grade in GRADES]
   return page.section(
       'roc', 'ROC curves per grade (frames, one grade against the rest)',
       page.image(e.roc, 'ROC curve per grade'),
@@ -159,9 +147,9 @@ def roc(e: Evidence) -> str:
 def measures(metrics: Dict[str, float], subject_matrix: Optional[np.ndarray]) -> str:
   return page.section(
       'metrics', 'Measures with 95% confidence intervals',
-      page.paragraph(run_report.counts_line(metrics), 'note'),
-      page.table(run_report.LEVEL_HEADER, run_report.level_rows(metrics)),
-      page.table(run_report.GRADE_HEADER, run_report.grade_rows(metrics, subject_matrix)))
+      page.paragraph(tables.counts_line(metrics), 'note'),
+      page.table(tables.LEVEL_HEADER, tables.level_rows(metrics)),
+      page.table(tables.GRADE_HEADER, tables.grade_rows(metrics, subject_matrix)))
 
 
 def videos(rows: List[dict]) -> str:

@@ -4,7 +4,7 @@ Why a small template and not TFX's model-card-toolkit: every release of it (the 
 2.0.0) requires ``jsonschema<4`` and ``tensorflow-model-analysis<0.42``, and the locked
 stack has apache-beam 2.59.0 (``jsonschema>=4``) and TFX 1.16.0 (TFMA 0.47), so
 ``uv pip compile`` finds no solution with it. The card's tables are the rows the evidence
-report and the run summary print (``pipeline.run_report``, ``evidence_report.sections``
+report and the run summary print (``pipeline.runners.summary``, ``evidence_report.sections``
 and ``gates``), so the three never disagree.
 
 It names no subject, not even by pseudonym, and no input path (a file name can name a
@@ -14,9 +14,9 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
-from components.evidence_report import gates as gates_lib
-from components.evidence_report.sections import SPLIT_HEADER, split_rows
-from pipeline import run_report
+from components.evaluation import gates as gates_lib
+from components.evaluation import tables
+from components.video_ingest.summary import SPLIT_HEADER, split_rows
 from preprocessing.labels import GRADES
 
 CARD_FILE = 'model_card.md'
@@ -138,9 +138,9 @@ def training_data(ingest: Optional[dict], train_per_grade: Optional[Sequence[int
 def evaluation(facts: Facts) -> str:
   return _section(
       f'Evaluation on the {facts.split} split: subject level with 95% confidence intervals',
-      run_report.counts_line(facts.metrics),
-      table(run_report.LEVEL_HEADER, run_report.level_rows(facts.metrics)),
-      table(run_report.GRADE_HEADER, run_report.grade_rows(facts.metrics, facts.subject_matrix)))
+      tables.counts_line(facts.metrics),
+      table(tables.LEVEL_HEADER, tables.level_rows(facts.metrics)),
+      table(tables.GRADE_HEADER, tables.grade_rows(facts.metrics, facts.subject_matrix)))
 
 
 def gates(rows: List[gates_lib.Gate]) -> str:

@@ -17,9 +17,9 @@ from tfx.types import artifact, artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import path_utils
 
-from components.evidence_report import judgement
+from components.evaluation import judgement
 from components.model_card import card
-from pipeline import run_report
+from components.video_ingest.summary import read_summary
 from preprocessing import crop_settings
 
 EXAMPLES_KEY = 'examples'
@@ -81,7 +81,7 @@ def gather(input_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[st
       model_name=exec_properties[MODEL_NAME_KEY],
       blessed=bool(single(BLESSING_KEY).get_int_custom_property('blessed')),
       split=exec_properties[SPLIT_KEY],
-      ingest=run_report.ingest_summary(single(EXAMPLES_KEY).uri),
+      ingest=read_summary(single(EXAMPLES_KEY).uri),
       metrics=judged.metrics, subject_matrix=judged.matrices.get('subject'),
       gates=judged.gates, model=model_metadata(single(MODEL_KEY).uri),
       lineage=lineage(context, input_dict))

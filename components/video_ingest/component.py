@@ -17,12 +17,10 @@ from tfx.dsl.components.base import base_beam_component, base_beam_executor, exe
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components.video_ingest import extract, manifest, progress, pseudonyms, splits, summary
-from pipeline import beam_workers
+from components.video_ingest import (extract, manifest, progress, pseudonyms, splits, summary,
+                                    workers)
 from preprocessing import crop_settings, labels, storage
 
-DEFAULT_SOURCE_FPS = {'meei': 3.0, 'yfp': 6.0}
-DEFAULT_FPS = 3.0
 EXAMPLES_KEY = 'examples'
 
 
@@ -142,7 +140,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         threaded=decode_ahead(self._beam_pipeline_args), progress_dir=progress_dir,
         split_by=split_by, ratios=ratios)
 
-    beam_workers.check_workers(self._beam_pipeline_args)
+    workers.check_workers(self._beam_pipeline_args)
     with progress.ProgressReporter(progress_dir, len(items)), \
          self._make_beam_pipeline() as p:
       results = (p | 'Items' >> beam.Create(items)
@@ -192,7 +190,7 @@ class VideoIngest(base_beam_component.BaseBeamComponent):
 
   def __init__(self, manifest_path: str, input_fingerprint: Optional[str] = None,
                source_fps: Optional[Dict[str, float]] = None,
-               default_fps: float = DEFAULT_FPS,
+               default_fps: float = crop_settings.DEFAULT_FPS,
                split_ratios: Sequence[float] = splits.DEFAULT_RATIOS,
                image_size: int = crop_settings.DEFAULT_IMAGE_SIZE,
                margin: float = crop_settings.DEFAULT_MARGIN,
@@ -211,7 +209,7 @@ class VideoIngest(base_beam_component.BaseBeamComponent):
         # The runner's (manifest.fingerprint locally, given for Kubeflow): statting every
         # media file here would read a bucket at compile time.
         input_fingerprint=input_fingerprint,
-        source_fps=json.dumps(source_fps or DEFAULT_SOURCE_FPS, sort_keys=True),
+        source_fps=json.dumps(source_fps or crop_settings.DEFAULT_SOURCE_FPS, sort_keys=True),
         default_fps=float(default_fps), split_ratios=json.dumps(list(split_ratios)),
         image_size=int(image_size), margin=float(margin),
         detect_width=int(detect_width), numeric_labels=numeric_labels,

@@ -13,10 +13,12 @@ import json
 import posixpath
 from typing import Dict, List, Optional, Tuple
 
-from pipeline.configs import SAMPLE_MARKER
 from preprocessing import frames, storage
 from preprocessing.labels import UnknownLabelError, grade_id
 
+# Written beside the demo data's manifest: the folder holds synthetic faces, not patients.
+# Ingest records it (ingest_summary.json), so a model trained on them says so in its card.
+SAMPLE_MARKER = 'SAMPLE_DATA.txt'
 REQUIRED_COLUMNS = ('path', 'subject_id', 'label', 'source')
 OPTIONAL_COLUMNS = ('side',)
 SIDES = ('left', 'right', '')

@@ -5,15 +5,27 @@ and exactly which inputs were lost and why.
 """
 import collections
 import json
+import os
 from typing import Dict, Iterable, List, Optional
 
 from components.video_ingest import splits
+from preprocessing.labels import GRADES
 
 SUMMARY_FILE = 'ingest_summary.json'
 FRAME_SPLIT_WARNING = (
     'WARNING: split by FRAME. One subject\'s frames are in train and test alike, so '
     'every score measured on this test split is inflated by subject leakage. Use it '
     'only to show that (palsy-tfx leakage); never report or serve a model trained on it.')
+
+
+def read_summary(examples_uri: str) -> Optional[dict]:
+  """The ingest summary written beside an Examples artifact; None where there is none."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  path = os.path.join(examples_uri, SUMMARY_FILE)
+  if not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f)
 
 
 def summarise(stats_json: Iterable[str], manifest_failures: List[Dict[str, str]],
@@ -26,7 +38,7 @@ def summarise(stats_json: Iterable[str], manifest_failures: List[Dict[str, str]]
   ``test_subjects_also_in_train`` counts the leak (0 by construction when split by
   subject). ``split_by`` is recorded, so every reader of the summary can tell a leaky
   ingest from a sound one. ``sample_data``: the manifest is the built-in synthetic demo
-  data (``pipeline.configs.SAMPLE_MARKER``), which the model card must call not clinical.
+  data (``manifest.SAMPLE_MARKER``), which the model card must call not clinical.
   """
   per_split = collections.Counter()
   per_class = collections.defaultdict(collections.Counter)
@@ -106,7 +118,7 @@ def format_summary(summary: dict) -> str:
     lines.append(f"  full-resolution detection passes: {summary['full_resolution_passes']}, "
                  f"crops padded at the frame edge: {summary['padded_crops']}, media "
                  f"processing {summary['processing_seconds']:.1f} s")
-  # .get: run reports also read summaries written before subjects_per_class existed.
+  # .get: the run summary also reads summaries written before subjects_per_class existed.
   subjects_per_class = summary.get('subjects_per_class', {})
   for split, n in summary['examples_per_split'].items():
     lines.append(f"  {split:5s}: {n:6d} examples from "
@@ -120,3 +132,16 @@ def format_summary(summary: dict) -> str:
   lines.append(f'  failed inputs: {len(failed)}')
   lines.extend(f"    {f['path']}: {f['reason']}" for f in failed)
   return '\n'.join(lines)
+
+
+SPLIT_HEADER = ['split', 'examples', 'subjects'] + list(GRADES)
+
+
+def split_rows(ingest: dict) -> List[list]:
+  """Per split (SPLIT_HEADER): examples, subjects, and per grade 'examples (subjects)'.
+  The evidence report and the model card show these rows."""
+  per_class = ingest['examples_per_class']
+  subjects_per_class = ingest.get('subjects_per_class', {})
+  return [[split, n, ingest['subjects_per_split'][split]]
+          + [f'{per_class.get(split, {}).get(g, 0)} ({subjects_per_class.get(split, {}).get(g, 0)})'
+             for g in GRADES] for split, n in ingest['examples_per_split'].items()]

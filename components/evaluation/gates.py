@@ -11,7 +11,7 @@ from tensorflow_model_analysis.metrics import metric_specs
 from tensorflow_model_analysis.proto import config_pb2
 from tensorflow_model_analysis.writers import eval_config_writer
 
-from pipeline import run_report
+from components.evaluation import results, tables
 
 PASSED, FAILED, NOT_CHECKED = 'passed', 'FAILED', 'not checked'
 GATE_HEADER = ('metric', 'slice', 'required', 'candidate', 'verdict')
@@ -45,11 +45,11 @@ def _matches(spec, where: str) -> bool:
 
 
 def gate_rows(eval_config, metrics: Dict[str, float], changes: Dict[str, float],
-              failures: List[run_report.Failure]) -> List[Gate]:
+              failures: List[results.Failure]) -> List[Gate]:
   """One row per threshold on the candidate model, in the config's order.
 
   ``metrics`` and ``changes`` are the candidate's overall values and its differences
-  from the baseline (``run_report.overall_metrics``); values on other slices are not
+  from the baseline (``results.overall_metrics``); values on other slices are not
   tabulated here, though their verdicts are.
   """
   thresholds = metric_specs.metric_thresholds_from_metrics_specs(eval_config.metrics_specs,
@@ -58,11 +58,11 @@ def gate_rows(eval_config, metrics: Dict[str, float], changes: Dict[str, float],
   for key, slices_and_thresholds in thresholds.items():
     if key.model_name not in ('', 'candidate'):
       continue
-    name = run_report.metric_name(key.to_proto())
+    name = results.metric_name(key.to_proto())
     for spec, threshold in slices_and_thresholds:
       where = _slice_name(spec)
       values = changes if key.is_diff else metrics
-      value = run_report.format_value(values, name) if where == 'overall' else '–'
+      value = tables.format_value(values, name) if where == 'overall' else '–'
       failed = any(f.name == name and f.is_diff == key.is_diff and _matches(spec, f.where)
                    for f in failures)
       if failed:
@@ -72,7 +72,7 @@ def gate_rows(eval_config, metrics: Dict[str, float], changes: Dict[str, float],
       else:
         verdict = PASSED
       rows.append(Gate(('change in ' if key.is_diff else '') + name, where,
-                       run_report.requirement(threshold), value, verdict))
+                       results.requirement(threshold), value, verdict))
   return rows
 
 

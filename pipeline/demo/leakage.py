@@ -4,13 +4,16 @@ a JSON file and a bar chart.
 
 Only the split differs, so the difference between the columns is what leaking a
 person's frames into the test split adds to a score. The outcomes come from
-``pipeline.run_report.report``; everything here is plain arithmetic on them.
+``pipeline.runners.summary.summarize``; everything else here is plain arithmetic on them.
 """
+import dataclasses
 import json
 import math
-from typing import Dict, List, Mapping, Optional
+import os
+from typing import Dict, List, Mapping, Optional, Tuple
 
-from pipeline.options import Gates
+from pipeline.options import DataOptions, Gates, ModelOptions, RuntimeOptions
+from pipeline.runners import local
 
 SPLITS = ('frame_split', 'subject_split')
 # (metric name in a run's outcome, level, measure), in table order.
@@ -147,3 +150,24 @@ def write(comparison: dict, roots: Mapping[str, str], json_path: str, png_path: 
     json.dump({**comparison, 'runs': dict(roots)}, f, indent=2)
   plot(comparison, png_path)
   return [json_path, png_path]
+
+
+def run_leakage(output: str, data: DataOptions, model: ModelOptions, runtime: RuntimeOptions
+                ) -> Tuple[dict, List[str]]:
+  """Train ``model`` on ``data`` twice, split by frame and by subject, each evaluated and
+  never pushed (a frame split's model must not be served), under ``output``; write
+  ``leakage.json`` and ``leakage.png`` there. Returns the comparison and those paths.
+  A cohort that cannot be evaluated raises ``SplitError`` from the run that meets it."""
+  output = os.path.abspath(output)
+  roots, outcomes = {}, {}
+  for split_by in ('frame', 'subject'):
+    key = f'{split_by}_split'
+    roots[key] = os.path.join(output, key)
+    print(f'\n=== split by {split_by}: {roots[key]} ===', flush=True)
+    outcomes[key] = local.run_and_summarize(
+        roots[key], stop_after='evaluate', gates=NO_GATES, model=model, runtime=runtime,
+        data=dataclasses.replace(data, split_by=split_by))
+  comparison = compare(outcomes)
+  paths = write(comparison, roots, os.path.join(output, 'leakage.json'),
+                os.path.join(output, 'leakage.png'))
+  return comparison, paths

@@ -4,8 +4,8 @@ on what clinicians judge: a grade per patient, not per frame.
 ``GradingMetric(level, measure)`` is a TFMA custom metric. Its combiner reads the
 ``video_id`` or ``subject_id`` feature of every example next to the label and the
 softmax, pools each video's or subject's frame probabilities by their mean (the rule of
-``pipeline.clinical_metrics.aggregate``), and scores the pooled grades with
-``pipeline.clinical_metrics``. Being a TFMA metric, it is sliced (by source, say),
+``components.evaluation.clinical_metrics.aggregate``), and scores the pooled grades with
+``components.evaluation.clinical_metrics``. Being a TFMA metric, it is sliced (by source, say),
 computed for the baseline model too, and gated by ordinary TFMA thresholds, value and
 change alike, so one Evaluator and one blessing cover every level.
 
@@ -23,11 +23,11 @@ import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 
-from pipeline import clinical_metrics
+from components.evaluation import clinical_metrics
 from preprocessing import contract
 from preprocessing.labels import NUM_GRADES
 
-LEVELS = ('frame', 'video', 'subject')
+LEVELS = clinical_metrics.LEVELS
 ID_FEATURES = {'video': contract.VIDEO_ID, 'subject': contract.SUBJECT_ID}
 SCALAR_MEASURES = ('exact_accuracy', 'within_one_accuracy', 'mae',
                    'quadratic_weighted_kappa', 'balanced_accuracy', 'macro_f1', 'count')
@@ -46,7 +46,7 @@ class GradingMetric(metric_types.Metric):
   """One measure at one level, e.g. ``GradingMetric('subject', 'balanced_accuracy')``.
 
   In an EvalConfig: ``MetricConfig(class_name='GradingMetric',
-  module='pipeline.patient_metrics', config='"level": "subject", "measure": "mae"')``.
+  module='components.evaluation.patient_metrics', config='"level": "subject", "measure": "mae"')``.
   """
 
   def __init__(self, level: str = 'subject', measure: str = 'balanced_accuracy',

@@ -3,8 +3,8 @@
 The client side of serving. Each file goes through ``preprocessing.face_frames``, the
 sampling, face finding and cropping loop that ingest ran on the training data, with the
 crop record the model carries (``crop_settings.from_model``), and the crops of one file
-go to a ``pipeline.graders.Grader`` in one call. A file's grade is the argmax of the mean
-of its frames' probabilities, ``clinical_metrics.aggregate``'s rule, by which the
+go to a ``pipeline.predict.base.Grader`` in one call. A file's grade is the argmax of the
+mean of its frames' probabilities, ``clinical_metrics.aggregate``'s rule, by which the
 Evaluator graded every test video. A file that cannot be graded gets an ``error`` and
 the others are still graded.
 """
@@ -14,8 +14,8 @@ from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
-from pipeline import clinical_metrics
-from pipeline.graders import Grader
+from components.evaluation import clinical_metrics
+from pipeline.predict.base import Grader
 from preprocessing import face_frames, frames
 from preprocessing.crop_settings import CropRecord
 from preprocessing.labels import GRADES, NUM_GRADES
@@ -34,7 +34,8 @@ class FrameResult:
 
 @dataclasses.dataclass
 class Prediction:
-  """One input's result; ``as_json`` is the ``--output-json`` contract (README)."""
+  """One input's result; ``as_json`` is the ``--output-json`` contract
+  (docs/predict-and-serve.md)."""
   path: str
   grade: Optional[str] = None
   probabilities: Optional[List[float]] = None  # the mean over the frames with a face
@@ -138,7 +139,7 @@ def predict_files(paths: Sequence[str], grader: Grader, record: CropRecord,
                   source: Optional[str] = None, progress=None, keep_crops: bool = False
                   ) -> List[Prediction]:
   """``predict_file`` on each path in turn. ``progress``, when given, has
-  ``frame(index, prediction)`` and ``done(index, prediction)`` (``predict_output``)."""
+  ``frame(index, prediction)`` and ``done(index, prediction)`` (``output.Progress``)."""
   results = []
   for i, path in enumerate(paths):
     on_frame = (lambda r, i=i: progress.frame(i, r)) if progress else None

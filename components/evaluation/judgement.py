@@ -7,22 +7,21 @@ from typing import Dict, List, NamedTuple
 
 import numpy as np
 
-from components.evidence_report import gates
-from pipeline import run_report
+from components.evaluation import gates, results
 
 
 class Judgement(NamedTuple):
   metrics: Dict[str, float]            # the candidate's overall metrics, CIs beside them
   matrices: Dict[str, np.ndarray]      # level -> confusion matrix [true, predicted]
-  failures: List[run_report.Failure]   # every threshold the candidate missed
+  failures: List[results.Failure]      # every threshold the candidate missed
   gates: List[gates.Gate]              # every threshold, with its verdict
 
 
 def read(evaluation_uri: str) -> Judgement:
-  metrics = run_report.overall_metrics(evaluation_uri)
-  failures = run_report.threshold_failures(evaluation_uri)
+  metrics = results.overall_metrics(evaluation_uri)
+  failures = results.threshold_failures(evaluation_uri)
   return Judgement(
-      metrics=metrics, matrices=run_report.confusion_matrices(evaluation_uri),
+      metrics=metrics, matrices=results.confusion_matrices(evaluation_uri),
       failures=failures,
       gates=gates.gate_rows(gates.load_eval_config(evaluation_uri), metrics,
-                            run_report.overall_metrics(evaluation_uri, changes=True), failures))
+                            results.overall_metrics(evaluation_uri, changes=True), failures))

@@ -1,7 +1,7 @@
 """Run the pipeline on this machine: LocalDagRunner, SQLite MLMD, multi-process Beam.
 
 Only paths, Beam options and the dataset's fingerprint are chosen here; the pipeline
-itself is create_pipeline's.
+itself is create_pipeline's, and the run summary ``summary.summarize``'s.
 """
 import dataclasses
 import os
@@ -13,6 +13,7 @@ from components.video_ingest import manifest
 from pipeline import configs
 from pipeline.options import DataOptions, Gates, ModelOptions, RuntimeOptions, ServingOptions
 from pipeline.pipeline import create_pipeline
+from pipeline.runners import artifacts, summary
 from preprocessing import storage
 
 
@@ -55,3 +56,11 @@ def run(pipeline_root: str, data: DataOptions, model: ModelOptions = ModelOption
       stop_after=stop_after, enable_cache=runtime.enable_cache)
   tfx.orchestration.LocalDagRunner().run(pipeline)
   return metadata_path
+
+
+def run_and_summarize(pipeline_root: str, **kwargs) -> dict:
+  """Run the local pipeline (``run``), print its run summary and return the outcome
+  (``summary.summarize``)."""
+  metadata_path = run(pipeline_root, **kwargs)
+  print()
+  return summary.summarize(artifacts.sqlite_config(metadata_path))

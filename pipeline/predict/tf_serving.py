@@ -30,12 +30,10 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from pipeline import graders
-from pipeline.graders import EXPLAIN_SIGNATURE, HEATMAPS, SIGNATURE
+from pipeline.predict import base
+from preprocessing.contract import (INPUT_IMAGES, OUTPUT_HEATMAPS, OUTPUT_PROBABILITIES,
+                                    SERVING_EXPLAIN, SERVING_IMAGES)
 from preprocessing.labels import NUM_GRADES
-
-INPUT = 'images'
-OUTPUT = 'probabilities'
 # With --enable_batching, TF Serving refuses a request of more rows than the batching
 # config's max_batch_size ("Task size 40 is larger than maximum input batch size 32"), so
 # the graders send at most kubeflow/serving/batching.config's max_batch_size crops a request.
@@ -68,13 +66,14 @@ class _Grader:
 
   def probabilities(self, jpegs: Sequence[bytes]) -> np.ndarray:
     if not jpegs:
-      return graders.no_rows()
-    return self._joined(SIGNATURE, jpegs, (OUTPUT,))[0]
+      return base.no_rows()
+    return self._joined(SERVING_IMAGES, jpegs, (OUTPUT_PROBABILITIES,))[0]
 
-  def explain(self, jpegs: Sequence[bytes]) -> graders.Explanation:
+  def explain(self, jpegs: Sequence[bytes]) -> base.Explanation:
     if not jpegs:
-      return graders.explanation(graders.no_rows(), np.zeros((0, 0, 0), np.float32))
-    return graders.explanation(*self._joined(EXPLAIN_SIGNATURE, jpegs, (OUTPUT, HEATMAPS)))
+      return base.explanation(base.no_rows(), np.zeros((0, 0, 0), np.float32))
+    return base.explanation(*self._joined(SERVING_EXPLAIN, jpegs,
+                                          (OUTPUT_PROBABILITIES, OUTPUT_HEATMAPS)))
 
   def _joined(self, signature: str, jpegs: Sequence[bytes], names: Tuple[str, ...]
               ) -> Tuple[np.ndarray, ...]:
@@ -93,9 +92,9 @@ class _Grader:
   @staticmethod
   def _checked(name: str, values, n: int, where: str) -> np.ndarray:
     array = np.asarray(values, dtype=np.float32)
-    if name == OUTPUT and array.shape != (n, NUM_GRADES):
-      raise ServingError(f'{where}: expected {OUTPUT} of shape ({n}, {NUM_GRADES}) for {n} '
-                         f'crop(s), got {array.shape}')
+    if name == OUTPUT_PROBABILITIES and array.shape != (n, NUM_GRADES):
+      raise ServingError(f'{where}: expected {OUTPUT_PROBABILITIES} of shape ({n}, '
+                         f'{NUM_GRADES}) for {n} crop(s), got {array.shape}')
     if not array.ndim or len(array) != n:
       raise ServingError(f'{where}: expected {name} with {n} row(s) for {n} crop(s), got '
                          f'shape {array.shape}')
@@ -122,7 +121,7 @@ class RestGrader(_Grader):
   def _outputs(self, signature: str, jpegs: Sequence[bytes], names: Tuple[str, ...]
                ) -> Dict[str, np.ndarray]:
     body = json.dumps({'signature_name': signature, 'inputs': {
-        INPUT: [{'b64': base64.b64encode(jpeg).decode('ascii')} for jpeg in jpegs]}})
+        INPUT_IMAGES: [{'b64': base64.b64encode(jpeg).decode('ascii')} for jpeg in jpegs]}})
     request = urllib.request.Request(self.url, data=body.encode(), method='POST',
                                      headers={'Content-Type': 'application/json'})
     try:
@@ -182,7 +181,7 @@ class GrpcGrader(_Grader):
       request.model_spec.version.value = int(self.version)
     elif self.label is not None:
       request.model_spec.version_label = self.label
-    request.inputs[INPUT].CopyFrom(tf.make_tensor_proto(list(jpegs), dtype=tf.string))
+    request.inputs[INPUT_IMAGES].CopyFrom(tf.make_tensor_proto(list(jpegs), dtype=tf.string))
     try:
       response = self._stub.Predict(request, timeout=self.timeout)
     except grpc.RpcError as err:

@@ -3,18 +3,19 @@ crops side by side, each with the heatmap of its grade over it and the grade and
 under it, so that a clinician sees which regions (an eye, a mouth corner) drove a grade.
 
 The heatmaps come from the model's ``serving_explain`` signature (``trainer.gradcam``)
-through the grader that graded the video (``pipeline.graders``: the SavedModel here, or TF
-Serving), so a strip shows the served model, through the same preprocessing. Each crop's
+through the grader that graded the video (``pipeline.predict.base.Grader``: the SavedModel
+here, or TF Serving), so a strip shows the served model, through the same preprocessing. Each crop's
 heatmap is for that crop's own most probable grade, which is the one printed under it.
 """
 import io
 import os
+import sys
 from typing import List, Optional, Sequence
 
 import numpy as np
 
-from pipeline.graders import Explanation, Grader
-from pipeline.predict import Prediction
+from pipeline.predict.base import Explanation, Grader
+from pipeline.predict.grade import Prediction
 
 DEFAULT_FRAMES = 6
 HEAT_OPACITY = 0.5   # at the hottest point; a cold region shows the crop as it is
@@ -110,3 +111,19 @@ def explain_prediction(grader: Grader, prediction: Prediction, path_png: str) ->
   seconds = [f.timestamp_ms / 1000 for f in prediction.frames if f.face_box is not None]
   title = f'{os.path.basename(prediction.path)}: {prediction.grade}'
   return explain_video(grader, prediction.crops, seconds, path_png, title)
+
+
+def write_strips(grader: Grader, results: Sequence[Prediction], out_dir: str) -> None:
+  """A strip per graded input, named on stderr; a strip that fails is reported there too
+  and the others are still drawn."""
+  os.makedirs(out_dir, exist_ok=True)
+  for result, path in zip(results, strip_paths([r.path for r in results], out_dir)):
+    if result.error is not None:
+      continue
+    try:
+      explain_prediction(grader, result, path)
+    except Exception as e:  # pylint: disable=broad-except
+      print(f'[explain] {result.path}: NOT EXPLAINED: {type(e).__name__}: {e}',
+            file=sys.stderr, flush=True)
+      continue
+    print(f'[explain] {result.path}: {path}', file=sys.stderr, flush=True)

@@ -1,7 +1,7 @@
 """What ``palsy-tfx predict`` writes: a table for people, JSON and CSV for tools, and
 progress lines while it works.
 
-The JSON is a contract (README, "Grade a new patient"): a list with one object per
+The JSON is a contract (docs/predict-and-serve.md, "Output JSON and CSV"): a list with one object per
 input, in the order given, ``Prediction.as_json``. Progress goes to stderr so that
 stdout holds only the table.
 """
@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Callable, Optional, Sequence
 
-from pipeline.predict import Prediction
+from pipeline.predict.grade import Prediction
 from preprocessing.crop_settings import CropRecord
 from preprocessing.labels import GRADES, HOUSE_BRACKMANN
 

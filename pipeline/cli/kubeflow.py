@@ -34,7 +34,7 @@ def options_from_args(args: argparse.Namespace) -> dict:
 def _compile_package(args) -> str:
   """Compile from the command line's options and return the package's path."""
   kwargs = options_from_args(args)  # checked before TFX loads
-  from pipeline import kubeflow_runner  # pylint: disable=g-import-not-at-top
+  from pipeline.runners import kubeflow as kubeflow_runner  # pylint: disable=g-import-not-at-top
   return kubeflow_runner.compile_package(**kwargs)
 
 
@@ -67,7 +67,7 @@ def _submit(args) -> int:
       print(f'error: {e}', file=sys.stderr)
       return 2
     print(f'compiled {package}', flush=True)
-  from pipeline import kubeflow_submit  # pylint: disable=g-import-not-at-top
+  from pipeline.runners import kubeflow_submit  # pylint: disable=g-import-not-at-top
   try:
     run = kubeflow_submit.submit(package, args.host, args.experiment, args.run_name)
   except kubeflow_submit.SubmitError as e:

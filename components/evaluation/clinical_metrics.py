@@ -9,7 +9,7 @@ clinical test sets hold tens of subjects, and a point value alone overstates wha
 such a set can show.
 
 Pure numpy so that the TFMA custom metric (frame, video and subject level) and the
-run report share one implementation. Every measure is computed from a confusion
+run summary share one implementation. Every measure is computed from a confusion
 matrix, so a whole stack of bootstrap resamples is scored in one vectorised pass.
 """
 import warnings
@@ -18,6 +18,9 @@ import numpy as np
 
 from preprocessing.labels import NUM_GRADES
 
+# Where a grade is given and judged: each frame, each video (its frames pooled), and each
+# subject (all of a person's frames pooled).
+LEVELS = ('frame', 'video', 'subject')
 # Report order of the measures that get a confidence interval.
 _MEASURES = ('exact_accuracy', 'within_one_accuracy', 'mae', 'quadratic_weighted_kappa',
              'balanced_accuracy', 'macro_f1', 'recall', 'precision', 'f1')

@@ -14,9 +14,10 @@ from typing import Dict, Iterator, List
 import cv2
 import numpy as np
 
+from components.video_ingest import manifest
 from pipeline import configs
-from pipeline.media_writer import write_video
 from preprocessing.labels import GRADES
+from preprocessing.media_writer import write_video
 
 # Landmarks of the astronaut image (512x512), read off the picture.
 _FACE_CENTER = (222.0, 127.0)
@@ -108,7 +109,7 @@ def write_sample_data(output_dir: str, per_grade: int = configs.DEFAULT_SUBJECTS
                       seconds: float = 3.0, fps: int = 25, stills_per_subject: int = 1
                       ) -> Dict[str, int]:
   """Write demo videos, stills and ``manifest.csv`` into ``output_dir``, and the marker
-  (``configs.SAMPLE_MARKER``) that makes a model trained on them say that it saw no patient."""
+  (``manifest.SAMPLE_MARKER``) that makes a model trained on them say that it saw no patient."""
   os.makedirs(os.path.join(output_dir, 'videos'), exist_ok=True)
   os.makedirs(os.path.join(output_dir, 'stills'), exist_ok=True)
   rows = []
@@ -127,7 +128,7 @@ def write_sample_data(output_dir: str, per_grade: int = configs.DEFAULT_SUBJECTS
     writer = csv.writer(f)
     writer.writerow(['path', 'subject_id', 'label', 'source', 'side'])
     writer.writerows(rows)
-  with open(os.path.join(output_dir, configs.SAMPLE_MARKER), 'w') as f:
+  with open(os.path.join(output_dir, manifest.SAMPLE_MARKER), 'w') as f:
     f.write('Synthetic demo data made by `palsy-tfx sample-data` from the public-domain '
             'astronaut photograph of scikit-image. It is NOT clinical data: no patient is '
             'in it, and no number measured on it says anything about real patients.\n')

@@ -1,6 +1,6 @@
 """Find a pipeline's artifacts in MLMD without loading TensorFlow.
 
-The run summary and ``palsy-tfx report`` both look artifacts up here; the latter must
+The run summary and ``palsy-tfx headline`` both look artifacts up here; the latter must
 answer in a second, so this module imports ml-metadata and nothing heavier.
 """
 from typing import Dict, Optional

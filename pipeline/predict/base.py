@@ -1,0 +1,44 @@
+"""The one small interface behind which the grade probabilities of face crops come from.
+
+``palsy-tfx predict`` crops faces on the caller's side and sends the JPEG crops to a
+``Grader``: a SavedModel loaded in this process (``saved_model.SavedModelGrader``), or TF
+Serving over REST or gRPC (``tf_serving``), all through the model's ``serving_images``
+signature, so every route grades the same bytes the same way. For ``predict --explain``
+the same routes call ``serving_explain``, which also returns each crop's Grad-CAM heatmap
+(``trainer.gradcam``). As Beam's ``apache_beam/ml/inference`` keeps ``base.py`` and one
+module per backend, a new backend is one module that implements ``Grader``.
+"""
+from typing import List, NamedTuple, Protocol, Sequence
+
+import numpy as np
+
+from preprocessing.labels import GRADES, NUM_GRADES
+
+
+class Explanation(NamedTuple):
+  grades: List[str]            # each crop's most probable grade
+  probabilities: np.ndarray    # [n, grades]
+  heatmaps: np.ndarray         # [n, image_size, image_size] in [0, 1]
+
+
+def explanation(probabilities: np.ndarray, heatmaps: np.ndarray) -> Explanation:
+  """``serving_explain``'s answer, each heatmap for its crop's argmax grade (the rule of
+  the signature's own ``grade`` output, applied here so that no route parses strings)."""
+  probabilities = np.asarray(probabilities, np.float32)
+  return Explanation([GRADES[i] for i in probabilities.argmax(axis=1)], probabilities,
+                     np.asarray(heatmaps, np.float32))
+
+
+class Grader(Protocol):
+
+  def probabilities(self, jpegs: Sequence[bytes]) -> np.ndarray:
+    """(len(jpegs), 6) float32 softmax rows, one per JPEG face crop, in order; one
+    model call for the whole batch."""
+
+  def explain(self, jpegs: Sequence[bytes]) -> Explanation:
+    """The crops through ``serving_explain``: their probabilities and heatmaps."""
+
+
+def no_rows() -> np.ndarray:
+  """What a grader returns for no crops, without calling the model."""
+  return np.zeros((0, NUM_GRADES), np.float32)
