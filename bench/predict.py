@@ -20,8 +20,7 @@ import tempfile
 import _common
 
 from pipeline.demo.sample_data import Subject, render_frames
-from pipeline.predict import saved_model
-from pipeline.predict import grade
+from pipeline.predict import grade, saved_model
 from preprocessing import crop_settings, face_frames
 from preprocessing.media_writer import write_video
 

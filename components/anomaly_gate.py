@@ -14,8 +14,10 @@ from tfx.utils import io_utils
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
+from preprocessing.stops import RunStopped
 
-class AnomaliesFound(RuntimeError):
+
+class AnomaliesFound(RunStopped):
   """The data broke the schema."""
 
 

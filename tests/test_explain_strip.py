@@ -7,8 +7,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from pipeline.predict import explain
-from pipeline.predict import saved_model
+from pipeline.predict import explain, saved_model
 from trainer import export, model, presets
 
 

@@ -140,8 +140,7 @@ def test_grades_present_are_the_labelled_grades_only(tmp_path):
   assert manifest.grades_present(str(path)) == [0, 2]
 
 
-def test_cli_stops_an_untestable_cohort_with_a_message_not_a_traceback(tmp_path, capsys,
-                                                                       astronaut):
+def _untestable_cohort(tmp_path, astronaut):
   # Grade I has three subjects (one per split); grade VI has one, so it can only train.
   # The grades are bare House-Brackmann numbers, declared on the command line: the
   # message names grade VI only if the scale reached the ingest executor.
@@ -150,11 +149,52 @@ def test_cli_stops_an_untestable_cohort_with_a_message_not_a_traceback(tmp_path,
   for k, (subject, label) in enumerate([('a', '1'), ('b', '1'), ('c', '1'), ('d', '6')]):
     write_jpeg(str(tmp_path / f'{k}.jpg'), astronaut)
     rows.append(f'{k}.jpg,{subject},{label},stills')
-  path = _write(tmp_path, '\n'.join(rows) + '\n')
+  return _write(tmp_path, '\n'.join(rows) + '\n')
+
+
+@pytest.mark.slow
+def test_cli_stops_an_untestable_cohort_with_a_message_not_a_traceback(tmp_path, capsys,
+                                                                       astronaut):
+  path = _untestable_cohort(tmp_path, astronaut)
   code = cli.main(['run', '--manifest', path, '--pipeline-root', str(tmp_path / 'root'),
-                   '--stop-after', 'ingest', '--numeric-labels', 'hb'])
+                   '--stop-after', 'evaluate', '--numeric-labels', 'hb', '--model', 'demo'])
   assert code == 2
   err = capsys.readouterr().err
   assert 'no subject of grade complete (HB VI)' in err
   assert '1 subject in the manifest (train 1, eval 0, test 0); at least 2 are needed' in err
+  assert 'The run stops before any media is decoded' in err
+  assert '[ingest] progress' not in err and 'faces found' not in err
   assert 'Traceback' not in err
+
+
+@pytest.mark.slow
+def test_an_ingest_only_run_takes_an_untestable_cohort_and_says_what_a_full_run_needs(
+    tmp_path, capsys, astronaut):
+  path = _untestable_cohort(tmp_path, astronaut)
+  code = cli.main(['run', '--manifest', path, '--pipeline-root', str(tmp_path / 'root'),
+                   '--stop-after', 'ingest', '--numeric-labels', 'hb'])
+  assert code == 0
+  captured = capsys.readouterr()
+  assert '[ingest] WARNING: this run ends before the Evaluator, so ingest goes on' in captured.err
+  assert '1 subject in the manifest (train 1, eval 0, test 0); at least 2 are needed' in (
+      captured.err)
+  assert 'Examples: ' in captured.out and 'Traceback' not in captured.err
+
+
+@pytest.mark.slow
+def test_a_stop_names_the_refused_rows_before_the_split(tmp_path, capsys, astronaut):
+  """One good HB-II row and a bare 4 with no declared scale: the 4 is refused, and the
+  stop says so first, then why grade II cannot be tested."""
+  from tests.conftest import write_jpeg  # pylint: disable=g-import-not-at-top
+  for name in ('a.jpg', 'b.jpg'):
+    write_jpeg(str(tmp_path / name), astronaut)
+  path = _write(tmp_path, 'path,subject_id,label,source\na.jpg,a,HB-II,stills\n'
+                          'b.jpg,b,4,stills\n')
+  code = cli.main(['run', '--manifest', path, '--pipeline-root', str(tmp_path / 'root'),
+                   '--stop-after', 'evaluate', '--model', 'demo'])
+  assert code == 2
+  err = capsys.readouterr().err
+  refused = err.index('The manifest checks refused 1 row; a refused row reaches no split:')
+  assert err.index('  row 3: ', refused) < err.index('The test split has no subject of grade '
+                                                      'near_normal (HB II)', refused)
+  assert str(tmp_path / 'b.jpg') in err[refused:]

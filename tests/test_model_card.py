@@ -11,8 +11,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
-from components.evaluation import gates
-from components.evaluation import tables
+from components.evaluation import gates, tables
 from components.model_card import card, pusher
 from components.model_card.component import ModelCard
 from preprocessing.labels import GRADES

@@ -7,8 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from pipeline.predict import grade
-from pipeline.predict import output
+from pipeline.predict import grade, output
 from preprocessing.crop_settings import CropRecord, CropSettings
 from preprocessing.labels import GRADES
 from preprocessing.media_writer import write_video

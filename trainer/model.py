@@ -4,13 +4,8 @@ from keras import layers
 
 from preprocessing import contract
 from preprocessing.labels import NUM_GRADES
-from trainer import asymmetry, dlib_resnet, vggface, weights
+from trainer import asymmetry, dlib_resnet, vggface, weight_files, weights
 from trainer.presets import Preset
-
-_IMAGENET_FILES = {
-    'vgg16': 'vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5',
-    'resnet50': 'resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5',
-}
 
 
 def small_cnn(input_shape) -> keras.Model:
@@ -47,24 +42,19 @@ def build_backbone(backbone: str, image_size: int, weights_path: str) -> keras.M
     print('!' * 78 + '\n!! WEIGHTS=NONE: the backbone is RANDOMLY INITIALISED. This is a smoke test, '
           'not transfer learning;\n!! its grades mean nothing clinically.\n' + '!' * 78,
           flush=True)
-  if backbone.startswith('vggface_'):
-    arch = backbone[len('vggface_'):]
+  path = weight_files.backbone_file(backbone, weights_path)  # None: random init
+  if backbone.startswith(weight_files.VGGFACE_PREFIX):
+    arch = backbone[len(weight_files.VGGFACE_PREFIX):]
     model = vggface.ARCHITECTURES[arch](shape, include_top=False)
-    if not random_init:
-      path = weights.resolve(vggface.WEIGHT_FILES[(arch, False)], weights_path or None,
-                             cache_subdir='vggface')
+    if path:
       weights.load_by_name(model, path)
     return model
   if backbone == 'dlib_resnet':
-    path = None if random_init else dlib_resnet.weights_file(weights_path or None)
     model = dlib_resnet.build_feature_model(image_size)
     if path:
       dlib_resnet.load_dat(model, path)
     return model
-  if backbone in _IMAGENET_FILES:
-    path = None
-    if not random_init:
-      path = weights.resolve(_IMAGENET_FILES[backbone], weights_path or None)
+  if backbone in weight_files.IMAGENET_FILES:
     app = {'vgg16': keras.applications.VGG16, 'resnet50': keras.applications.ResNet50}
     return app[backbone](include_top=False, weights=path, input_shape=shape)
   raise ValueError(f'unknown backbone {backbone!r}')

@@ -2,19 +2,11 @@
 keras-vggface builds them, so the published ``.h5`` weight files load by layer name.
 
 Keras 3 forbids '/' in layer names, which rcmalli's files use ('conv1/7x7_s2/bn');
-we write it as '__' and translate when loading (see ``trainer.weights``).
+we write it as '__' and translate when loading (see ``trainer.weights``). The file names
+are ``trainer.weight_files.VGGFACE_FILES``.
 """
 import keras
 from keras import layers
-
-WEIGHT_FILES = {
-    ('vgg16', True): 'rcmalli_vggface_tf_vgg16.h5',
-    ('vgg16', False): 'rcmalli_vggface_tf_notop_vgg16.h5',
-    ('resnet50', True): 'rcmalli_vggface_tf_resnet50.h5',
-    ('resnet50', False): 'rcmalli_vggface_tf_notop_resnet50.h5',
-    ('senet50', True): 'rcmalli_vggface_tf_senet50.h5',
-    ('senet50', False): 'rcmalli_vggface_tf_notop_senet50.h5',
-}
 
 
 def keras_name(h5_name: str) -> str:

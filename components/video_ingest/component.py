@@ -6,7 +6,7 @@ Class-based, after tfx_addons/sampling, so it runs on any Beam runner the pipeli
 import json
 import os
 import sys
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 import tensorflow as tf
@@ -20,8 +20,15 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from components.video_ingest import (extract, manifest, progress, pseudonyms, splits, summary,
                                     workers)
 from preprocessing import crop_settings, labels, storage
+from preprocessing.stops import RunStopped
 
 EXAMPLES_KEY = 'examples'
+# Whether a cohort that cannot fill the test split stops ingest ('stop', the default) or
+# is a warning ('warn': a run that stops before the Evaluator, as --stop-after ingest).
+# Read from the environment as the executor runs, not an execution property: those key
+# TFX's cache, and an ingest-only look at the data and the full run after it must share
+# one ingest rather than decode a cohort twice.
+SPLIT_CHECK_ENV = 'PALSY_SPLIT_CHECK'
 
 
 class VideoIngestSpec(types.ComponentSpec):
@@ -63,7 +70,43 @@ def decode_ahead(beam_pipeline_args: Sequence[str]) -> bool:
   return workers == 1 or (workers == 0 and (os.cpu_count() or 1) == 1)
 
 
-def plan_splits(items: Sequence[manifest.Item], ratios: Sequence[float]
+def refused_rows(failures: Sequence[manifest.Failure]) -> str:
+  """The rows the manifest checks refused, with their reasons, as the lines that come
+  first in a split error: a refused row reaches no split, and is often why a grade has
+  too few subjects."""
+  if not failures:
+    return ''
+  lines = [f'The manifest checks refused {len(failures)} row'
+           f'{"" if len(failures) == 1 else "s"}; a refused row reaches no split:']
+  lines += [f'  {f.reason} ({f.path})' for f in failures]
+  return '\n'.join(lines) + '\n'
+
+
+def judge_split(check: Callable[[], None], failures: Sequence[manifest.Failure],
+                stop: bool = True) -> None:
+  """Run one split check. A cohort that cannot fill the test split stops the run
+  (``SplitError``) with the refused rows named first; with ``stop`` False (a run that
+  ends before the Evaluator) the same text is a warning, and ingest goes on."""
+  try:
+    check()
+  except splits.SplitError as e:
+    message = refused_rows(failures) + str(e)
+    if stop:
+      raise splits.SplitError(message) from None
+    print('[ingest] WARNING: this run ends before the Evaluator, so ingest goes on; a full '
+          f'run would stop here:\n{message}', file=sys.stderr, flush=True)
+
+
+def split_check_stops(environ=os.environ) -> bool:
+  """False when the runner asked for warnings (``SPLIT_CHECK_ENV`` 'warn')."""
+  value = environ.get(SPLIT_CHECK_ENV, 'stop')
+  if value not in ('stop', 'warn'):
+    raise ValueError(f'{SPLIT_CHECK_ENV} must be stop or warn, not {value!r}')
+  return value == 'stop'
+
+
+def plan_splits(items: Sequence[manifest.Item], ratios: Sequence[float],
+                failures: Sequence[manifest.Failure] = (), stop: bool = True
                 ) -> Tuple[Dict[str, str], Dict[str, Dict[str, int]]]:
   """Give every subject its split, and stop before any media is decoded when a grade
   could not be tested: decoding a large cohort only to find that out wastes hours.
@@ -73,7 +116,7 @@ def plan_splits(items: Sequence[manifest.Item], ratios: Sequence[float]
   """
   split_of = splits.assign_splits(splits.subject_grades(items), ratios)
   assigned = splits.subjects_per_class(items, split_of)
-  splits.check_test_split(assigned, assigned, ratios)
+  judge_split(lambda: splits.check_test_split(assigned, assigned, ratios), failures, stop)
   return split_of, assigned
 
 
@@ -116,8 +159,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
           f'{len(failures)} refused by manifest checks', file=sys.stderr, flush=True)
     ratios = json.loads(exec_properties['split_ratios'])
     split_by = exec_properties.get('split_by') or 'subject'
+    stop = split_check_stops()
     if split_by == 'subject':
-      split_of, assigned = plan_splits(items, ratios)
+      split_of, assigned = plan_splits(items, ratios, failures, stop)
     else:
       plan_frame_split(ratios)
       split_of = {}
@@ -169,13 +213,15 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       json.dump(result, f, indent=2)
     print(summary.format_summary(result), file=sys.stderr, flush=True)
     if result['faces_found'] == 0:
-      raise RuntimeError(f'{path}: no face crops were produced; see the failed inputs above')
+      raise RunStopped(f'{path}: no face crops were produced; see the failed inputs above')
     # A test subject whose media gave no face leaves its grade untested after all.
     if split_by == 'subject':
-      splits.check_test_split(result['subjects_per_class'], assigned, ratios,
-                              after_extraction=True)
+      judge_split(lambda: splits.check_test_split(
+          result['subjects_per_class'], assigned, ratios, after_extraction=True),
+                  failures, stop)
     else:
-      splits.check_frame_test_split(result['examples_per_class'])
+      judge_split(lambda: splits.check_frame_test_split(result['examples_per_class']),
+                  failures, stop)
 
 
 class VideoIngest(base_beam_component.BaseBeamComponent):

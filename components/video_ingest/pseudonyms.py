@@ -147,6 +147,6 @@ def ingest_key(manifest_path: str, environ: Mapping[str, str] = os.environ,
       f'{manifest_path}: no pseudonym key is set. Subject ids and media paths are '
       f'pseudonymised with a secret key, read from {KEY_ENV} (the key itself) or '
       f'{KEY_FILE_ENV} (a file holding it, such as a mounted Kubernetes Secret). Make a '
-      f'key once with\n  {MAKE_KEY}\nkeep it with the dataset (a new key gives every '
-      f'subject a new pseudonym), and set one of them, e.g.\n  export {KEY_ENV}=<the key>'
-      f'\nOnly the sample data of palsy-tfx sample-data runs without one.')
+      f'key once with `{MAKE_KEY}`, keep it with the dataset (a new key gives every '
+      f'subject a new pseudonym), and set one of them, e.g. `export {KEY_ENV}=<the key>`. '
+      f'Only the sample data of palsy-tfx sample-data runs without one.')

@@ -9,6 +9,7 @@ import sys
 from typing import Callable
 
 from pipeline import configs, options
+from pipeline.cli import errors
 
 
 def _add_compile_args(parser: argparse.ArgumentParser) -> None:
@@ -41,9 +42,8 @@ def _compile_package(args) -> str:
 def _compile(args) -> int:
   try:
     path = _compile_package(args)
-  except ValueError as e:  # ManifestError too
-    print(f'error: {e}', file=sys.stderr)
-    return 2
+  except errors.KNOWN as e:  # ManifestError too
+    return errors.report(e)
   print(path)
   return 0
 
@@ -63,16 +63,15 @@ def _submit(args) -> int:
       return 2
     try:
       package = _compile_package(args)
-    except ValueError as e:
-      print(f'error: {e}', file=sys.stderr)
-      return 2
+    except errors.KNOWN as e:
+      return errors.report(e)
     print(f'compiled {package}', flush=True)
   from pipeline.runners import kubeflow_submit  # pylint: disable=g-import-not-at-top
   try:
     run = kubeflow_submit.submit(package, args.host, args.experiment, args.run_name)
   except kubeflow_submit.SubmitError as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
+    errors.report(e)
+    return 1  # the package was fine; the server refused or was not there
   print(f'started run {run.run_id} ({run.display_name}) in experiment {args.experiment}')
   return 0
 

@@ -8,52 +8,60 @@ import json
 import os
 import sys
 
-from components.video_ingest import splits
 from pipeline import configs, options
+from pipeline.cli import errors
 from pipeline.cli import kubeflow as kubeflow_cli
 from pipeline.cli import predict as predict_cli
 from preprocessing import logs
 
 
 def _sample_data(args) -> int:
+  if args.subjects_per_grade < 1 or args.seconds <= 0:
+    return errors.report(ValueError(
+        f'--subjects-per-grade must be at least 1 and --seconds above 0; got '
+        f'{args.subjects_per_grade} and {args.seconds:g}'))
   from pipeline.demo.sample_data import write_sample_data  # pylint: disable=g-import-not-at-top
-  counts = write_sample_data(args.output, per_grade=args.subjects_per_grade,
-                             seconds=args.seconds)
+  try:
+    counts = write_sample_data(args.output, per_grade=args.subjects_per_grade,
+                               seconds=args.seconds)
+  except OSError as e:  # a file where the folder should be, no permission, a full disk
+    return errors.report(e)
   print(f'wrote {counts["rows"]} media files for {counts["subjects"]} synthetic subjects '
         f'to {args.output}/manifest.csv (demo data, NOT clinical data)')
   return 0
 
 
-def _pipeline_options(args) -> dict:
+def _pipeline_options(args, trains: bool) -> dict:
   """The options ``run`` and ``leakage`` share, read and checked now, so that a bad
-  preset, manifest, option or pseudonym key fails before any work starts (ValueError:
-  ManifestError and PseudonymKeyError among them). The manifest's fingerprint and
-  grades are read here too."""
+  preset, manifest, option, pseudonym key or (for a run that ``trains``) a missing
+  weights file fails before any work starts (``errors.KNOWN``). The manifest's
+  fingerprint and grades are read here too."""
   from components.video_ingest import pseudonyms  # pylint: disable=g-import-not-at-top
   from pipeline.runners import local  # pylint: disable=g-import-not-at-top
   model = options.ModelOptions.from_args(args)  # before the manifest is read
   runtime = options.RuntimeOptions.from_args(args)
   data = local.local_data(options.DataOptions.from_args(args),
-                                 runtime.beam_pipeline_args(configs.LOCAL_BEAM_ARGS))
+                          runtime.beam_pipeline_args(configs.LOCAL_BEAM_ARGS))
   # Ingest reads the key again when it executes; it is never passed on from here.
   pseudonyms.ingest_key(data.manifest, announce=False)
+  if trains:
+    model.check_weights()
   return dict(model=model, runtime=runtime, data=data)
 
 
 def _run(args) -> int:
-  try:
-    kwargs = _pipeline_options(args)
-    kwargs.update(gates=options.Gates.from_args(args),
-                  serving=options.ServingOptions.from_args(args))
-  except ValueError as e:  # ManifestError too
-    print(f'error: {e}', file=sys.stderr)
-    return 2
   from pipeline.runners import local  # pylint: disable=g-import-not-at-top
   try:
+    kwargs = _pipeline_options(args, trains=args.stop_after in ('evaluate', 'push'))
+    kwargs.update(gates=options.Gates.from_args(args),
+                  serving=options.ServingOptions.from_args(args))
+    local.check_folders(args.pipeline_root, kwargs['serving'], args.stop_after)
+  except errors.KNOWN as e:
+    return errors.report(e)
+  try:
     outcome = local.run_and_summarize(args.pipeline_root, stop_after=args.stop_after, **kwargs)
-  except splits.SplitError as e:  # a cohort that cannot be evaluated: no traceback
-    print(f'error: {e}', file=sys.stderr)
-    return 2
+  except errors.STOPS as e:  # a cohort that cannot be evaluated, anomalies: no traceback
+    return errors.report(e)
   if args.summary_json:
     with open(args.summary_json, 'w') as f:
       json.dump(outcome, f, indent=2)
@@ -83,16 +91,14 @@ def _leakage(args) -> int:
   """Train the same preset on the same data twice, split by frame and by subject, and
   print the two evaluations side by side (``pipeline.demo.leakage``)."""
   try:
-    kwargs = _pipeline_options(args)
-  except ValueError as e:  # ManifestError too
-    print(f'error: {e}', file=sys.stderr)
-    return 2
+    kwargs = _pipeline_options(args, trains=True)
+  except errors.KNOWN as e:
+    return errors.report(e)
   from pipeline.demo import leakage  # pylint: disable=g-import-not-at-top
   try:
     comparison, paths = leakage.run_leakage(args.output, **kwargs)
-  except splits.SplitError as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 2
+  except errors.STOPS as e:
+    return errors.report(e)
   print(f'\nLeakage: the {args.model} preset (seed {args.seed}) trained and evaluated twice '
         f'on {args.manifest}, split by frame and by subject (quality gates off, nothing '
         'pushed)', flush=True)

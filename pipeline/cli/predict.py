@@ -5,6 +5,7 @@ import sys
 from typing import Callable
 
 from pipeline import options
+from pipeline.cli import errors
 
 
 class _UsageError(ValueError):
@@ -46,16 +47,32 @@ def _grader(args):
   return kind(where, model_name=args.model_name, version=args.version, label=args.label)
 
 
+def _check_inputs(paths) -> None:
+  """Before TensorFlow and the model load: when not one input could be graded (each
+  missing, empty or of another extension), a usage error that names each and why. When
+  some can, the others are reported beside their grades, as ever."""
+  from preprocessing import frames  # pylint: disable=g-import-not-at-top
+  problems = []
+  for path in paths:
+    try:
+      frames.local_media_kind(path)
+    except frames.MediaError as e:
+      problems.append(f'{path}: {e}')
+  if len(problems) == len(paths):
+    raise _UsageError(f'no input can be graded: {"; ".join(problems)}')
+
+
 def _predict(args) -> int:
-  """Grade each input; exit 1 only when none could be graded."""
-  from pipeline.predict import grade  # pylint: disable=g-import-not-at-top
-  from pipeline.predict import output  # pylint: disable=g-import-not-at-top
+  """Grade each input; exit 1 only when none could be graded, 2 when none could even be
+  read or the model flags cannot work."""
   try:
     record = _crop_record(args)
+    _check_inputs(args.paths)
     grader = _grader(args)
   except _UsageError as e:
-    print(f'palsy-tfx predict: error: {e}', file=sys.stderr)
-    return 2
+    return errors.report(e, 'palsy-tfx predict: error')
+  from pipeline.predict import grade  # pylint: disable=g-import-not-at-top
+  from pipeline.predict import output  # pylint: disable=g-import-not-at-top
   print(output.sampling_line(len(args.paths), record, args.source), file=sys.stderr,
         flush=True)
   results = grade.predict_files(args.paths, grader, record, args.source,

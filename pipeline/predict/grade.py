@@ -9,7 +9,6 @@ Evaluator graded every test video. A file that cannot be graded gets an ``error`
 the others are still graded.
 """
 import dataclasses
-import os
 from typing import Callable, List, Optional, Sequence
 
 import numpy as np
@@ -57,21 +56,10 @@ class Prediction:
             'error': self.error, 'frames': [dataclasses.asdict(f) for f in self.frames]}
 
 
-def _media_kind(path: str) -> str:
-  """'video' or 'image'; raises ``frames.MediaError`` with the reason a file cannot be
-  read (the words of ingest's checks)."""
-  if not os.path.isfile(path):
-    raise frames.MediaError('file not found')
-  kind = frames.media_kind(path)
-  if os.path.getsize(path) == 0:
-    raise frames.MediaError('zero-byte file')
-  return kind
-
-
 def _sample(result: Prediction, record: CropRecord, source: Optional[str],
             on_frame: Optional[Callable[[Prediction], None]]) -> List[bytes]:
   """Fill ``result.frames`` and its counts from the file; return the face crops."""
-  kind = _media_kind(result.path)
+  kind = frames.local_media_kind(result.path)
   jpegs = []
   for found in face_frames.face_frames(result.path, kind, record.fps(source), record.crop):
     result.frames.append(FrameResult(found.frame.timestamp_ms, found.relative_box(), None))

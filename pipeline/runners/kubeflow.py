@@ -13,7 +13,8 @@ key) must be given for a remote manifest; a local one may be hashed here as loca
 """
 import dataclasses
 import os
-from typing import Optional, Tuple
+import threading
+from typing import Callable, Optional, Tuple, TypeVar
 
 from google.protobuf import json_format
 from kfp.compiler import pipeline_spec_builder
@@ -32,6 +33,7 @@ from preprocessing import storage
 INGEST_EXECUTOR = 'VideoIngest_executor'
 TRAINER = 'Trainer'
 
+T = TypeVar('T')
 _Resources = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
 
@@ -56,24 +58,53 @@ def compile_fingerprint(data: DataOptions) -> str:
   return manifest.fingerprint(data.manifest)
 
 
-def compile_grades(data: DataOptions) -> Optional[Tuple[int, ...]]:
+def within(timeout_s: float, read: Callable[[], T]) -> T:
+  """``read()``'s answer, or TimeoutError after ``timeout_s``. The read runs in a daemon
+  thread: a bucket with no route answers only when the network gives up, and the thread
+  left waiting must not keep the process from exiting."""
+  answer: list = []
+  thread = threading.Thread(target=lambda: answer.append(_outcome(read)), daemon=True)
+  thread.start()
+  thread.join(timeout_s)
+  if not answer:
+    raise TimeoutError(f'no answer in {timeout_s:g} s')
+  ok, value = answer[0]
+  if not ok:
+    raise value
+  return value
+
+
+def _outcome(read):
+  try:
+    return True, read()
+  except Exception as e:  # pylint: disable=broad-except
+    return False, e
+
+
+def compile_grades(data: DataOptions, timeout_s: float = configs.DEFAULT_READ_TIMEOUT_S
+                   ) -> Optional[Tuple[int, ...]]:
   """The grades the manifest holds: given (``--grades``), or read from the manifest's
-  label column (the CSV alone, never media)."""
+  label column (the CSV alone, never media), waiting at most ``timeout_s``."""
   if data.grades:
     return data.grades
+  avoid = 'name the grades it holds with --grades, e.g. --grades normal mild severe'
   try:
-    return tuple(manifest.grades_present(data.manifest, data.numeric_labels)) or None
+    return tuple(within(timeout_s, lambda: manifest.grades_present(
+        data.manifest, data.numeric_labels))) or None
+  except TimeoutError as e:
+    raise ValueError(f'reading {data.manifest} for its grades at compile time: {e} '
+                     f'(--read-timeout); {avoid}') from e
   except OSError as e:  # Beam's BeamIOError for a bucket, too
-    raise ValueError(f'cannot read {data.manifest} at compile time ({e}); name the grades '
-                     'it holds with --grades, e.g. --grades normal mild severe') from e
+    raise ValueError(f'cannot read {data.manifest} at compile time ({e}); {avoid}') from e
 
 
-def compile_data(data: DataOptions) -> DataOptions:
+def compile_data(data: DataOptions, timeout_s: float = configs.DEFAULT_READ_TIMEOUT_S
+                 ) -> DataOptions:
   """The data options as the compiled pipeline states them."""
   if not storage.is_remote(data.manifest):
     data = dataclasses.replace(data, manifest=os.path.abspath(data.manifest))
   return dataclasses.replace(data, input_fingerprint=compile_fingerprint(data),
-                             grades=compile_grades(data))
+                             grades=compile_grades(data, timeout_s))
 
 
 def trainer_resources(deployment: KubeflowOptions) -> _Resources:
@@ -105,7 +136,7 @@ def compile_job(data: DataOptions, model: ModelOptions, gates: Gates,
               TRAINER: deployment.gpu_image}
   pipeline = create_pipeline(
       pipeline_name=configs.PIPELINE_NAME, pipeline_root=deployment.pipeline_root,
-      data=compile_data(data), model=model, gates=gates, serving=serving,
+      data=compile_data(data, deployment.read_timeout_s), model=model, gates=gates, serving=serving,
       beam_pipeline_args=runtime.beam_pipeline_args(()), enable_cache=runtime.enable_cache,
       trainer_resources=trainer_resources(deployment))
   runner = runner_lib.KubeflowV2DagRunner(

@@ -3,12 +3,14 @@
 Only paths, Beam options and the dataset's fingerprint are chosen here; the pipeline
 itself is create_pipeline's, and the run summary ``summary.summarize``'s.
 """
+import contextlib
 import dataclasses
 import os
 from typing import Sequence
 
 from tfx import v1 as tfx
 
+from components.video_ingest import component as ingest_component
 from components.video_ingest import manifest
 from pipeline import configs
 from pipeline.options import DataOptions, Gates, ModelOptions, RuntimeOptions, ServingOptions
@@ -35,10 +37,30 @@ def local_data(data: DataOptions, beam_args: Sequence[str] = ()) -> DataOptions:
       input_fingerprint=data.input_fingerprint or manifest.fingerprint(path))
 
 
+def check_folders(pipeline_root: str, serving: ServingOptions, stop_after: str) -> None:
+  """The pipeline root, and for a run that pushes the serving directory, are folders or
+  can be made: checked before any work, as a ValueError naming the flag."""
+  folders = [('--pipeline-root', pipeline_root)]
+  if stop_after == 'push':
+    folders.append(('--serving-dir', serving.serving_dir or
+                    os.path.join(pipeline_root, 'serving')))
+  for flag, path in folders:
+    path = os.path.abspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+      raise ValueError(f'{flag} {path} is a file, not a folder')
+    existing = path
+    while not os.path.exists(existing):
+      existing = os.path.dirname(existing)
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+      raise ValueError(f'{flag} {path}: cannot write in {existing}')
+
+
 def run(pipeline_root: str, data: DataOptions, model: ModelOptions = ModelOptions(),
         gates: Gates = Gates(), serving: ServingOptions = ServingOptions(),
         runtime: RuntimeOptions = RuntimeOptions(), stop_after: str = 'push') -> str:
-  """Run the local pipeline and return the MLMD SQLite path."""
+  """Run the local pipeline and return the MLMD SQLite path. A run that ends before the
+  Evaluator takes any cohort: a grade that cannot fill the test split is ingest's
+  warning, not its stop (``ingest_component.SPLIT_CHECK_ENV``)."""
   os.environ.setdefault('TF_FORCE_GPU_ALLOW_GROWTH', 'true')
   pipeline_root = os.path.abspath(pipeline_root)
   metadata_path = configs.local_metadata_path(pipeline_root)
@@ -54,8 +76,24 @@ def run(pipeline_root: str, data: DataOptions, model: ModelOptions = ModelOption
       metadata_connection_config=(
           tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)),
       stop_after=stop_after, enable_cache=runtime.enable_cache)
-  tfx.orchestration.LocalDagRunner().run(pipeline)
+  evaluates = stop_after in ('evaluate', 'push')
+  with _environment(ingest_component.SPLIT_CHECK_ENV, 'stop' if evaluates else 'warn'):
+    tfx.orchestration.LocalDagRunner().run(pipeline)
   return metadata_path
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str):
+  """``name=value`` in this process's environment for the block, as it was after."""
+  before = os.environ.get(name)
+  os.environ[name] = value
+  try:
+    yield
+  finally:
+    if before is None:
+      os.environ.pop(name, None)
+    else:
+      os.environ[name] = before
 
 
 def run_and_summarize(pipeline_root: str, **kwargs) -> dict:
