@@ -91,6 +91,25 @@ def test_an_ingest_only_run_needs_no_weights(own_manifest, key, no_weights):
     cli._pipeline_options(args, trains=True)
 
 
+def test_run_answers_before_tfx_or_tensorflow_load(own_manifest, tmp_path):
+  """A run that will fail says so before the pipeline (and with it TFX and TensorFlow)
+  is even built: here the default preset's weights, missing from a fresh HOME."""
+  code = textwrap.dedent(f'''
+      import sys
+      from pipeline.cli import main as cli
+      code = cli.main(['run', '--manifest', {own_manifest!r}, '--pipeline-root', 'root'])
+      print('loaded', ' '.join(m for m in sys.modules if m.split('.')[0] in
+                               ('tensorflow', 'keras', 'tfx')))
+      sys.exit(code)''')
+  env = dict(os.environ, PYTHONPATH=ROOT, HOME=str(tmp_path), **{pseudonyms.KEY_ENV: 'k' * 64})
+  done = subprocess.run([sys.executable, '-c', code], cwd=str(tmp_path), capture_output=True,
+                        text=True, timeout=120, env=env)
+  assert done.returncode == 2, done.stderr
+  assert done.stdout.strip() == 'loaded'
+  assert done.stderr.startswith('error: pretrained weights rcmalli_vggface_tf_notop_vgg16.h5')
+  assert not (tmp_path / 'root').exists()
+
+
 @pytest.mark.parametrize('argv,needle', [
     (['--split-ratios', '-1', '0.5', '0.5'], 'split ratios must be three non-negative'),
     (['--beam-workers', 'external:job=localhost:8099'], 'pool=HOST:PORT is missing'),
@@ -131,8 +150,8 @@ def test_run_refuses_a_pipeline_root_or_serving_dir_that_is_a_file(own_manifest,
   args = cli.build_parser().parse_args(['run', '--manifest', own_manifest, '--pipeline-root',
                                         str(tmp_path / 'root'), '--serving-dir', str(a_file),
                                         '--stop-after', 'ingest'])
-  from pipeline.runners import local  # pylint: disable=g-import-not-at-top
-  local.check_folders(args.pipeline_root, cli.options.ServingOptions.from_args(args), 'ingest')
+  from pipeline.runners import preflight  # pylint: disable=g-import-not-at-top
+  preflight.check_folders(args.pipeline_root, cli.options.ServingOptions.from_args(args), 'ingest')
 
 
 def test_run_without_a_key_on_ones_own_data_stops(own_manifest, tmp_path, capsys,

@@ -37,10 +37,10 @@ def _pipeline_options(args, trains: bool) -> dict:
   weights file fails before any work starts (``errors.KNOWN``). The manifest's
   fingerprint and grades are read here too."""
   from components.video_ingest import pseudonyms  # pylint: disable=g-import-not-at-top
-  from pipeline.runners import local  # pylint: disable=g-import-not-at-top
+  from pipeline.runners import preflight  # pylint: disable=g-import-not-at-top
   model = options.ModelOptions.from_args(args)  # before the manifest is read
   runtime = options.RuntimeOptions.from_args(args)
-  data = local.local_data(options.DataOptions.from_args(args),
+  data = preflight.local_data(options.DataOptions.from_args(args),
                           runtime.beam_pipeline_args(configs.LOCAL_BEAM_ARGS))
   # Ingest reads the key again when it executes; it is never passed on from here.
   pseudonyms.ingest_key(data.manifest, announce=False)
@@ -50,14 +50,15 @@ def _pipeline_options(args, trains: bool) -> dict:
 
 
 def _run(args) -> int:
-  from pipeline.runners import local  # pylint: disable=g-import-not-at-top
+  from pipeline.runners import preflight  # pylint: disable=g-import-not-at-top
   try:
     kwargs = _pipeline_options(args, trains=args.stop_after in ('evaluate', 'push'))
     kwargs.update(gates=options.Gates.from_args(args),
                   serving=options.ServingOptions.from_args(args))
-    local.check_folders(args.pipeline_root, kwargs['serving'], args.stop_after)
+    preflight.check_folders(args.pipeline_root, kwargs['serving'], args.stop_after)
   except errors.KNOWN as e:
     return errors.report(e)
+  from pipeline.runners import local  # pylint: disable=g-import-not-at-top  (TFX loads here)
   try:
     outcome = local.run_and_summarize(args.pipeline_root, stop_after=args.stop_after, **kwargs)
   except errors.STOPS as e:  # a cohort that cannot be evaluated, anomalies: no traceback

@@ -6,53 +6,15 @@ itself is create_pipeline's, and the run summary ``summary.summarize``'s.
 import contextlib
 import dataclasses
 import os
-from typing import Sequence
 
 from tfx import v1 as tfx
 
 from components.video_ingest import component as ingest_component
-from components.video_ingest import manifest
 from pipeline import configs
 from pipeline.options import DataOptions, Gates, ModelOptions, RuntimeOptions, ServingOptions
 from pipeline.pipeline import create_pipeline
 from pipeline.runners import artifacts, summary
-from preprocessing import storage
-
-
-def local_data(data: DataOptions, beam_args: Sequence[str] = ()) -> DataOptions:
-  """The data options with an absolute manifest path (a URI stays as it is), and with
-  what the manifest tells when not given: its fingerprint (``manifest.fingerprint``:
-  every media file's size and time, so a changed file reruns ingest) and the grades it
-  holds. Both read the manifest, so a bad one fails here, before any work starts
-  (ManifestError). ``beam_args`` carry a bucket's options (``--s3_endpoint_url``...)."""
-  if storage.is_remote(data.manifest):
-    storage.set_options(beam_args)
-    path = data.manifest
-  else:
-    path = os.path.abspath(data.manifest)
-  # The grades first: reading them checks the manifest (a missing one: ManifestError).
-  grades = data.grades or tuple(manifest.grades_present(path, data.numeric_labels)) or None
-  return dataclasses.replace(
-      data, manifest=path, grades=grades,
-      input_fingerprint=data.input_fingerprint or manifest.fingerprint(path))
-
-
-def check_folders(pipeline_root: str, serving: ServingOptions, stop_after: str) -> None:
-  """The pipeline root, and for a run that pushes the serving directory, are folders or
-  can be made: checked before any work, as a ValueError naming the flag."""
-  folders = [('--pipeline-root', pipeline_root)]
-  if stop_after == 'push':
-    folders.append(('--serving-dir', serving.serving_dir or
-                    os.path.join(pipeline_root, 'serving')))
-  for flag, path in folders:
-    path = os.path.abspath(path)
-    if os.path.exists(path) and not os.path.isdir(path):
-      raise ValueError(f'{flag} {path} is a file, not a folder')
-    existing = path
-    while not os.path.exists(existing):
-      existing = os.path.dirname(existing)
-    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
-      raise ValueError(f'{flag} {path}: cannot write in {existing}')
+from pipeline.runners.preflight import local_data
 
 
 def run(pipeline_root: str, data: DataOptions, model: ModelOptions = ModelOptions(),
