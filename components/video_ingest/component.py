@@ -66,8 +66,8 @@ def decode_ahead(beam_pipeline_args: Sequence[str]) -> bool:
     return False
   if opts.get('direct_running_mode', 'in_memory') == 'in_memory':
     return True
-  workers = int(opts.get('direct_num_workers', '1'))
-  return workers == 1 or (workers == 0 and (os.cpu_count() or 1) == 1)
+  processes = int(opts.get('direct_num_workers', '1'))
+  return processes == 1 or (processes == 0 and (os.cpu_count() or 1) == 1)
 
 
 def refused_rows(failures: Sequence[manifest.Failure]) -> str:
