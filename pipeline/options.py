@@ -349,6 +349,13 @@ class KubeflowOptions:
                        f'got {self.gpus}, {self.trainer_cpu}, {self.trainer_memory_gb}')
     if self.read_timeout_s <= 0:
       raise ValueError(f'--read-timeout must be > 0 seconds, got {self.read_timeout_s}')
+    if self.gpus and not self.gpu_image:
+      # --image is the CPU image: no CUDA, so the Trainer would train on the CPU of a GPU
+      # node, silently.
+      raise ValueError(f'--gpus {self.gpus} asks for GPUs, but without --gpu-image the Trainer '
+                       'runs in --image, which has no CUDA: give --gpu-image (the image of '
+                       'kubeflow/docker/trainer-gpu.Dockerfile), or --gpus 0 to train on the '
+                       'CPU')
     if not self.output.endswith(('.yaml', '.yml')):
       raise ValueError(f'--output must end with .yaml: a Kubeflow package carries the '
                        f"pipeline's Kubernetes settings (the key's Secret) only in YAML; "
@@ -362,7 +369,8 @@ class KubeflowOptions:
                         help='container image with palsy-tfx installed (every component)')
     parser.add_argument('--gpu-image', help="the Trainer's image (CUDA build; default --image)")
     parser.add_argument('--gpus', type=int, default=1,
-                        help='GPUs for the Trainer, nvidia.com/gpu (default 1; 0: none)')
+                        help='GPUs for the Trainer, nvidia.com/gpu (default 1, which needs '
+                             '--gpu-image; 0: none)')
     parser.add_argument('--trainer-cpu', type=float, default=8.0, help="the Trainer's CPU limit")
     parser.add_argument('--trainer-memory-gb', type=float, default=32.0,
                         help="the Trainer's memory limit in GB")

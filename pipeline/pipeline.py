@@ -18,7 +18,10 @@ from components.video_ingest import VideoIngest
 from pipeline import eval_config
 from pipeline.options import DataOptions, Gates, ModelOptions, ServingOptions
 
-SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'schema', 'schema.pbtxt')
+# Relative to the installed packages' folder, resolved where the component runs
+# (components/curated_schema.py): a compiled Kubeflow package names no path of the
+# machine that compiled it.
+SCHEMA_FILE = 'pipeline/schema/schema.pbtxt'
 RUN_FN = 'trainer.task.run_fn'
 EVAL_SPLIT = 'test'  # never the early-stopping split; held-out subjects unless split by frame
 

@@ -12,6 +12,7 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from components import curated_schema
 from components.video_ingest import extract
 from components.video_ingest.manifest import Item
 from pipeline.pipeline import SCHEMA_FILE
@@ -29,7 +30,7 @@ def contract_features() -> dict:
 
 
 def read_schema() -> schema_pb2.Schema:
-  with open(SCHEMA_FILE) as f:
+  with open(curated_schema.resolve(SCHEMA_FILE)) as f:
     return text_format.Parse(f.read(), schema_pb2.Schema())  # strict: unknown fields fail
 
 

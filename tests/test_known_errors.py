@@ -234,7 +234,8 @@ def test_predict_refuses_a_model_it_cannot_use_in_one_line(tmp_path, astronaut, 
 
 
 KUBEFLOW = ['kubeflow', 'compile', '--pipeline-root', 'gs://bucket/root',
-            '--image', 'registry/palsy-tfx:1', '--serving-dir', 'gs://bucket/serving']
+            '--image', 'registry/palsy-tfx:1', '--serving-dir', 'gs://bucket/serving',
+            '--gpus', '0']
 
 
 def test_compile_of_a_remote_manifest_without_a_fingerprint_names_the_flag(tmp_path, capsys):
@@ -258,6 +259,15 @@ def test_compile_that_cannot_reach_the_bucket_gives_up_and_names_grades(tmp_path
               '--read-timeout', '--grades')
   finally:
     forever.set()
+  assert not (tmp_path / 'p.yaml').exists()
+
+
+def test_compile_of_gpus_without_a_gpu_image_names_both_flags(tmp_path, capsys):
+  argv = [a for a in KUBEFLOW if a not in ('--gpus', '0')]
+  _one_line(capsys, cli.main(argv + ['--manifest', 'gs://bucket/m.csv', '--input-fingerprint',
+                                     'v1', '--grades', 'normal', '--output',
+                                     str(tmp_path / 'p.yaml')]), 2,
+            '--gpus 1 asks for GPUs, but without --gpu-image', '--gpus 0')
   assert not (tmp_path / 'p.yaml').exists()
 
 

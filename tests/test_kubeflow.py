@@ -139,6 +139,25 @@ def test_the_trainer_alone_gets_the_gpus_and_the_gpu_image(compiled):
   assert [name for name, c in others.items() if 'resources' in c] == []
 
 
+def test_a_trainer_that_requests_gpus_must_have_one(compiled, tmp_path):
+  """With GPUs requested, the Trainer's container carries PALSY_REQUIRE_GPU=1 (it stops
+  when TensorFlow sees none) whatever its image; with --gpus 0 it trains on the CPU."""
+  trainer = _executors(compiled)['Trainer_executor']['container']
+  assert trainer['env'] == [{'name': 'PALSY_REQUIRE_GPU', 'value': '1'}]
+  others = [e['container'] for name, e in _executors(compiled).items()
+            if name != 'Trainer_executor' and 'container' in e]
+  assert all('env' not in c for c in others)
+  from pipeline.runners import kubeflow as kubeflow_runner  # pylint: disable=g-import-not-at-top
+  args = cli.build_parser().parse_args(
+      ['kubeflow', 'compile', '--manifest', 'gs://bucket/data/manifest.csv',
+       '--input-fingerprint', FINGERPRINT, '--grades', 'normal', '--model', 'demo',
+       '--serving-dir', 'gs://bucket/serving', '--pipeline-root', 'gs://bucket/root',
+       '--image', 'registry/palsy-tfx:1', '--gpus', '0', '--output', str(tmp_path / 'p.yaml')])
+  job = kubeflow_runner.compile_job(**kubeflow_cli.options_from_args(args))
+  trainer = job['pipelineSpec']['deploymentSpec']['executors']['Trainer_executor']['container']
+  assert 'env' not in trainer and 'accelerator' not in trainer.get('resources', {})
+
+
 def test_every_component_gets_the_beam_arguments(compiled):
   # TFX hands the pipeline's Beam options to every container; the Beam components
   # (VideoIngest, StatisticsGen, the Evaluator, ...) build their Beam pipelines from them.
@@ -282,3 +301,51 @@ def test_bad_options_fail_before_compiling_and_name_the_option(tmp_path, capsys,
   code, out = _compile(argv + flags, capsys)
   assert code == 2
   assert message in out.err
+
+
+def test_a_package_compiled_from_a_copy_elsewhere_names_no_path_of_that_copy(tmp_path):
+  """Compiled as a user would from a checkout in some folder, with the default options
+  (the curated schema, not --infer-schema): the package must run in the image, so it may
+  not name that folder; the schema it names must be where the image puts the code."""
+  import fnmatch  # pylint: disable=g-import-not-at-top
+  import shutil  # pylint: disable=g-import-not-at-top
+  from dockerfile_parse import DockerfileParser  # pylint: disable=g-import-not-at-top
+  from components import curated_schema  # pylint: disable=g-import-not-at-top
+  copy = tmp_path / 'somewhere' / 'palsy-checkout'
+  shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(
+      '.git', '.venv', '.tools', 'runs', 'data', '__pycache__', '*.egg-info', '.pytest_cache'))
+  output = tmp_path / 'p.yaml'
+  subprocess.run(
+      [sys.executable, str(copy / 'kubeflow' / 'kubeflow_v2_runner.py'),
+       '--manifest', 'gs://bucket/data/manifest.csv', '--input-fingerprint', FINGERPRINT,
+       '--grades', 'normal', 'severe', '--pipeline-root', 'gs://bucket/root',
+       '--image', 'registry/palsy-tfx:1', '--gpu-image', 'registry/palsy-tfx-gpu:1',
+       '--serving-dir', 'gs://bucket/serving', '--output', str(output)],
+      check=True, capture_output=True, text=True, timeout=600, cwd=str(tmp_path),
+      env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})
+  text = output.read_text()
+  assert str(copy) not in text and str(tmp_path) not in text
+  # The schema the package names, resolved where the image installs the code.
+  [schema] = {v for v in _all_strings(yaml.safe_load_all(text)) if v.endswith('.pbtxt')}
+  assert not os.path.isabs(schema)
+  dockerfile = DockerfileParser(os.path.join(ROOT, 'kubeflow', 'docker', 'pipeline.Dockerfile'))
+  steps = [(i['instruction'], i['value']) for i in dockerfile.structure]
+  workdir = [v for k, v in steps if k == 'WORKDIR'][-1]
+  assert ('COPY', '. .') in steps  # the whole build context lands in WORKDIR
+  assert curated_schema.resolve(schema, workdir) == f'{workdir}/{schema}'
+  with open(os.path.join(ROOT, '.dockerignore')) as f:
+    ignored = [line.strip() for line in f if line.strip() and not line.startswith('#')]
+  assert not any(fnmatch.fnmatch(schema, pattern) or schema.startswith(pattern + '/')
+                 for pattern in ignored)
+  assert os.path.isfile(os.path.join(copy, schema))
+
+
+def _all_strings(node):
+  if isinstance(node, str):
+    yield node
+  elif isinstance(node, dict):
+    for value in node.values():
+      yield from _all_strings(value)
+  elif isinstance(node, (list, tuple)) or hasattr(node, '__next__'):
+    for value in node:
+      yield from _all_strings(value)

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow  # starts a KFP API stand-in
 COMPILE = ['--manifest', 'gs://bucket/data/manifest.csv', '--input-fingerprint', 'cohort-1',
            '--grades', 'normal', 'severe', '--model', 'demo', '--serving-dir',
            'gs://bucket/serving', '--pipeline-root', 'gs://bucket/root',
-           '--image', 'registry/palsy-tfx:1']
+           '--image', 'registry/palsy-tfx:1', '--gpus', '0']
 
 
 @pytest.fixture(scope='module')

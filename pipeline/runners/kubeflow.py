@@ -28,10 +28,12 @@ from pipeline.options import (DataOptions, Gates, KubeflowOptions, ModelOptions,
                               RuntimeOptions, ServingOptions)
 from pipeline.pipeline import create_pipeline
 from preprocessing import storage
+from trainer import devices
 
 # TFX names a component's executor '<component id>_executor'.
 INGEST_EXECUTOR = 'VideoIngest_executor'
 TRAINER = 'Trainer'
+TRAINER_EXECUTOR = f'{TRAINER}_executor'
 
 T = TypeVar('T')
 _Resources = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
@@ -141,7 +143,14 @@ def compile_job(data: DataOptions, model: ModelOptions, gates: Gates,
       trainer_resources=trainer_resources(deployment))
   runner = runner_lib.KubeflowV2DagRunner(
       config=runner_lib.KubeflowV2DagRunnerConfig(default_image=images))
-  return runner.run(pipeline, write_out=False)
+  job = runner.run(pipeline, write_out=False)
+  if deployment.gpus:
+    # The GPU image says so too; the package says it for whatever image runs the Trainer:
+    # with GPUs requested, training on the CPU is a failure, not a fallback.
+    container = job['pipelineSpec']['deploymentSpec']['executors'][TRAINER_EXECUTOR]
+    container['container'].setdefault('env', []).append(
+        {'name': devices.REQUIRE_GPU_ENV, 'value': '1'})
+  return job
 
 
 def compile_package(data: DataOptions, model: ModelOptions, gates: Gates,
