@@ -51,6 +51,21 @@ def model_info(tmp_path):
   return str(folder)
 
 
+def _in_a_fresh_process(argv, cwd, **env) -> subprocess.CompletedProcess:
+  """``palsy-tfx ARGV`` in a new Python, which then prints 'loaded' and the TensorFlow,
+  Keras and TFX modules it holds: in this process they are loaded already, so only a
+  fresh one can show that a command answered without them."""
+  code = textwrap.dedent(f'''
+      import sys
+      from pipeline.cli import main as cli
+      code = cli.main({list(argv)!r})
+      print('loaded', ' '.join(m for m in sys.modules if m.split('.')[0] in
+                               ('tensorflow', 'keras', 'tfx')))
+      sys.exit(code)''')
+  return subprocess.run([sys.executable, '-c', code], cwd=str(cwd), capture_output=True,
+                        text=True, timeout=120, env=dict(os.environ, PYTHONPATH=ROOT, **env))
+
+
 def _one_line(capsys, code, expected_code, *needles):
   captured = capsys.readouterr()
   assert code == expected_code, captured.err
@@ -94,16 +109,8 @@ def test_an_ingest_only_run_needs_no_weights(own_manifest, key, no_weights):
 def test_run_answers_before_tfx_or_tensorflow_load(own_manifest, tmp_path):
   """A run that will fail says so before the pipeline (and with it TFX and TensorFlow)
   is even built: here the default preset's weights, missing from a fresh HOME."""
-  code = textwrap.dedent(f'''
-      import sys
-      from pipeline.cli import main as cli
-      code = cli.main(['run', '--manifest', {own_manifest!r}, '--pipeline-root', 'root'])
-      print('loaded', ' '.join(m for m in sys.modules if m.split('.')[0] in
-                               ('tensorflow', 'keras', 'tfx')))
-      sys.exit(code)''')
-  env = dict(os.environ, PYTHONPATH=ROOT, HOME=str(tmp_path), **{pseudonyms.KEY_ENV: 'k' * 64})
-  done = subprocess.run([sys.executable, '-c', code], cwd=str(tmp_path), capture_output=True,
-                        text=True, timeout=120, env=env)
+  done = _in_a_fresh_process(['run', '--manifest', own_manifest, '--pipeline-root', 'root'],
+                             tmp_path, HOME=str(tmp_path), **{pseudonyms.KEY_ENV: 'k' * 64})
   assert done.returncode == 2, done.stderr
   assert done.stdout.strip() == 'loaded'
   assert done.stderr.startswith('error: pretrained weights rcmalli_vggface_tf_notop_vgg16.h5')
@@ -202,15 +209,7 @@ def test_predict_with_nothing_it_could_grade_answers_before_tensorflow(
   """In a fresh process, so that the absence of TensorFlow there means something."""
   (tmp_path / 'notes.txt').write_text('not a video')
   (tmp_path / 'empty.jpg').write_bytes(b'')
-  code = textwrap.dedent(f'''
-      import sys
-      from pipeline.cli import main as cli
-      code = cli.main(['predict', *{inputs!r}, '--model', {model_info!r}])
-      print('loaded', ' '.join(m for m in sys.modules if m.split('.')[0] in
-                               ('tensorflow', 'keras', 'tfx')), file=sys.stdout)
-      sys.exit(code)''')
-  done = subprocess.run([sys.executable, '-c', code], cwd=str(tmp_path), capture_output=True,
-                        text=True, timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
+  done = _in_a_fresh_process(['predict', *inputs, '--model', model_info], tmp_path)
   assert done.returncode == 2, done.stderr
   assert done.stdout.strip() == 'loaded'  # no TensorFlow, no Keras, no TFX
   lines = done.stderr.splitlines()

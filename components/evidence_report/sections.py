@@ -9,7 +9,7 @@ from typing import Dict, List, NamedTuple, Optional
 import numpy as np
 
 from components.evaluation import gates as gates_lib
-from components.evaluation import results, tables
+from components.evaluation import tables
 from components.evidence_report import page
 from components.evidence_report.headline import HEADLINE_METRICS
 from components.evidence_report.statistics import FEATURE_HEADER
@@ -24,7 +24,7 @@ class Evidence(NamedTuple):
   """Everything the page shows, gathered by the executor."""
   blessed: bool
   pushed_to: Optional[str]
-  failures: List[str]                    # results.failed_thresholds
+  failures: List[str]                    # components.evaluation.results.failed_thresholds
   gates: List[gates_lib.Gate]
   ingest: Optional[dict]                 # ingest_summary.json
   statistics: Dict[str, List[List[str]]]  # split -> statistics.feature_rows
