@@ -20,7 +20,7 @@ import dataclasses
 import json
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
-from components.video_ingest import splits, workers
+from components.video_ingest import limits as limits_lib, splits, workers
 from pipeline import configs
 from preprocessing import labels
 from preprocessing.crop_settings import ALIGNMENTS, DEFAULT_ALIGNMENT, DEFAULT_IMAGE_SIZE
@@ -61,8 +61,12 @@ class DataOptions:
   grades: Optional[Tuple[int, ...]] = None
   split_by: str = 'subject'
   infer_schema: bool = False
+  media_limits: limits_lib.MediaLimits = limits_lib.MediaLimits()
+  segment_seconds: float = limits_lib.DEFAULT_SEGMENT_S
 
   def __post_init__(self):
+    if not self.segment_seconds > 0:
+      raise ValueError(f'--segment-seconds must be positive, got {self.segment_seconds}')
     object.__setattr__(self, 'split_ratios', tuple(float(r) for r in self.split_ratios))
     splits.validate_ratios(self.split_ratios)
     if self.split_by not in splits.SPLIT_BY:
@@ -103,6 +107,22 @@ class DataOptions:
                              'HB-1..HB-6 or ids; default: read from the manifest)')
     parser.add_argument('--infer-schema', action='store_true',
                         help='infer the schema with SchemaGen instead of the curated one')
+    parser.add_argument('--segment-seconds', type=float, default=limits_lib.DEFAULT_SEGMENT_S,
+                        help='a video longer than this is cut into segments that workers '
+                             f'decode in parallel (default {limits_lib.DEFAULT_SEGMENT_S:.0f})')
+    limits = limits_lib.MediaLimits()
+    parser.add_argument('--max-media-gb', type=float, default=limits.max_bytes / 1e9,
+                        help='a larger file is a failed input, never decoded (default '
+                             f'{limits.max_bytes / 1e9:.0f})')
+    parser.add_argument('--max-duration-h', type=float, default=limits.max_duration_s / 3600,
+                        help='a longer video is a failed input, read from its header '
+                             f'(default {limits.max_duration_s / 3600:.0f})')
+    parser.add_argument('--max-pixels', type=int, default=limits.max_pixels,
+                        help='a video of more pixels per frame is a failed input (default '
+                             f'{limits.max_pixels:,}: 8K UHD)')
+    parser.add_argument('--max-frames', type=int, default=limits.max_frames,
+                        help='a video whose header counts more frames is a failed input '
+                             f'(default {limits.max_frames:,})')
 
   @classmethod
   def from_args(cls, args: argparse.Namespace) -> 'DataOptions':
@@ -111,7 +131,12 @@ class DataOptions:
                ingest_image_size=args.ingest_image_size, alignment=args.alignment,
                input_fingerprint=args.input_fingerprint or None,
                grades=_grades(args.grades, args.numeric_labels),
-               infer_schema=args.infer_schema)
+               infer_schema=args.infer_schema,
+               media_limits=limits_lib.MediaLimits(
+                   max_bytes=int(args.max_media_gb * 1e9),
+                   max_duration_s=args.max_duration_h * 3600, max_pixels=args.max_pixels,
+                   max_frames=args.max_frames),
+               segment_seconds=args.segment_seconds)
 
 
 def _source_fps(text: Optional[str]) -> Optional[Mapping[str, float]]:

@@ -64,7 +64,8 @@ def create_pipeline(
   ingest = VideoIngest(manifest_path=data.manifest, input_fingerprint=data.input_fingerprint,
                        source_fps=data.source_fps, split_ratios=data.split_ratios,
                        image_size=data.ingest_image_size, numeric_labels=data.numeric_labels,
-                       alignment=data.alignment, split_by=data.split_by)
+                       alignment=data.alignment, split_by=data.split_by,
+                       media_limits=data.media_limits, segment_seconds=data.segment_seconds)
   components = [ingest]
   if stop_after != 'ingest':
     statistics = tfx.components.StatisticsGen(examples=ingest.outputs['examples'])

@@ -8,7 +8,7 @@ same crop as the frames the model trained on. A second copy of this loop is wher
 training/serving skew would creep in.
 """
 import dataclasses
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Tuple
 
 from preprocessing import faces, frames
 from preprocessing.crop_settings import CropSettings
@@ -30,20 +30,23 @@ class FaceFrame:
 
 def face_frames(path: str, kind: str, fps: float, crop: CropSettings,
                 threaded: bool = True,
-                finder: Optional[faces.FaceFinder] = None) -> Iterator[FaceFrame]:
+                finder: Optional[faces.FaceFinder] = None,
+                span: Tuple[float, Optional[float]] = (0.0, None)) -> Iterator[FaceFrame]:
   """Yield every sampled frame of ``path`` with its face crop (or None).
 
   ``kind`` is ``frames.media_kind(path)``: a still is one frame at time 0, a video is
   sampled at ``fps``. ``threaded`` decodes ahead in a thread (see
   ``frames.sample_video``). ``finder`` may be passed to read its pass counts afterwards;
-  it must be new, since it tracks the face from frame to frame. Raises
+  it must be new, since it tracks the face from frame to frame. ``span`` limits a video
+  to the frames timed in ``[start, end)`` (one segment; ``frames.sample_video``). Raises
   ``frames.MediaError`` for unreadable media, after the frames read before the break.
   """
   finder = finder or faces.FaceFinder(crop.detect_width)
   if kind == 'image':
     sampled = iter([frames.Frame(0, 0, frames.read_image(path))])
   else:
-    sampled = frames.sample_video(path, fps, threaded=threaded)
+    sampled = frames.sample_video(path, fps, threaded=threaded, start_s=span[0],
+                                  end_s=span[1])
   for frame in sampled:
     box = finder.find(frame.rgb)
     yield FaceFrame(frame, None if box is None else faces.crop_face(frame.rgb, box, crop))

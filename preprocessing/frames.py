@@ -11,12 +11,12 @@ import dataclasses
 import os
 import queue
 import threading
-from typing import Iterator
+from typing import Iterator, Optional, Tuple
 
 import av
 import numpy as np
 
-from preprocessing import storage
+from preprocessing import storage, transient
 
 VIDEO_EXTENSIONS = ('.mp4', '.mov', '.avi', '.mkv')
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
@@ -45,7 +45,8 @@ def _stream_rotation(stream) -> int:
 
 
 def sample_video(path: str, fps: float, skip_nonref: bool = True,
-                 threaded: bool = True) -> Iterator[Frame]:
+                 threaded: bool = True, start_s: float = 0.0,
+                 end_s: Optional[float] = None) -> Iterator[Frame]:
   """Yield upright RGB frames of ``path`` at about ``fps`` frames per second.
 
   The first frame at or after each multiple of ``1/fps`` seconds is taken, so a video
@@ -53,13 +54,20 @@ def sample_video(path: str, fps: float, skip_nonref: bool = True,
   Raises ``MediaError`` for a file that cannot be opened or has no video stream; a
   stream that breaks part-way raises after the frames decoded so far were yielded.
 
+  ``start_s`` and ``end_s`` keep the frames timed in ``[start_s, end_s)``: one segment
+  of a long video, which ingest spreads over workers. The decoder seeks to a keyframe
+  at least ``PREROLL_S`` before ``start_s`` and decodes the frames before it only to
+  know where they fall, so a frame is taken by the same rule (``_takes``) as when the
+  whole file is read: the segments of a video give exactly its frames.
+
   ``threaded`` lets FFmpeg decode with several threads and a background thread decode
   a few frames ahead, so decoding overlaps the caller's face detection (FFmpeg and
   dlib both release the GIL). Turn it off when one process per core already runs,
   as Beam workers do, where extra threads only contend.
   """
+  span = (start_s, end_s)
   if not threaded:
-    yield from _decode(path, fps, skip_nonref, threaded=False)
+    yield from _decode(path, fps, skip_nonref, threaded=False, span=span)
     return
   buffer = queue.Queue(maxsize=_PREFETCH)
   stop = threading.Event()
@@ -75,7 +83,7 @@ def sample_video(path: str, fps: float, skip_nonref: bool = True,
 
   def produce():
     try:
-      for frame in _decode(path, fps, skip_nonref, threaded=True):
+      for frame in _decode(path, fps, skip_nonref, threaded=True, span=span):
         if not put(frame):
           return
       put(_END)
@@ -99,6 +107,48 @@ def sample_video(path: str, fps: float, skip_nonref: bool = True,
 
 _END = object()
 _PREFETCH = 4  # frames decoded ahead: enough to hide decode jitter, little memory
+# Seconds decoded before a segment's start, so its first frame has the predecessor that
+# the sampling rule looks at (source frames are far less than a second apart).
+PREROLL_S = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class MediaInfo:
+  """What a video's container says about it, read without decoding a frame."""
+  duration_s: Optional[float]
+  width: int
+  height: int
+  frames: int  # as the header counts them; 0 when it does not say
+
+
+def probe(path: str) -> MediaInfo:
+  """The container's duration, frame size and frame count: what the media limits and
+  the segment plan need, before any decoding. Raises MediaError as decoding would."""
+  with contextlib.ExitStack() as stack:
+    container = _open_video(path, stack)
+    if not container.streams.video:
+      raise MediaError('no video stream')
+    stream = container.streams.video[0]
+    return MediaInfo(_duration(container, stream), stream.codec_context.width or 0,
+                     stream.codec_context.height or 0, stream.frames or 0)
+
+
+def _duration(container, stream) -> Optional[float]:
+  if stream.duration and stream.time_base:
+    return float(stream.duration * stream.time_base)
+  if container.duration:
+    return container.duration / av.time_base
+  return None
+
+
+def _takes(t: float, previous_t: Optional[float], period: float) -> bool:
+  """Whether the frame at ``t`` is sampled: the first frame at or after a multiple of
+  ``period``, i.e. one whose period differs from the previous decoded frame's. The
+  frame before it is all the rule needs, so a segment that decodes from a keyframe
+  before its start takes the frames that reading the whole file takes."""
+  if previous_t is None or not period:
+    return True
+  return t + 1e-6 >= (int(previous_t / period + 1e-6) + 1) * period
 
 
 def _open_video(path: str, stack: contextlib.ExitStack) -> av.container.InputContainer:
@@ -115,11 +165,15 @@ def _open_video(path: str, stack: contextlib.ExitStack) -> av.container.InputCon
     # FFmpeg names a stream '<none>': name the URI as it names a local path.
     raise MediaError(f'cannot open video: [Errno {e.errno}] {e.strerror}: {path!r}') from e
   except (OSError, ValueError) as e:
+    if transient.is_transient(e):
+      raise  # retried by the caller; never a verdict on the file
     raise MediaError(f'cannot open video: {e}') from e
 
 
-def _decode(path: str, fps: float, skip_nonref: bool, threaded: bool) -> Iterator[Frame]:
+def _decode(path: str, fps: float, skip_nonref: bool, threaded: bool,
+            span: Tuple[float, Optional[float]] = (0.0, None)) -> Iterator[Frame]:
   """The decoding loop of ``sample_video`` (in a background thread when threaded)."""
+  start_s, end_s = span
   with contextlib.ExitStack() as stack:
     container = _open_video(path, stack)
     if not container.streams.video:
@@ -136,9 +190,12 @@ def _decode(path: str, fps: float, skip_nonref: bool, threaded: bool) -> Iterato
       stream.codec_context.skip_frame = 'NONREF'
     legacy_rotation = _stream_rotation(stream)
     start = stream.start_time or 0
-    next_t = 0.0
+    if start_s > PREROLL_S and stream.time_base:
+      container.seek(start + int((start_s - PREROLL_S) / stream.time_base),
+                     backward=True, any_frame=False, stream=stream)
+    previous_t = None
     decoded = 0
-    yielded = 0
+    t = 0.0
     try:
       for frame in container.decode(stream):
         decoded += 1
@@ -146,7 +203,11 @@ def _decode(path: str, fps: float, skip_nonref: bool, threaded: bool) -> Iterato
           t = (decoded - 1) / rate if rate else 0.0
         else:
           t = float((frame.pts - start) * stream.time_base)
-        if t + 1e-6 < next_t:
+        if end_s is not None and t + 1e-6 >= end_s:
+          return  # the next segment's frame
+        taken = t + 1e-6 >= start_s and _takes(t, previous_t, period)
+        previous_t = t
+        if not taken:
           continue
         rotation = frame.rotation or legacy_rotation
         rgb = _upright(frame.to_ndarray(format='rgb24'), rotation)
@@ -154,12 +215,11 @@ def _decode(path: str, fps: float, skip_nonref: bool, threaded: bool) -> Iterato
         # the frame number implied by the timestamp (exact for constant frame rate).
         index = int(round(t * rate)) if rate else decoded - 1
         yield Frame(index=index, timestamp_ms=int(round(t * 1000)), rgb=rgb)
-        yielded += 1
-        if period:
-          next_t = (int(t / period + 1e-6) + 1) * period
     except av.error.FFmpegError as e:
       raise MediaError(f'video breaks after {decoded} decoded frames: {e}') from e
     if decoded == 0:
+      if start_s:  # a segment after the point where a cut file ends
+        raise MediaError(f'truncated video: no frame from {start_s:.2f}s on')
       raise MediaError('no decodable frames (truncated or not a video)')
     _check_complete(container, stream, last_t=t, rate=rate)
 
@@ -170,11 +230,7 @@ def _check_complete(container, stream, last_t: float, rate: float) -> None:
   FFmpeg ends quietly on a truncated file, so without this check a cut video would
   silently lose its tail.
   """
-  duration = None
-  if stream.duration and stream.time_base:
-    duration = float(stream.duration * stream.time_base)
-  elif container.duration:
-    duration = container.duration / av.time_base
+  duration = _duration(container, stream)
   slack = max(0.5, 3.0 / rate) if rate else 0.5
   if duration and last_t + slack < duration:
     raise MediaError(
@@ -185,10 +241,9 @@ def read_image(path: str) -> np.ndarray:
   """Read a still image as upright RGB uint8, honouring EXIF orientation."""
   import cv2  # pylint: disable=g-import-not-at-top
   if storage.is_remote(path):
-    try:
-      data = np.frombuffer(storage.read_bytes(path), dtype=np.uint8)
-    except OSError as e:
-      raise MediaError(f'cannot read image: {e}') from e
+    # An OSError here is the network's, not the file's (transient.is_transient):
+    # it reaches the caller, which retries.
+    data = np.frombuffer(storage.read_bytes(path), dtype=np.uint8)
   else:
     data = np.fromfile(path, dtype=np.uint8)
   if data.size == 0:

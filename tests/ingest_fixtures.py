@@ -42,7 +42,7 @@ def build(root: str, no_face_images) -> dict:
   with open(os.path.join(root, 'media/cut.mkv'), 'wb') as f:
     f.write(data[:len(data) // 2])
   rows.append(['media/cut.mkv', good[1], 'mild', 'meei', 'right'])
-  expected_failures['media/cut.mkv'] = 'truncated'
+  expected_failures['media/cut.mkv'] = (len(rows), 'truncated')
   # An mp4 whose index is gone: nothing can be read.
   write_video(os.path.join(root, 'media/whole.mp4'), cut_frames[:25], fps=25)
   data = open(os.path.join(root, 'media/whole.mp4'), 'rb').read()
@@ -50,35 +50,35 @@ def build(root: str, no_face_images) -> dict:
   with open(os.path.join(root, 'media/corrupt.mp4'), 'wb') as f:
     f.write(data[:len(data) // 3])
   rows.append(['media/corrupt.mp4', 'bad1', 'I', 'meei', ''])
-  expected_failures['media/corrupt.mp4'] = 'cannot open'
+  expected_failures['media/corrupt.mp4'] = (len(rows), 'cannot open')
   open(os.path.join(root, 'media/zero.mp4'), 'wb').close()
   rows.append(['media/zero.mp4', 'bad2', 'I', 'meei', ''])
-  expected_failures['media/zero.mp4'] = 'zero-byte'
+  expected_failures['media/zero.mp4'] = (len(rows), 'zero-byte')
   with open(os.path.join(root, 'media/notes.mp4'), 'w') as f:
     f.write('clinic notes, not a video\n' * 20)
   rows.append(['media/notes.mp4', 'bad3', 'I', 'meei', ''])
-  expected_failures['media/notes.mp4'] = 'cannot open'
+  expected_failures['media/notes.mp4'] = (len(rows), 'cannot open')
   rows.append(['media/missing.mp4', 'bad4', 'I', 'meei', ''])
-  expected_failures['media/missing.mp4'] = 'file not found'
+  expected_failures['media/missing.mp4'] = (len(rows), 'file not found')
   coffee = [np.ascontiguousarray(no_face_images['coffee'][:240, :320])] * 10
   write_video(os.path.join(root, 'media/coffee.mp4'), coffee, fps=10)
   rows.append(['media/coffee.mp4', 'bad5', 'I', 'yfp', ''])
-  expected_failures['media/coffee.mp4'] = 'no face found in any of'
+  expected_failures['media/coffee.mp4'] = (len(rows), 'no face found in any of')
   write_jpeg(os.path.join(root, 'media/chelsea.png'), no_face_images['chelsea'])
   rows.append(['media/chelsea.png', 'bad6', 'I', 'ck', ''])
-  expected_failures['media/chelsea.png'] = 'no face found in the still'
+  expected_failures['media/chelsea.png'] = (len(rows), 'no face found in the still')
   rows.append([f'media/{good[2]}.mp4', good[2], 'paralysed', 'meei', ''])
-  expected_failures[f'media/{good[2]}.mp4#label'] = 'unknown label'
+  expected_failures[f'media/{good[2]}.mp4#label'] = (len(rows), 'unknown label')
   rows.append([f'media/{good[3]}.mp4', '', 'I', 'meei', ''])
-  expected_failures[f'media/{good[3]}.mp4#subject'] = 'empty subject_id'
+  expected_failures[f'media/{good[3]}.mp4#subject'] = (len(rows), 'empty subject_id')
   rows.append(rows[1])
-  expected_failures[rows[1][0] + '#dup'] = 'duplicate of row 2'
+  expected_failures[rows[1][0] + '#dup'] = (len(rows), 'duplicate of row 2')
   rows.append(['../escape.mp4', 'bad7', 'I', 'meei', ''])
-  expected_failures['../escape.mp4'] = 'escapes the manifest folder'
+  expected_failures['../escape.mp4'] = (len(rows), 'escapes the manifest folder')
   with open(os.path.join(root, 'media/clip.gif'), 'wb') as f:
     f.write(b'GIF89a')
   rows.append(['media/clip.gif', 'bad8', 'I', 'meei', ''])
-  expected_failures['media/clip.gif'] = 'unsupported extension'
+  expected_failures['media/clip.gif'] = (len(rows), 'unsupported extension')
 
   with open(os.path.join(root, 'manifest.csv'), 'w') as f:
     f.write('\n'.join(','.join(r) for r in rows) + '\n')

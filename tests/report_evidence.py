@@ -47,7 +47,7 @@ def evidence(**changes) -> sections.Evidence:
               'examples_per_source': {'meei': 3, 'stills': 1, 'yfp': 1},
               'videos_read': 2, 'images_read': 1, 'frames_sampled': 6, 'faces_found': 5,
               'frames_without_face': 1,
-              'failed_inputs': [{'path': 'bad <1>.mp4', 'reason': 'no face'}]},
+              'failed_inputs': [{'row': 7, 'video': 'bad <1>', 'reason': 'no face'}]},
       statistics={'test': [['label', 'INT', '1', '0', 'min 0, mean 0.4, max 2']]},
       examples={'test': 5}, facets='<p>facets</p>', training_curves=b'not drawn',
       confusion=b'not drawn', matrices={'subject': subject}, recomputed_subject=subject,

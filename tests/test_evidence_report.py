@@ -156,7 +156,7 @@ def test_gate_rows_list_every_threshold_with_value_and_verdict():
 
 def test_headline_keeps_the_headline_measures_and_says_what_failed():
   summary = {'examples_per_split': {'train': 10, 'eval': 4, 'test': 5},
-             'failed_inputs': [{'path': 'x.mp4', 'reason': 'no face'}]}
+             'failed_inputs': [{'row': 4, 'video': 'v1', 'reason': 'no face'}]}
   matrix = np.eye(NUM_GRADES, dtype=np.int64)
   result = headline.build(METRICS, False, ['subject_balanced_accuracy (overall) = 0.5'],
                           summary, {'subjects': 2, 'videos': 3, 'frames': 5}, None, matrix,
@@ -230,7 +230,7 @@ def test_page_holds_every_section_and_shades_the_wrong_videos():
                  'videos', 'gates', 'provenance'):
     assert f'<section id="{anchor}">' in html, anchor
   assert 'Model BLESSED' in html and 'Pushed for TF Serving to /serving/palsy/7' in html
-  assert 'bad &lt;1&gt;.mp4' in html and 'Failed inputs: 1' in html
+  assert 'row 7 (video bad &lt;1&gt;)' in html and 'Failed inputs: 1' in html
   videos = html[html.index('<section id="videos">'):html.index('<section id="gates">')]
   assert videos.count('<tr class="bad">') == 1  # v1: true normal, graded near_normal
   assert videos.count('<tr') == 1 + 3           # header and three videos

@@ -42,7 +42,7 @@ def test_one_subjects_frames_land_in_every_split():
 
 def _stats(subject, label, faces_per_split):
   faces = sum(faces_per_split.values())
-  return json.dumps({'path': f'/{subject}.mp4', 'kind': 'video', 'source': 'meei',
+  return json.dumps({'row': ord(subject[0]), 'video': f'v-{subject}', 'kind': 'video', 'source': 'meei',
                      'faces_per_split': faces_per_split, 'label': label, 'subject': subject,
                      'sampled': faces, 'faces': faces, 'no_face': 0, 'sure_passes': 0,
                      'padded_crops': 0, 'started': 0.0, 'finished': 1.0, 'failure': None})

@@ -29,7 +29,7 @@ INGEST = {
     'test_subjects_also_in_train': 0, 'examples_per_source': {'meei': 290, 'yfp': 294},
     'videos_read': 48, 'images_read': 48, 'frames_sampled': 600, 'faces_found': 584,
     'frames_without_face': 16,
-    'failed_inputs': [{'path': 'videos/jane-doe-1961.mp4', 'reason': 'no face'}]}
+    'failed_inputs': [{'row': 3, 'video': '5f0c9e2a71d4b8a3e6c1', 'reason': 'no face'}]}
 MODEL = {
     'preset': 'demo', 'head': 'plain', 'image_size': 64, 'seed': 42, 'train_steps': None,
     'normalisation': 'standardize', 'weights': 'keras cache', 'epochs_run': 37,

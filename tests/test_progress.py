@@ -1,4 +1,4 @@
-"""Overall ingest progress: counts from per-item files, the line, and the reporter."""
+"""Overall ingest progress: per-worker running totals, the line, and the reporter."""
 import pytest
 
 from components.video_ingest import progress
@@ -8,12 +8,27 @@ def _stats(sampled, faces, failure=None):
   return {'sampled': sampled, 'faces': faces, 'no_face': sampled - faces, 'failure': failure}
 
 
-def test_records_add_up(tmp_path):
-  progress.record(str(tmp_path), 2, _stats(10, 9))
-  progress.record(str(tmp_path), 5, _stats(4, 0, 'no face found'))
-  (tmp_path / '7.json').write_text('{"sampl')  # a file still being written is skipped
-  done = progress.totals(progress.read_records(str(tmp_path)))
-  assert done == {'files': 2, 'failed': 1, 'sampled': 14, 'faces': 9, 'no_face': 5}
+def test_each_worker_keeps_one_file_of_running_totals(tmp_path):
+  folder = str(tmp_path)
+  a, b = progress.Tally(folder, flush_s=0), progress.Tally(folder, flush_s=3600)
+  for n in range(50):  # 50 items through one worker: still one file
+    a.add(_stats(2, 2), fraction=1.0)
+  b.add(_stats(10, 9), fraction=0.5)   # half of a two-segment video...
+  b.add(_stats(4, 0, 'no face found'), fraction=0.5)  # ...and its other half
+  # b wrote its first item at once, and waits for its interval or its bundle's end
+  assert progress.totals(progress.read_records(folder))['files'] == 50.5
+  b.flush()
+  (tmp_path / 'partial.json').write_text('{"sampl')  # a file being rewritten is skipped
+  assert len(list(tmp_path.glob('*.json'))) == 3
+  done = progress.totals(progress.read_records(folder))
+  assert done == {'files': 51.0, 'failed': 1, 'sampled': 114, 'faces': 109, 'no_face': 5}
+
+
+def test_a_tally_without_a_folder_writes_nothing(tmp_path):
+  tally = progress.Tally(None, flush_s=0)
+  tally.add(_stats(3, 3), fraction=1.0)
+  tally.flush()
+  assert tally.totals['files'] == 1
 
 
 def test_line_with_eta():
@@ -32,10 +47,11 @@ def test_reporter_prints_changes_and_a_last_line(tmp_path):
   folder = str(tmp_path / 'progress')
   with progress.ProgressReporter(folder, total_files=2, interval=3600,
                                  write=lines.append) as reporter:
-    progress.record(folder, 1, _stats(6, 6))
+    tally = progress.Tally(folder, flush_s=0)
+    tally.add(_stats(6, 6), fraction=1.0)
     reporter.report()
     reporter.report()  # nothing changed: no line
-    progress.record(folder, 2, _stats(6, 5))
+    tally.add(_stats(6, 5), fraction=1.0)
   assert [line.split(', 0:')[0] for line in lines] == [
       '[ingest] 1/2 files, 6 frames sampled, 6 faces, 0 failed',
       '[ingest] 2/2 files, 12 frames sampled, 11 faces, 0 failed']

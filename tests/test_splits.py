@@ -223,7 +223,7 @@ def test_the_runner_chooses_stop_or_warn_through_the_environment(value, stops):
 
 
 def _stats(subject, split, label, faces, started=0.0):
-  return json.dumps({'path': f'/{subject}.mp4', 'kind': 'video',
+  return json.dumps({'row': ord(subject[0]), 'video': f'v-{subject}', 'kind': 'video',
                      'faces_per_split': {split: faces},
                      'source': 'meei', 'label': label, 'subject': subject, 'sampled': 5,
                      'faces': faces, 'no_face': 5 - faces, 'sure_passes': 1,

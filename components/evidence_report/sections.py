@@ -14,7 +14,8 @@ from components.evidence_report import page
 from components.evidence_report.headline import HEADLINE_METRICS
 from components.evidence_report.statistics import FEATURE_HEADER
 from components.video_ingest.summary import (FRAME_SPLIT_WARNING, SPLIT_HEADER, by_frame,
-                                             describe_test_split, split_rows)
+                                             describe_input, describe_test_split,
+                                             split_rows)
 from preprocessing.labels import GRADES
 
 TITLE = 'palsy-tfx evidence report'
@@ -100,7 +101,10 @@ def data(ingest: Optional[dict]) -> str:
       page.table(SPLIT_HEADER, split_rows(ingest)),
       page.table(('source', 'examples'), sorted(ingest['examples_per_source'].items())),
       f'<h3>Failed inputs: {len(failed)}</h3>',
-      page.table(('path', 'reason'), [[f['path'], f['reason']] for f in failed])
+      # By manifest row and video pseudonym: this page is shared, and a path often
+      # carries a patient's name. The paths are on the console of the ingest's machine.
+      page.table(('manifest row (video)', 'reason'),
+                 [[describe_input(f), f['reason']] for f in failed])
       if failed else page.paragraph('Every input was ingested.'))
 
 

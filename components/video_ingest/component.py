@@ -5,6 +5,7 @@ Class-based, after tfx_addons/sampling, so it runs on any Beam runner the pipeli
 """
 import json
 import os
+import re
 import sys
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -17,8 +18,8 @@ from tfx.dsl.components.base import base_beam_component, base_beam_executor, exe
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components.video_ingest import (extract, manifest, progress, pseudonyms, splits, summary,
-                                    workers)
+from components.video_ingest import (extract, manifest, progress, pseudonyms, segments,
+                                    splits, summary, work_list, workers)
 from preprocessing import crop_settings, labels, storage
 from preprocessing.stops import RunStopped
 
@@ -49,6 +50,12 @@ class VideoIngestSpec(types.ComponentSpec):
       # splits.SPLIT_BY; absent: 'subject'. 'frame' is the leaky split of the leakage
       # demonstration, never for a model that is reported or served.
       'split_by': ExecutionParameter(type=str, optional=True),
+      # segments.MediaLimits as JSON; absent: its defaults. A file over a limit is a
+      # failed input, so the limits key the cache.
+      'media_limits': ExecutionParameter(type=str, optional=True),
+      # Seconds per segment of a long video; absent: segments.DEFAULT_SEGMENT_S. A
+      # segment restarts the face search, so it keys the cache too.
+      'segment_seconds': ExecutionParameter(type=float, optional=True),
   }
   INPUTS = {}
   OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
@@ -153,8 +160,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     # give Beam's filesystems the S3 endpoint, region, ... of these arguments.
     storage.set_options(self._beam_pipeline_args)
     key = pseudonyms.ingest_key(path)
-    items, failures = manifest.check_rows(path, manifest.read_rows(path),
-                                          exec_properties.get('numeric_labels'))
+    found = manifest.scan(path)  # one read of the manifest, one listing of its media
+    items, failures = manifest.check_rows(path, found.rows,
+                                          exec_properties.get('numeric_labels'), found.stats)
     print(f'[ingest] {path}: {len(items)} rows to ingest, '
           f'{len(failures)} refused by manifest checks', file=sys.stderr, flush=True)
     ratios = json.loads(exec_properties['split_ratios'])
@@ -170,48 +178,47 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     examples_utils.set_payload_format(
         examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
     examples_utils.set_file_format(examples, 'tfrecords_gzip')
-    stats_prefix = os.path.join(examples.uri, '_stats', 'part')
-    progress_dir = os.path.join(examples.uri, '_progress')
     crop = crop_settings.CropSettings(
         size=exec_properties['image_size'], margin=exec_properties['margin'],
         detect_width=exec_properties['detect_width'],
         alignment=exec_properties.get('alignment') or crop_settings.DEFAULT_ALIGNMENT)
     source_fps = json.loads(exec_properties['source_fps'])
     write_crop_settings(examples.uri, crop, source_fps, exec_properties['default_fps'])
-    do_fn = extract.ExtractFaces(
-        source_fps=source_fps, default_fps=exec_properties['default_fps'],
-        split_of=split_of, ids=pseudonyms.item_ids(key, items), crop=crop,
-        threaded=decode_ahead(self._beam_pipeline_args), progress_dir=progress_dir,
-        split_by=split_by, ratios=ratios)
-
+    work_pattern = work_list.write(
+        examples.uri, work_list.plan(items, pseudonyms.item_ids(key, items), split_of))
     workers.check_workers(self._beam_pipeline_args)
-    with progress.ProgressReporter(progress_dir, len(items)), \
-         self._make_beam_pipeline() as p:
-      results = (p | 'Items' >> beam.Create(items)
-                 | 'Spread' >> beam.Reshuffle()
-                 | 'ExtractFaces' >> beam.ParDo(do_fn).with_outputs(
-                     extract.STATS_TAG, main='examples'))
-      by_split = results.examples | 'BySplit' >> beam.Partition(
-          extract.split_index, len(splits.SPLIT_NAMES))
-      for name, pcoll in zip(splits.SPLIT_NAMES, by_split):
-        _ = (pcoll | f'Values[{name}]' >> beam.Values()
-             | f'Write[{name}]' >> beam.io.WriteToTFRecord(
-                 os.path.join(artifact_utils.get_split_uri([examples], name),
-                              'data_tfrecord'),
-                 file_name_suffix='.gz',
-                 compression_type=beam.io.filesystem.CompressionTypes.GZIP))
-      _ = results[extract.STATS_TAG] | 'WriteStats' >> beam.io.WriteToText(stats_prefix)
+    stats_prefix = os.path.join(examples.uri, '_stats', 'part')
+    progress_dir = os.path.join(examples.uri, '_progress')
+    try:
+      with progress.ProgressReporter(progress_dir, len(items)), \
+           self._make_beam_pipeline() as p:
+        build_ingest(
+            p, work_pattern, examples, stats_prefix,
+            segments.PlanSegments(
+                segments.MediaLimits.from_json(exec_properties.get('media_limits')),
+                exec_properties.get('segment_seconds') or segments.DEFAULT_SEGMENT_S,
+                progress_dir, extract.STATS_TAG),
+            extract.ExtractFaces(
+                source_fps=source_fps, default_fps=exec_properties['default_fps'],
+                crop=crop, threaded=decode_ahead(self._beam_pipeline_args),
+                progress_dir=progress_dir, split_by=split_by, ratios=ratios))
+    except Exception as e:
+      name_rows(str(e), items)
+      raise
+    finally:
+      work_list.remove(examples.uri)  # the raw paths go with it
 
     stats_lines = []
     for shard in tf.io.gfile.glob(stats_prefix + '*'):
       with tf.io.gfile.GFile(shard) as f:
         stats_lines.extend(line for line in f.read().splitlines() if line)
     tf.io.gfile.rmtree(os.path.dirname(stats_prefix))
-    result = summary.summarise(stats_lines, [f.as_dict() for f in failures], split_by,
-                               manifest.is_sample_data(path))
+    result = summary.summarise(stats_lines, [pseudonyms.failed_input(key, f) for f in failures],
+                               split_by, manifest.is_sample_data(path))
     with tf.io.gfile.GFile(os.path.join(examples.uri, summary.SUMMARY_FILE), 'w') as f:
       json.dump(result, f, indent=2)
     print(summary.format_summary(result), file=sys.stderr, flush=True)
+    print_failed_paths(result['failed_inputs'], items, failures)
     if result['faces_found'] == 0:
       raise RunStopped(f'{path}: no face crops were produced; see the failed inputs above')
     # A test subject whose media gave no face leaves its grade untested after all.
@@ -222,6 +229,60 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     else:
       judge_split(lambda: splits.check_frame_test_split(result['examples_per_class']),
                   failures, stop)
+
+
+def build_ingest(p: beam.Pipeline, work_pattern: str, examples: types.Artifact,
+                 stats_prefix: str, plan: beam.DoFn, extract_faces: beam.DoFn) -> None:
+  """The ingest's Beam graph: the work list's files in, examples per split and one
+  stats line per file out. It names files, never rows, so its size does not grow with
+  the cohort (``bench/scale.py`` measures it)."""
+  work = (p | 'ReadWork' >> beam.io.ReadFromText(work_pattern)
+          | 'ParseWork' >> beam.Map(work_list.from_json)
+          | 'SpreadFiles' >> beam.Reshuffle())
+  planned = work | 'PlanSegments' >> beam.ParDo(plan).with_outputs(
+      extract.STATS_TAG, main='segments')
+  results = (planned.segments | 'SpreadSegments' >> beam.Reshuffle()
+             | 'ExtractFaces' >> beam.ParDo(extract_faces).with_outputs(
+                 extract.STATS_TAG, main='examples'))
+  by_split = results.examples | 'BySplit' >> beam.Partition(
+      extract.split_index, len(splits.SPLIT_NAMES))
+  for name, pcoll in zip(splits.SPLIT_NAMES, by_split):
+    _ = (pcoll | f'Values[{name}]' >> beam.Values()
+         | f'Write[{name}]' >> beam.io.WriteToTFRecord(
+             os.path.join(artifact_utils.get_split_uri([examples], name), 'data_tfrecord'),
+             file_name_suffix='.gz',
+             compression_type=beam.io.filesystem.CompressionTypes.GZIP))
+  _ = ((planned[extract.STATS_TAG], results[extract.STATS_TAG])
+       | 'AllStats' >> beam.Flatten()
+       | 'ByFile' >> beam.GroupByKey()
+       | 'MergeSegments' >> beam.MapTuple(lambda row, records: json.dumps(
+           extract.merge_stats(records)))
+       | 'WriteStats' >> beam.io.WriteToText(stats_prefix))
+
+
+_ROW_IN_ERROR = re.compile(r'\brow (\d+) \(video ')
+
+
+def name_rows(message: str, items: Sequence[manifest.Item]) -> None:
+  """On this machine's console only, the paths of the rows a failed run names (a read
+  that kept failing names its row and video pseudonym, as the cluster's logs may show)."""
+  path_of = {item.row: item.path for item in items}
+  for row in sorted({int(n) for n in _ROW_IN_ERROR.findall(message)}):
+    if row in path_of:
+      print(f'[ingest] row {row} is {path_of[row]}', file=sys.stderr, flush=True)
+
+
+def print_failed_paths(failed: Sequence[dict], items: Sequence[manifest.Item],
+                       refused: Sequence[manifest.Failure]) -> None:
+  """The failed inputs' paths, on the console of the machine that runs ingest and
+  nowhere else: the summary and the report name rows and pseudonyms."""
+  if not failed:
+    return
+  path_of = {item.row: item.path for item in items} | {f.row: f.path for f in refused}
+  print('[ingest] failed inputs on this machine (paths stay here; the summary names rows):',
+        file=sys.stderr, flush=True)
+  for f in failed:
+    print(f"  row {f['row']}: {path_of.get(f['row'], '?')}", file=sys.stderr, flush=True)
 
 
 class VideoIngest(base_beam_component.BaseBeamComponent):
@@ -243,13 +304,17 @@ class VideoIngest(base_beam_component.BaseBeamComponent):
                detect_width: int = crop_settings.DEFAULT_DETECT_WIDTH,
                numeric_labels: Optional[str] = None,
                alignment: str = crop_settings.DEFAULT_ALIGNMENT,
-               split_by: str = 'subject'):
+               split_by: str = 'subject',
+               media_limits: Optional[segments.MediaLimits] = None,
+               segment_seconds: float = segments.DEFAULT_SEGMENT_S):
     splits.validate_ratios(split_ratios)
     if split_by not in splits.SPLIT_BY:
       raise ValueError(f'split_by must be one of {splits.SPLIT_BY}, got {split_by!r}')
     labels.check_numeric_scale(numeric_labels)
     # A bad crop setting fails here, not in the middle of a run.
     crop_settings.CropSettings(image_size, margin, detect_width, alignment)
+    if not segment_seconds > 0:
+      raise ValueError(f'segment_seconds must be positive, got {segment_seconds!r}')
     spec = VideoIngestSpec(
         manifest=manifest_path,
         # The runner's (manifest.fingerprint locally, given for Kubeflow): statting every
@@ -260,5 +325,7 @@ class VideoIngest(base_beam_component.BaseBeamComponent):
         image_size=int(image_size), margin=float(margin),
         detect_width=int(detect_width), numeric_labels=numeric_labels,
         alignment=alignment, split_by=split_by,
+        media_limits=(media_limits or segments.MediaLimits()).to_json(),
+        segment_seconds=float(segment_seconds),
         examples=types.Channel(type=standard_artifacts.Examples))
     super().__init__(spec=spec)

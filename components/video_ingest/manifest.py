@@ -39,15 +39,17 @@ class Item:
   source: str
   side: str
   kind: str          # 'video' or 'image'
+  size: int = 0      # bytes, from the listing: checked against the media limits
 
 
 @dataclasses.dataclass(frozen=True)
 class Failure:
+  """A refused row. ``path`` is for this machine's console only: the summary and the
+  report name the row and the video's pseudonym (``pseudonyms.failed_input``)."""
   path: str
   reason: str
-
-  def as_dict(self) -> Dict[str, str]:
-    return {'path': self.path, 'reason': self.reason}
+  row: int = 0
+  rel_path: str = ''  # as written in the manifest: its pseudonym names the video
 
 
 def _safe_join(base: str, rel: str) -> Optional[str]:
@@ -92,12 +94,38 @@ def _parse_rows(manifest_path: str, data: bytes) -> List[Dict[str, str]]:
   return rows
 
 
+@dataclasses.dataclass(frozen=True)
+class Scan:
+  """The manifest's bytes, its parsed rows, and the metadata of every media file it
+  names (None: not there), from one read of the manifest and one listing of its
+  folder (``storage.stats_under``): what the fingerprint and the row checks need."""
+  data: bytes
+  rows: List[Dict[str, str]]
+  stats: Dict[str, Optional[storage.Stat]]
+
+
+def scan(manifest_path: str) -> Scan:
+  """Read and parse the manifest, and list the metadata of its media in one pass.
+
+  Costs one read of the manifest and, in a bucket, one listing request per thousand
+  objects under its folder: never one request per row.
+  """
+  data = _read_manifest(manifest_path)
+  rows = _parse_rows(manifest_path, data)
+  base = storage.dirname(manifest_path)
+  paths = {p for p in (_safe_join(base, row['path']) for row in rows) if p}
+  return Scan(data, rows, storage.stats_under(base, sorted(paths)))
+
+
 def check_rows(manifest_path: str, rows: List[Dict[str, str]],
-               numeric_labels: Optional[str] = None) -> Tuple[List[Item], List[Failure]]:
+               numeric_labels: Optional[str] = None,
+               stats: Optional[Dict[str, Optional[storage.Stat]]] = None
+               ) -> Tuple[List[Item], List[Failure]]:
   """Turn parsed rows into items to ingest and failures to report.
 
   ``numeric_labels`` is the declared scale of bare numbers in ``label``
   (labels.NUMERIC_SCALES); undeclared, such a row fails and names itself.
+  ``stats`` is ``scan(manifest_path).stats``; without it each file is statted.
   """
   base = storage.dirname(manifest_path)
   items, failures, seen = [], [], {}
@@ -105,7 +133,7 @@ def check_rows(manifest_path: str, rows: List[Dict[str, str]],
     n = row['_row']
     rel = row['path']
     def fail(reason, path=None):
-      failures.append(Failure(path or rel or f'<row {n}>', f'row {n}: {reason}'))
+      failures.append(Failure(path or rel or f'<row {n}>', f'row {n}: {reason}', int(n), rel))
     path = _safe_join(base, rel)
     if path is None:
       fail('refused: path escapes the manifest folder' if rel else 'empty path')
@@ -132,7 +160,7 @@ def check_rows(manifest_path: str, rows: List[Dict[str, str]],
       fail(str(e), path)
       continue
     try:
-      st = storage.stat(path)
+      st = stats[path] if stats is not None else storage.stat(path)
     except Exception as e:  # pylint: disable=broad-except
       # No permission, no network: this row is reported, the others still ingest.
       fail(f'cannot read: {type(e).__name__}: {e}', path)
@@ -144,7 +172,7 @@ def check_rows(manifest_path: str, rows: List[Dict[str, str]],
       fail('zero-byte file', path)
       continue
     items.append(Item(int(n), path, rel, row['subject_id'], grade,
-                      row['source'].lower(), side, kind))
+                      row['source'].lower(), side, kind, st.size))
   return items, failures
 
 
@@ -160,17 +188,13 @@ def fingerprint(manifest_path: str) -> str:
   Passed to the component as an execution property, so TFX's cache serves a rerun
   of an unchanged dataset and recomputes as soon as a row or a file changes. It
   parses the manifest, so a malformed one fails here, before any work starts. Media
-  are only statted (``storage.stat``: one metadata request per object in a bucket),
-  never read.
+  are never read: their metadata comes from one listing of the manifest's folder
+  (``scan``), the pass the row checks use too.
   """
-  data = _read_manifest(manifest_path)  # read once: hashed, then parsed
-  rows = _parse_rows(manifest_path, data)
+  found = scan(manifest_path)
   h = hashlib.sha256()
-  h.update(data)
-  base = storage.dirname(manifest_path)
-  for row in rows:
-    path = _safe_join(base, row.get('path', ''))
-    st = storage.stat(path) if path else None
+  h.update(found.data)
+  for path, st in sorted(found.stats.items()):
     if st:
       h.update(json.dumps([path, st.size, st.mtime_ns]).encode())
   if is_sample_data(manifest_path):

@@ -1,34 +1,65 @@
 """Overall ingest progress, printed by the executor while Beam workers run elsewhere.
 
-Workers may be other processes or other machines, so they cannot share a counter.
-Each finished item leaves a small JSON file in a progress folder (any filesystem
-``tf.io.gfile`` reaches, so a bucket works too), and a thread in the executor lists
-the folder and prints files done/total, frames, faces, failures, elapsed and ETA.
+Workers may be other processes or other machines, so they cannot share a counter. Each
+DoFn instance (one per worker thread) keeps its own running totals (``Tally``) and
+rewrites one small JSON file with them, at most every ``FLUSH_S`` seconds and at the end
+of each bundle, in a progress folder (any filesystem ``tf.io.gfile`` reaches, so a bucket
+works too). A thread in the executor reads those files and prints files done/total,
+frames, faces, failures, elapsed and ETA.
+
+So a report reads one file per worker, whatever the cohort: a file per finished item
+would make each report read every item finished so far, and the reads of a run grow with
+the square of the cohort. A segment of a long video counts as its share of the file.
 """
 import json
 import os
 import sys
 import threading
 import time
+import uuid
 from typing import Callable, Dict, Iterable, Optional
 
 import tensorflow as tf
 
 _COUNTS = ('sampled', 'faces', 'no_face')
+FLUSH_S = 5.0
 
 
-def record(progress_dir: str, row: int, stats: dict) -> None:
-  """Called by a worker when an item is done: its counts, keyed by manifest row."""
-  with tf.io.gfile.GFile(os.path.join(progress_dir, f'{row}.json'), 'w') as f:
-    json.dump({k: stats[k] for k in _COUNTS} | {'failed': bool(stats['failure'])}, f)
+class Tally:
+  """One DoFn instance's running totals, written to its own file in ``progress_dir``
+  (no file when ``progress_dir`` is None)."""
+
+  def __init__(self, progress_dir: Optional[str], flush_s: float = FLUSH_S):
+    self._path = (os.path.join(progress_dir, f'{uuid.uuid4().hex}.json')
+                  if progress_dir else None)
+    self._flush_s = flush_s
+    self._last = 0.0
+    self._dirty = False
+    self.totals = dict.fromkeys(('files', 'failed') + _COUNTS, 0)
+
+  def add(self, stats: dict, fraction: float) -> None:
+    """Count a finished item or segment (``fraction`` of its file) and its stats."""
+    self.totals['files'] += fraction
+    self.totals['failed'] += bool(stats['failure'])
+    for k in _COUNTS:
+      self.totals[k] += stats[k]
+    self._dirty = True
+    if time.time() - self._last >= self._flush_s:
+      self.flush()
+
+  def flush(self) -> None:
+    if not (self._path and self._dirty):
+      return
+    with tf.io.gfile.GFile(self._path, 'w') as f:
+      json.dump(self.totals, f)
+    self._dirty = False
+    self._last = time.time()
 
 
-def totals(records: Iterable[dict]) -> Dict[str, int]:
+def totals(records: Iterable[dict]) -> Dict[str, float]:
   out = dict.fromkeys(('files', 'failed') + _COUNTS, 0)
   for r in records:
-    out['files'] += 1
-    out['failed'] += r['failed']
-    for k in _COUNTS:
+    for k in out:
       out[k] += r[k]
   return out
 
@@ -38,9 +69,10 @@ def _clock(seconds: float) -> str:
   return f'{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
 
 
-def format_progress(done: Dict[str, int], total_files: int, elapsed: float) -> str:
+def format_progress(done: Dict[str, float], total_files: int, elapsed: float) -> str:
   """One progress line; the ETA assumes the remaining files take as long on average."""
-  line = (f"[ingest] {done['files']}/{total_files} files, {done['sampled']} frames sampled, "
+  files = int(round(done['files'], 6))  # a file counts once all its segments are done
+  line = (f"[ingest] {files}/{total_files} files, {done['sampled']} frames sampled, "
           f"{done['faces']} faces, {done['failed']} failed, {_clock(elapsed)} elapsed")
   if 0 < done['files'] < total_files:
     line += f", ETA {_clock(elapsed / done['files'] * (total_files - done['files']))}"
@@ -48,18 +80,19 @@ def format_progress(done: Dict[str, int], total_files: int, elapsed: float) -> s
 
 
 def read_records(progress_dir: str) -> list:
+  """Every worker's latest totals: one file each."""
   records = []
   for path in tf.io.gfile.glob(os.path.join(progress_dir, '*.json')):
     try:
       with tf.io.gfile.GFile(path) as f:
         records.append(json.load(f))
     except (ValueError, tf.errors.OpError):
-      continue  # a file still being written: counted at the next look
+      continue  # a file being rewritten: counted at the next look
   return records
 
 
 class ProgressReporter:
-  """Prints a progress line every ``interval`` seconds when files finished since the
+  """Prints a progress line every ``interval`` seconds when work finished since the
   last, and once more on exit. Use as a context manager around the Beam pipeline."""
 
   def __init__(self, progress_dir: str, total_files: int, interval: float = 10.0,
@@ -71,7 +104,7 @@ class ProgressReporter:
     self._stop = threading.Event()
     self._thread = threading.Thread(target=self._loop, name='ingest-progress', daemon=True)
     self._start = 0.0
-    self._last_files = -1
+    self._last = None
 
   def __enter__(self):
     tf.io.gfile.makedirs(self._dir)
@@ -83,13 +116,13 @@ class ProgressReporter:
     self._stop.set()
     self._thread.join()
     self.report()
-    tf.io.gfile.rmtree(self._dir)
+    tf.io.gfile.rmtree(self._dir)  # one file per worker, not per item
 
   def report(self) -> None:
-    """Print a line if files finished since the last one (or if none was printed)."""
+    """Print a line if work finished since the last one (or if none was printed)."""
     done = totals(read_records(self._dir))
-    if done['files'] != self._last_files:
-      self._last_files = done['files']
+    if done != self._last:
+      self._last = done
       self._write(format_progress(done, self._total, time.time() - self._start))
 
   def _loop(self):

@@ -28,11 +28,11 @@ can. So the key is a secret:
   is used and the run says so; any other run stops before any media is decoded.
 
 The key never reaches a Beam worker: the executor computes every item's pseudonyms
-(``item_ids``) before Beam starts, and the DoFn looks them up. Passing the key in the
-pickled DoFn would put it into the job graph that Dataflow, Flink or Spark stage and
-show; reading it in the DoFn's ``setup`` would need the secret mounted on every
-worker. The pseudonym table travels instead: it says no more than the examples
-themselves, beside items that already carry the raw ids.
+(``item_ids``) before Beam starts and writes them into the work list
+(``work_list``), which workers read. Passing the key in the pickled DoFn would put it
+into the job graph that Dataflow, Flink or Spark stage and show; reading it in the
+DoFn's ``setup`` would need the secret mounted on every worker. The work list carries
+the pseudonyms instead, and no raw subject id.
 
 Changing the key changes every pseudonym, so keep the key with the dataset. The
 subject split does not depend on it (``splits.hash_point`` uses the raw id); the
@@ -90,6 +90,13 @@ def item_ids(key: bytes, items: Iterable[manifest.Item]) -> Dict[int, Ids]:
   """Manifest row -> that item's pseudonyms, for the DoFn to look up."""
   return {item.row: Ids(subject_id(key, item.subject_id), video_id(key, item.rel_path))
           for item in items}
+
+
+def failed_input(key: bytes, failure: manifest.Failure) -> dict:
+  """A refused row as the summary and the report name it: by manifest row and video
+  pseudonym, never by its path (which often carries a patient's name)."""
+  return {'row': failure.row, 'video': video_id(key, failure.rel_path) if failure.rel_path
+          else None, 'reason': failure.reason.replace(failure.path, f'<row {failure.row}>')}
 
 
 def _strip_newline(data: bytes) -> bytes:

@@ -50,8 +50,9 @@ def summarise(stats_json: Iterable[str], manifest_failures: List[Dict[str, str]]
   started, finished = [], []
   for line in stats_json:
     s = json.loads(line)
-    started.append(s['started'])
-    finished.append(s['finished'])
+    if s['started'] is not None:  # None: refused before decoding
+      started.append(s['started'])
+      finished.append(s['finished'])
     totals['videos_read' if s['kind'] == 'video' else 'images_read'] += 1
     totals['frames_sampled'] += s['sampled']
     totals['faces_found'] += s['faces']
@@ -66,8 +67,8 @@ def summarise(stats_json: Iterable[str], manifest_failures: List[Dict[str, str]]
         class_subjects[split][s['label']].add(s['subject'])
     per_source[s['source']] += s['faces']
     if s['failure']:
-      failures.append({'path': s['path'], 'reason': s['failure']})
-  failures.sort(key=lambda f: f['path'])
+      failures.append({'row': s['row'], 'video': s['video'], 'reason': s['failure']})
+  failures.sort(key=lambda f: f['row'])
   return {
       'split_by': split_by,
       'sample_data': bool(sample_data),
@@ -130,8 +131,17 @@ def format_summary(summary: dict) -> str:
   lines.append(f"  per source: {summary['examples_per_source']}")
   failed = summary['failed_inputs']
   lines.append(f'  failed inputs: {len(failed)}')
-  lines.extend(f"    {f['path']}: {f['reason']}" for f in failed)
+  lines.extend(f"    {describe_input(f)}: {f['reason']}" for f in failed)
   return '\n'.join(lines)
+
+
+def describe_input(failure: dict) -> str:
+  """A failed input as shared pages name it: its manifest row and video pseudonym
+  (summaries of earlier versions named the path)."""
+  if 'row' not in failure:
+    return failure.get('path', '?')
+  video = f" (video {failure['video']})" if failure.get('video') else ''
+  return f"row {failure['row']}{video}"
 
 
 SPLIT_HEADER = ['split', 'examples', 'subjects'] + list(GRADES)
