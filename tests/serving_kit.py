@@ -3,30 +3,35 @@
 No cluster and no TF Serving binary exist here, so the kit is checked as far as parsers go:
 the YAML with PyYAML, models.config with TF Serving's own ModelServerConfig proto, and the
 batching and monitoring configs with copies of their messages (tf_serving_config_protos).
+models.config is not in the repository: ``generate`` copies the kit and writes it there with
+``pipeline.serving_config`` from fake pushes, as ``palsy-tfx serving config`` would.
 ``problems`` cross-checks every value that appears in more than one place (ports, probe
 routes, the model name, mount paths, config file names, the batch size the clients use), so
 a value changed in one place only is reported.
 """
 import dataclasses
 import os
-from typing import Dict, List
+import shutil
+from typing import Dict, List, Optional
 
 import yaml
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from pipeline import serving_config
 from tests.tf_serving_config_protos import BatchingParameters, MonitoringConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KIT = os.path.join(ROOT, 'kubeflow', 'serving')
 GRPC_PORT, REST_PORT = 8500, 8501  # TF Serving's own defaults, which clients assume
-CONFIG_FLAGS = {'model_config_file': 'models.config',
+CONFIG_FLAGS = {'model_config_file': serving_config.FILE_NAME,
                 'batching_parameters_file': 'batching.config',
                 'monitoring_config_file': 'monitoring.config'}
 
 
 @dataclasses.dataclass
 class Kit:
+  folder: str
   deployment: dict
   service: dict
   kustomization: dict
@@ -35,23 +40,44 @@ class Kit:
   monitoring: MonitoringConfig
 
 
-def _text_proto(name: str, message):
-  with open(os.path.join(KIT, name)) as f:
+def push(serving_dir: str, *versions: int) -> None:
+  """Version folders as the Pusher leaves them, with a ``saved_model.pb`` (not a real
+  graph: only its presence counts)."""
+  for version in versions:
+    folder = os.path.join(serving_config.model_folder(serving_dir), str(version))
+    os.makedirs(folder)
+    with open(os.path.join(folder, serving_config.SAVED_MODEL_FILE), 'wb') as f:
+      f.write(b'graph')
+
+
+def generate(dest: str, serving_dir: str, stable: int, canary: Optional[int] = None) -> str:
+  """A copy of the kit in ``dest`` with the models.config that ``serving_dir`` gives."""
+  shutil.copytree(KIT, dest)
+  with open(os.path.join(dest, serving_config.FILE_NAME), 'w') as f:
+    f.write(serving_config.config_text(serving_dir, stable, canary))
+  return dest
+
+
+def _text_proto(folder: str, name: str, message):
+  with open(os.path.join(folder, name)) as f:
     return text_format.Parse(f.read(), message)
 
 
-def _yaml(name: str) -> dict:
-  with open(os.path.join(KIT, name)) as f:
+def _yaml(folder: str, name: str) -> dict:
+  with open(os.path.join(folder, name)) as f:
     docs = list(yaml.safe_load_all(f))
   assert len(docs) == 1, f'{name}: expected one YAML document, found {len(docs)}'
   return docs[0]
 
 
-def load() -> Kit:
-  return Kit(_yaml('deployment.yaml'), _yaml('service.yaml'), _yaml('kustomization.yaml'),
-             _text_proto('models.config', model_server_config_pb2.ModelServerConfig()),
-             _text_proto('batching.config', BatchingParameters()),
-             _text_proto('monitoring.config', MonitoringConfig()))
+def load(folder: str) -> Kit:
+  """The kit in ``folder``: a copy made by ``generate``, which has its models.config."""
+  return Kit(folder, _yaml(folder, 'deployment.yaml'), _yaml(folder, 'service.yaml'),
+             _yaml(folder, 'kustomization.yaml'),
+             _text_proto(folder, serving_config.FILE_NAME,
+                         model_server_config_pb2.ModelServerConfig()),
+             _text_proto(folder, 'batching.config', BatchingParameters()),
+             _text_proto(folder, 'monitoring.config', MonitoringConfig()))
 
 
 def flags(container: dict) -> Dict[str, str]:
@@ -142,7 +168,7 @@ def problems(kit: Kit, model_name: str, client_batch: int) -> List[str]:
   need(generated == set(CONFIG_FLAGS.values()),
        f'the ConfigMap holds {sorted(generated)}, expected {sorted(CONFIG_FLAGS.values())}')
   for name in generated:
-    need(os.path.exists(os.path.join(KIT, name)), f'{name} is not in kubeflow/serving/')
+    need(os.path.exists(os.path.join(kit.folder, name)), f'{name} is not in {kit.folder}')
   config_dir = mounts.get('config', {}).get('mountPath', '')
   for flag, name in CONFIG_FLAGS.items():
     need(args.get(flag) == f'{config_dir}/{name}',

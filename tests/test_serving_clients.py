@@ -260,8 +260,10 @@ def test_the_standin_refuses_malformed_grpc_requests_as_tf_serving_does(server, 
       grpc.StatusCode.INVALID_ARGUMENT, 'Expects arg[0] to be string but float is provided')
 
 
-def test_the_readiness_probe_route_answers_with_the_model_status(server):
-  probe = serving_kit.load().deployment['spec']['template']['spec']['containers'][0]
+def test_the_readiness_probe_route_answers_with_the_model_status(server, models, tmp_path):
+  kit = serving_kit.load(serving_kit.generate(str(tmp_path / 'kit'), os.path.dirname(models),
+                                              LABELS['stable'], LABELS['canary']))
+  probe = kit.deployment['spec']['template']['spec']['containers'][0]
   path = probe['readinessProbe']['httpGet']['path']
   with urllib.request.urlopen(server.rest_url + path, timeout=30) as response:
     status = json.loads(response.read())

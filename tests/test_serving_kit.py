@@ -1,8 +1,8 @@
 """The TF Serving deployment kit (kubeflow/serving/): well-formed, complete, and every value
 that appears in two places the same in both. No cluster or TF Serving binary exists here, so
-this is as far as parsers go (tests/serving_kit.py)."""
-import copy
-
+this is as far as parsers go (tests/serving_kit.py). The kit's models.config is generated,
+here from two fake pushes, as `palsy-tfx serving config` writes it (tests/test_serving_config.py).
+"""
 import pytest
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
@@ -18,12 +18,23 @@ def _model_name():
   return args.model_name
 
 
+STABLE, CANARY = 1732000000, 1732600000
+
+
+@pytest.fixture
+def kit_dir(tmp_path):
+  """A copy of the kit, its models.config generated for a stable and a canary push."""
+  serving_dir = str(tmp_path / 'serving')
+  serving_kit.push(serving_dir, STABLE, CANARY)
+  return serving_kit.generate(str(tmp_path / 'kit'), serving_dir, STABLE, CANARY)
+
+
 def _problems(kit):
   return serving_kit.problems(kit, _model_name(), tf_serving.MAX_BATCH)
 
 
-def test_the_kit_fits_together():
-  assert _problems(serving_kit.load()) == []
+def test_the_kit_fits_together(kit_dir):
+  assert _problems(serving_kit.load(kit_dir)) == []
 
 
 def _container(kit):
@@ -77,16 +88,16 @@ CHANGES = {
 
 
 @pytest.mark.parametrize('change', sorted(CHANGES))
-def test_a_value_changed_in_one_place_is_reported(change):
-  kit = copy.deepcopy(serving_kit.load())
+def test_a_value_changed_in_one_place_is_reported(kit_dir, change):
+  kit = serving_kit.load(kit_dir)
   mutate, expected = CHANGES[change]
   mutate(kit)
   found = _problems(kit)
   assert any(expected in problem for problem in found), found
 
 
-def test_models_config_is_read_with_tf_servings_own_proto():
-  with open(f'{serving_kit.KIT}/models.config') as f:
+def test_models_config_is_read_with_tf_servings_own_proto(kit_dir):
+  with open(f'{kit_dir}/models.config') as f:
     text = f.read()
   config = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
   assert config.model_config_list.config[0].model_version_policy.specific.versions

@@ -12,6 +12,7 @@ from pipeline import configs, options
 from pipeline.cli import errors
 from pipeline.cli import kubeflow as kubeflow_cli
 from pipeline.cli import predict as predict_cli
+from pipeline.cli import serving as serving_cli
 from preprocessing import logs
 
 
@@ -165,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
   add_common = lambda p: _add_verbose(p, default=argparse.SUPPRESS)
   predict_cli.add_parser(sub, add_common)
   kubeflow_cli.add_parser(sub, add_common)
+  serving_cli.add_parser(sub, add_common)
 
   # 'report' was its name before the HTML evidence report and the run summary took that
   # word; it stays as an alias so that scripts keep working.
