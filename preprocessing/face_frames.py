@@ -14,6 +14,12 @@ from preprocessing import faces, frames
 from preprocessing.crop_settings import CropSettings
 
 
+# Seconds of a segment's lead-in that its face finder sees first: with the tracking
+# window snapped (``faces._track_window``), a second of frames brings two trackers to
+# the same box (measured on tests/test_segments.py's clips: they agree from the first).
+TRACK_WARMUP_S = 1.0
+
+
 @dataclasses.dataclass(frozen=True)
 class FaceFrame:
   frame: frames.Frame
@@ -38,7 +44,9 @@ def face_frames(path: str, kind: str, fps: float, crop: CropSettings,
   sampled at ``fps``. ``threaded`` decodes ahead in a thread (see
   ``frames.sample_video``). ``finder`` may be passed to read its pass counts afterwards;
   it must be new, since it tracks the face from frame to frame. ``span`` limits a video
-  to the frames timed in ``[start, end)`` (one segment; ``frames.sample_video``). Raises
+  to the frames timed in ``[start, end)`` (one segment; ``frames.sample_video``); the
+  finder first sees the frames sampled in the ``TRACK_WARMUP_S`` before ``start``, so
+  its boxes are those of reading the whole file, and they are not yielded. Raises
   ``frames.MediaError`` for unreadable media, after the frames read before the break.
   """
   finder = finder or faces.FaceFinder(crop.detect_width)
@@ -46,9 +54,11 @@ def face_frames(path: str, kind: str, fps: float, crop: CropSettings,
     sampled = iter([frames.Frame(0, 0, frames.read_image(path))])
   else:
     sampled = frames.sample_video(path, fps, threaded=threaded, start_s=span[0],
-                                  end_s=span[1])
+                                  end_s=span[1], warmup_s=TRACK_WARMUP_S)
   for frame in sampled:
     box = finder.find(frame.rgb)
+    if frame.warmup:
+      continue
     yield FaceFrame(frame, None if box is None else faces.crop_face(frame.rgb, box, crop))
 
 

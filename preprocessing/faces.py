@@ -6,7 +6,10 @@ face it finds, ingest must find too. Running it on every sampled 1080p frame is 
 runs the full-resolution pass only when they find nothing:
 
 1. **track**: in a video the face moves little between sampled frames, so search a
-   small window around the previous box, scaled so the face is about 90 px;
+   small window around the previous box, scaled so the face is about 90 px. The
+   window's scale and edges snap to a grid (``_track_window``), so boxes a few pixels
+   apart choose the same window and then find the same face: two trackers started on
+   different frames of a video (the segments of a long one) soon agree;
 2. **fast**: the whole frame downscaled to ``detect_width`` (finds faces of at least
    about 80 px at that scale, so large faces cost little);
 3. **sure**: the full-resolution frame itself, which by construction finds whatever
@@ -24,6 +27,7 @@ shapes a crop; ingest saves it beside the examples and the Trainer inside the mo
 prediction makes the same crop.
 """
 import dataclasses
+import math
 import threading
 from typing import Dict, List, Optional, Sequence
 
@@ -134,6 +138,24 @@ def pick(boxes: Sequence[Box], policy: str = 'largest') -> Optional[Box]:
   return max((b for b in boxes if b.score >= 0.5 * best), key=lambda b: b.area)
 
 
+def _track_window(near: Box, width: int, height: int):
+  """The scale and the ``(x0, y0, x1, y1)`` window in which to look for the face that
+  was at ``near``, snapped: the scale to quarter steps of a power of two, the edges to
+  multiples of four HOG cells at that scale. A window that followed the previous box
+  pixel for pixel would make each box depend on the whole history of boxes before it;
+  snapped, nearby boxes give the same window and the same answer."""
+  side = max(near.right - near.left, near.bottom - near.top, 1.0)
+  scale = min(1.0, 2.0 ** (math.floor(4 * math.log2(_TRACK_FACE_PX / side)) / 4))
+  grid = 32.0 / scale  # four 8-px HOG cells of the scaled window, in frame pixels
+  cx, cy = (near.left + near.right) / 2, (near.top + near.bottom) / 2
+  reach = _TRACK_REACH * side
+  x0 = int(max(0, math.floor((cx - reach) / grid) * grid))
+  y0 = int(max(0, math.floor((cy - reach) / grid) * grid))
+  x1 = int(min(width, math.ceil((cx + reach) / grid) * grid))
+  y1 = int(min(height, math.ceil((cy + reach) / grid) * grid))
+  return scale, (x0, y0, x1, y1)
+
+
 class FaceFinder:
   """Finds the chosen face frame after frame; one per video (it remembers the last box).
 
@@ -166,14 +188,9 @@ class FaceFinder:
 
   def _track(self, rgb: np.ndarray, near: Box) -> Optional[Box]:
     h, w = rgb.shape[:2]
-    side = max(near.right - near.left, near.bottom - near.top)
-    cx, cy = (near.left + near.right) / 2, (near.top + near.bottom) / 2
-    reach = _TRACK_REACH * side
-    x0, y0 = int(max(0, cx - reach)), int(max(0, cy - reach))
-    x1, y1 = int(min(w, cx + reach)), int(min(h, cy + reach))
+    scale, (x0, y0, x1, y1) = _track_window(near, w, h)
     if x1 - x0 < 8 or y1 - y0 < 8:
       return None
-    scale = min(1.0, _TRACK_FACE_PX / max(side, 1.0))
     return pick(_detect_in(_gray(rgb[y0:y1, x0:x1]), scale, (x0, y0)), self._policy)
 
   def _search(self, rgb: np.ndarray):

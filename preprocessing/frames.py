@@ -31,6 +31,7 @@ class Frame:
   index: int            # frame number, from timestamp x average rate (0-based)
   timestamp_ms: int     # presentation time from the start of the stream
   rgb: np.ndarray       # HxWx3 uint8, upright (rotation metadata applied)
+  warmup: bool = False  # sampled before the segment's start, only to warm a tracker
 
 
 def _upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
@@ -46,7 +47,7 @@ def _stream_rotation(stream) -> int:
 
 def sample_video(path: str, fps: float, skip_nonref: bool = True,
                  threaded: bool = True, start_s: float = 0.0,
-                 end_s: Optional[float] = None) -> Iterator[Frame]:
+                 end_s: Optional[float] = None, warmup_s: float = 0.0) -> Iterator[Frame]:
   """Yield upright RGB frames of ``path`` at about ``fps`` frames per second.
 
   The first frame at or after each multiple of ``1/fps`` seconds is taken, so a video
@@ -58,14 +59,16 @@ def sample_video(path: str, fps: float, skip_nonref: bool = True,
   of a long video, which ingest spreads over workers. The decoder seeks to a keyframe
   at least ``PREROLL_S`` before ``start_s`` and decodes the frames before it only to
   know where they fall, so a frame is taken by the same rule (``_takes``) as when the
-  whole file is read: the segments of a video give exactly its frames.
+  whole file is read: the segments of a video give exactly its frames. The frames the
+  rule takes in the ``warmup_s`` before ``start_s`` come first, marked ``warmup``: a face
+  tracker that sees them finds the boxes that reading the file in one go finds.
 
   ``threaded`` lets FFmpeg decode with several threads and a background thread decode
   a few frames ahead, so decoding overlaps the caller's face detection (FFmpeg and
   dlib both release the GIL). Turn it off when one process per core already runs,
   as Beam workers do, where extra threads only contend.
   """
-  span = (start_s, end_s)
+  span = (start_s, end_s, warmup_s)
   if not threaded:
     yield from _decode(path, fps, skip_nonref, threaded=False, span=span)
     return
@@ -171,9 +174,11 @@ def _open_video(path: str, stack: contextlib.ExitStack) -> av.container.InputCon
 
 
 def _decode(path: str, fps: float, skip_nonref: bool, threaded: bool,
-            span: Tuple[float, Optional[float]] = (0.0, None)) -> Iterator[Frame]:
+            span: Tuple[float, Optional[float], float] = (0.0, None, 0.0)
+            ) -> Iterator[Frame]:
   """The decoding loop of ``sample_video`` (in a background thread when threaded)."""
-  start_s, end_s = span
+  start_s, end_s, warmup_s = span
+  first_s = max(0.0, start_s - warmup_s)
   with contextlib.ExitStack() as stack:
     container = _open_video(path, stack)
     if not container.streams.video:
@@ -190,8 +195,8 @@ def _decode(path: str, fps: float, skip_nonref: bool, threaded: bool,
       stream.codec_context.skip_frame = 'NONREF'
     legacy_rotation = _stream_rotation(stream)
     start = stream.start_time or 0
-    if start_s > PREROLL_S and stream.time_base:
-      container.seek(start + int((start_s - PREROLL_S) / stream.time_base),
+    if first_s > PREROLL_S and stream.time_base:
+      container.seek(start + int((first_s - PREROLL_S) / stream.time_base),
                      backward=True, any_frame=False, stream=stream)
     previous_t = None
     decoded = 0
@@ -205,7 +210,7 @@ def _decode(path: str, fps: float, skip_nonref: bool, threaded: bool,
           t = float((frame.pts - start) * stream.time_base)
         if end_s is not None and t + 1e-6 >= end_s:
           return  # the next segment's frame
-        taken = t + 1e-6 >= start_s and _takes(t, previous_t, period)
+        taken = t + 1e-6 >= first_s and _takes(t, previous_t, period)
         previous_t = t
         if not taken:
           continue
@@ -214,7 +219,8 @@ def _decode(path: str, fps: float, skip_nonref: bool, threaded: bool,
         # Skipped non-reference frames make the decode count drift, so the index is
         # the frame number implied by the timestamp (exact for constant frame rate).
         index = int(round(t * rate)) if rate else decoded - 1
-        yield Frame(index=index, timestamp_ms=int(round(t * 1000)), rgb=rgb)
+        yield Frame(index=index, timestamp_ms=int(round(t * 1000)), rgb=rgb,
+                    warmup=t + 1e-6 < start_s)
     except av.error.FFmpegError as e:
       raise MediaError(f'video breaks after {decoded} decoded frames: {e}') from e
     if decoded == 0:
