@@ -290,9 +290,12 @@ def test_every_evaluated_pipeline_ends_with_the_report(tmp_path):
   def reporter(stop_after):
     built = create_pipeline('p', str(tmp_path), DataOptions('m.csv', input_fingerprint='f'),
                             serving=ServingOptions(serving_dir=str(tmp_path / 'serving')),
+                            beam_pipeline_args=['--direct_num_workers=2'],
                             stop_after=stop_after)
     return {c.id: c for c in built.components}.get('EvidenceReporter')
 
   assert 'pushed_model' in reporter('push').inputs  # it follows the Pusher
   assert 'pushed_model' not in reporter('evaluate').inputs
   assert reporter('validate') is None
+  # Its predictions run on Beam, on the runner the pipeline's Beam arguments choose.
+  assert reporter('evaluate').executor_spec.beam_pipeline_args == ['--direct_num_workers=2']

@@ -7,6 +7,10 @@ locally. Where the pipeline has a Pusher it takes the Pusher's output too, so th
 runs after the Pusher and says where the model went; the Pusher never waits for it.
 Without one (``stop_after='evaluate'``, as every frame-split run) it says nothing was
 pushed.
+
+It is a Beam component: it grades the evaluated split again with ``RunInference``
+(``inference.py``) on the runner that the pipeline's ``beam_pipeline_args`` choose, as
+ingest, StatisticsGen and the Evaluator do.
 """
 import json
 import os
@@ -16,13 +20,13 @@ from typing import Any, Dict, List
 import tensorflow as tf
 from tfx import types
 from tfx.components.statistics_gen import stats_artifact_utils
-from tfx.dsl.components.base import base_component, base_executor, executor_spec
+from tfx.dsl.components.base import base_beam_component, base_beam_executor, executor_spec
 from tfx.types import artifact, artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import path_utils
 
 from components.evaluation import judgement
-from components.evidence_report import headline, plots, predictions, roc, sections
+from components.evidence_report import headline, inference, plots, predictions, roc, sections
 from components.evidence_report import statistics as statistics_lib
 from components.video_ingest.summary import describe_test_split, read_summary
 from preprocessing.labels import GRADES
@@ -38,6 +42,7 @@ REPORT_KEY = 'report'
 SPLIT_KEY = 'split'  # the split the Evaluator judged
 ROC_PNG = 'roc_curves.png'
 TRAINING_PNG = 'training_curves.png'
+_FRAMES_DIR = '_frames'  # the predictions' rows while the report is made, then removed
 
 
 class EvidenceReport(artifact.Artifact):
@@ -77,8 +82,9 @@ def _pushed_to(pushed: List[types.Artifact]):
   return pushed[0].get_string_custom_property('pushed_destination')
 
 
-def gather(input_dict: Dict[str, List[types.Artifact]], split: str) -> sections.Evidence:
-  """Read the run's artifacts and predict the evaluated split again."""
+def gather(input_dict: Dict[str, List[types.Artifact]], split: str,
+           frames: predictions.Frames) -> sections.Evidence:
+  """Read the run's artifacts; ``frames`` are the model's predictions on ``split``."""
   def single(key):
     return artifact_utils.get_single_instance(input_dict[key])
 
@@ -86,9 +92,6 @@ def gather(input_dict: Dict[str, List[types.Artifact]], split: str) -> sections.
                                           single(STATISTICS_KEY))
   stats = {name: stats_artifact_utils.load_statistics(stats_artifact, name).proto()
            for name in artifact_utils.decode_split_names(stats_artifact.split_names)}
-  records = predictions.read_records(artifact_utils.get_split_uri([examples], split))
-  frames = predictions.frames(records, predictions.predict(
-      path_utils.serving_model_path(single(MODEL_KEY).uri), records))
   curves = {grade: curve for g, grade in enumerate(GRADES)
             if (curve := roc.roc_curve(frames.labels == g, frames.probabilities[:, g]))}
   judged = judgement.read(evaluation.uri)
@@ -111,14 +114,21 @@ def gather(input_dict: Dict[str, List[types.Artifact]], split: str) -> sections.
                                                    MODEL_RUN_KEY, EVALUATION_KEY)})
 
 
-class Executor(base_executor.BaseExecutor):
-  """Writes report.html, its PNGs and headline.json into the EvidenceReport."""
+class Executor(base_beam_executor.BaseBeamExecutor):
+  """Grades the evaluated split on Beam, then writes report.html, its PNGs and
+  headline.json into the EvidenceReport."""
 
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
          output_dict: Dict[str, List[types.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
-    evidence = gather(input_dict, exec_properties[SPLIT_KEY])
+    split = exec_properties[SPLIT_KEY]
     out = artifact_utils.get_single_instance(output_dict[REPORT_KEY])
+    examples, model = (artifact_utils.get_single_instance(input_dict[key])
+                       for key in (EXAMPLES_KEY, MODEL_KEY))
+    frames = inference.frame_predictions(
+        self._make_beam_pipeline(), artifact_utils.get_split_uri([examples], split),
+        path_utils.serving_model_path(model.uri), os.path.join(out.uri, _FRAMES_DIR))
+    evidence = gather(input_dict, split, frames)
     _write(os.path.join(out.uri, headline.REPORT_FILE), sections.report_page(evidence))
     for name, png in ((headline.CONFUSION_PNG, evidence.confusion), (ROC_PNG, evidence.roc),
                       (TRAINING_PNG, evidence.training_curves)):
@@ -136,11 +146,11 @@ class Executor(base_executor.BaseExecutor):
       print(f'[report] WARNING: {problem}', file=sys.stderr, flush=True)
 
 
-class EvidenceReporter(base_component.BaseComponent):
+class EvidenceReporter(base_beam_component.BaseBeamComponent):
   """The run's evidence as one HTML page: data, statistics, training, grading, gates."""
 
   SPEC_CLASS = EvidenceReporterSpec
-  EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+  EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
 
   def __init__(self, examples: types.BaseChannel, statistics: types.BaseChannel,
                model: types.BaseChannel, model_run: types.BaseChannel,

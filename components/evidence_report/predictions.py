@@ -2,25 +2,25 @@
 
 The Evaluator keeps only aggregates, but ROC curves and a per-video table need each
 frame's probabilities. So the report runs the exported SavedModel's
-``serving_default`` signature (the one TFMA evaluates) over the same split, and pools
-frames with the Evaluator's own rule, ``components.evaluation.clinical_metrics.aggregate``. The
-subject confusion matrix recomputed from them must equal the Evaluator's, which checks
-that the report shows what was judged.
+``serving_default`` signature (the one TFMA evaluates) over the same split, on Beam
+(``inference.py``), which writes a compact row per frame with ``frame_row``;
+``read_frames`` reads them back, and the frames are pooled with the Evaluator's own
+rule, ``components.evaluation.clinical_metrics.aggregate``. The subject confusion matrix
+recomputed from them must equal the Evaluator's, which checks that the report shows
+what was judged.
 """
 import collections
-import os
+import json
 from typing import Dict, List, NamedTuple
 
 import numpy as np
 
 from components.evaluation import clinical_metrics
-from preprocessing import contract
-
-PREDICT_BATCH = 256
+from preprocessing.labels import NUM_GRADES
 
 
 class Frames(NamedTuple):
-  """One entry per frame of the split, in file order."""
+  """One entry per frame of the split, in ``read_frames``' order."""
   labels: np.ndarray        # (N,) int64 true grade ids
   subjects: List[str]       # subject pseudonyms
   videos: List[str]         # video ids
@@ -28,34 +28,32 @@ class Frames(NamedTuple):
   probabilities: np.ndarray  # (N, K) the model's softmax
 
 
-def read_records(split_uri: str) -> List[bytes]:
-  """Serialized tf.Examples of one split of an Examples artifact (gzip TFRecords)."""
+def frame_row(label: int, subject: str, video: str, source: str, probabilities) -> str:
+  """One frame as a line of JSON. The probabilities go in as float64, whose JSON form
+  reads back to the same bits, so a row loses nothing of the model's float32 output."""
+  return json.dumps({'label': int(label), 'subject': subject, 'video': video,
+                     'source': source,
+                     'probabilities': np.asarray(probabilities, np.float64).tolist()})
+
+
+def read_frames(pattern: str) -> Frames:
+  """The frames of every ``frame_row`` line in the files matching ``pattern``.
+
+  Beam writes the rows in no fixed order, and the order of the frames is the order in
+  which a video's probabilities are summed; so they are sorted (by subject, video,
+  grade, then probabilities), and the same predictions give the same bits every run.
+  """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  files = sorted(tf.io.gfile.glob(os.path.join(split_uri, '*')))
-  return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type='GZIP')]
-
-
-def predict(serving_model_dir: str, records: List[bytes]) -> np.ndarray:
-  """(N, K) probabilities from the SavedModel's ``serving_default`` signature."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  serve = tf.saved_model.load(serving_model_dir).signatures[contract.SERVING_DEFAULT]
-  batches = [serve(**{contract.INPUT_EXAMPLES: tf.constant(records[i:i + PREDICT_BATCH])})
-             [contract.OUTPUT_PROBABILITIES].numpy()
-             for i in range(0, len(records), PREDICT_BATCH)]
-  return np.concatenate(batches).astype(np.float64)
-
-
-def frames(records: List[bytes], probabilities: np.ndarray) -> Frames:
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  parsed = [tf.train.Example.FromString(r).features.feature for r in records]
-
-  def text(feature, name):
-    return [f[name].bytes_list.value[0].decode() for f in feature]
-
-  return Frames(np.array([f[contract.LABEL].int64_list.value[0] for f in parsed], np.int64),
-                text(parsed, contract.SUBJECT_ID), text(parsed, contract.VIDEO_ID),
-                text(parsed, contract.SOURCE),
-                np.asarray(probabilities, np.float64))
+  rows = []
+  for path in tf.io.gfile.glob(pattern):
+    with tf.io.gfile.GFile(path) as f:
+      rows.extend(json.loads(line) for line in f if line.strip())
+  rows.sort(key=lambda r: (r['subject'], r['video'], r['label'], r['probabilities']))
+  return Frames(np.array([r['label'] for r in rows], np.int64),
+                [r['subject'] for r in rows], [r['video'] for r in rows],
+                [r['source'] for r in rows],
+                np.array([r['probabilities'] for r in rows],
+                         np.float64).reshape(len(rows), NUM_GRADES))
 
 
 def per_video(data: Frames) -> List[Dict]:
