@@ -170,6 +170,37 @@ def test_the_demo_key_is_long_enough_and_public():
     assert pseudonyms.DEMO_KEY.decode() in f.read()
 
 
+# The demo key only for the sample data as written.
+
+def test_the_sample_datas_marker_is_tied_to_its_manifest(sample, no_key, tmp_path):
+  assert manifest.sample_marker(sample) == 'valid'
+  assert pseudonyms.ingest_key(sample, announce=False) == pseudonyms.DEMO_KEY
+  folder = os.path.dirname(sample)
+  # An edited manifest: one row more, beside the sample's own marker.
+  edited = tmp_path / 'edited'
+  edited.mkdir()
+  for rel in ('videos', 'stills', manifest.SAMPLE_MARKER):
+    os.symlink(os.path.join(folder, rel), edited / rel)
+  with open(sample) as f:
+    rows = f.read()
+  (edited / 'manifest.csv').write_text(rows + 'videos/other.mp4,patient-7,II,meei,left\n')
+  # A copied marker: beside a manifest of one's own.
+  copied = tmp_path / 'copied'
+  copied.mkdir()
+  (copied / 'manifest.csv').write_text('path,subject_id,label,source\nv.mp4,jane,I,meei\n')
+  with open(os.path.join(folder, manifest.SAMPLE_MARKER)) as f:
+    (copied / manifest.SAMPLE_MARKER).write_text(f.read())
+  for case in (edited, copied):
+    path = str(case / 'manifest.csv')
+    assert manifest.sample_marker(path) == 'mismatch' and not manifest.is_sample_data(path)
+    with pytest.raises(pseudonyms.PseudonymKeyError) as e:
+      pseudonyms.ingest_key(path, announce=False)
+    assert 'was written for another one' in str(e.value) and 'PALSY_PSEUDONYM_KEY' in str(e.value)
+  # With a real key, either runs, and neither is called sample data.
+  assert pseudonyms.ingest_key(str(copied / 'manifest.csv'),
+                               {pseudonyms.KEY_ENV: 'k' * 32}) == b'k' * 32
+
+
 # Ingest without a key.
 
 @pytest.mark.slow

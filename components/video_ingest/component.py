@@ -214,7 +214,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         stats_lines.extend(line for line in f.read().splitlines() if line)
     tf.io.gfile.rmtree(os.path.dirname(stats_prefix))
     result = summary.summarise(stats_lines, [pseudonyms.failed_input(key, f) for f in failures],
-                               split_by, manifest.is_sample_data(path))
+                               split_by, manifest.is_sample_data(path, found.data))
     with tf.io.gfile.GFile(os.path.join(examples.uri, summary.SUMMARY_FILE), 'w') as f:
       json.dump(result, f, indent=2)
     print(summary.format_summary(result), file=sys.stderr, flush=True)

@@ -8,6 +8,7 @@ failure, and every good row beside it is still ingested.
 import csv
 import dataclasses
 import hashlib
+import hmac
 import io
 import json
 import posixpath
@@ -17,8 +18,15 @@ from preprocessing import frames, storage
 from preprocessing.labels import UnknownLabelError, grade_id
 
 # Written beside the demo data's manifest: the folder holds synthetic faces, not patients.
-# Ingest records it (ingest_summary.json), so a model trained on them says so in its card.
+# Ingest records it (ingest_summary.json), so a model trained on them says so in its card,
+# and only such data may go without a pseudonym key (pseudonyms.ingest_key). The marker
+# holds a keyed digest of the manifest it was written with (``sample_digest``), so a
+# marker copied beside another manifest, or a sample manifest edited to name other
+# files, is not sample data. The digest's key is public: it guards against accidents,
+# the marker's point, not against someone forging a marker for real patients' data.
 SAMPLE_MARKER = 'SAMPLE_DATA.txt'
+_SAMPLE_DIGEST_KEY = b'palsy-tfx sample-data marker'
+_DIGEST_LINE = 'manifest-digest: '
 REQUIRED_COLUMNS = ('path', 'subject_id', 'label', 'source')
 OPTIONAL_COLUMNS = ('side',)
 SIDES = ('left', 'right', '')
@@ -176,9 +184,34 @@ def check_rows(manifest_path: str, rows: List[Dict[str, str]],
   return items, failures
 
 
-def is_sample_data(manifest_path: str) -> bool:
-  """Whether the manifest's folder holds ``palsy-tfx sample-data``'s synthetic faces."""
-  return storage.exists(storage.join(storage.dirname(manifest_path), SAMPLE_MARKER))
+def sample_digest(manifest_data: bytes) -> str:
+  """The marker's keyed digest of the manifest's bytes."""
+  return hmac.new(_SAMPLE_DIGEST_KEY, manifest_data, hashlib.sha256).hexdigest()
+
+
+def sample_marker_text(manifest_data: bytes, description: str) -> str:
+  """The marker ``palsy-tfx sample-data`` writes beside the manifest it wrote."""
+  return f'{description}\n{_DIGEST_LINE}{sample_digest(manifest_data)}\n'
+
+
+def sample_marker(manifest_path: str, manifest_data: Optional[bytes] = None) -> str:
+  """'absent', 'valid' (the marker holds this manifest's digest) or 'mismatch' (a
+  marker of another manifest: copied, or the manifest edited since). ``manifest_data``:
+  the manifest's bytes where the caller has read them already."""
+  marker = storage.join(storage.dirname(manifest_path), SAMPLE_MARKER)
+  if not storage.exists(marker):
+    return 'absent'
+  text = storage.read_bytes(marker).decode('utf-8', 'replace')
+  digests = [line[len(_DIGEST_LINE):].strip() for line in text.splitlines()
+             if line.startswith(_DIGEST_LINE)]
+  expected = sample_digest(manifest_data if manifest_data is not None
+                           else _read_manifest(manifest_path))
+  return 'valid' if any(hmac.compare_digest(d, expected) for d in digests) else 'mismatch'
+
+
+def is_sample_data(manifest_path: str, manifest_data: Optional[bytes] = None) -> bool:
+  """Whether the manifest is ``palsy-tfx sample-data``'s synthetic faces, as written."""
+  return sample_marker(manifest_path, manifest_data) == 'valid'
 
 
 def fingerprint(manifest_path: str) -> str:
@@ -197,7 +230,7 @@ def fingerprint(manifest_path: str) -> str:
   for path, st in sorted(found.stats.items()):
     if st:
       h.update(json.dumps([path, st.size, st.mtime_ns]).encode())
-  if is_sample_data(manifest_path):
+  if is_sample_data(manifest_path, found.data):
     h.update(SAMPLE_MARKER.encode())
   return h.hexdigest()
 

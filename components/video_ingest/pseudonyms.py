@@ -24,8 +24,10 @@ can. So the key is a secret:
   thing between a guessable patient id and its pseudonym, so it must itself be
   unguessable. ``python -c 'import secrets; print(secrets.token_hex(32))'`` makes one.
 * Only the demo may go without one. When neither variable is set and the manifest is
-  ``palsy-tfx sample-data``'s synthetic faces, ``DEMO_KEY`` (public, written below)
-  is used and the run says so; any other run stops before any media is decoded.
+  ``palsy-tfx sample-data``'s synthetic faces, as that command wrote them (its marker
+  holds a keyed digest of the manifest: ``manifest.sample_marker``), ``DEMO_KEY``
+  (public, written below) is used and the run says so; any other run, a copied
+  marker's or an edited manifest's included, stops before any media is decoded.
 
 The key never reaches a Beam worker: the executor computes every item's pseudonyms
 (``item_ids``) before Beam starts and writes them into the work list
@@ -144,7 +146,15 @@ def ingest_key(manifest_path: str, environ: Mapping[str, str] = os.environ,
   key = read_key(environ)
   if key is not None:
     return key
-  if manifest.is_sample_data(manifest_path):
+  marker = manifest.sample_marker(manifest_path)
+  if marker == 'mismatch':
+    raise PseudonymKeyError(
+        f'{manifest_path}: no pseudonym key is set, and the {manifest.SAMPLE_MARKER} beside '
+        f'this manifest was written for another one (copied here, or the manifest was '
+        f'edited since palsy-tfx sample-data wrote it). Only the unedited sample data runs '
+        f'with the public demo key; set {KEY_ENV} or {KEY_FILE_ENV} (make a key with '
+        f'`{MAKE_KEY}`).')
+  if marker == 'valid':
     if announce:
         print(f'[ingest] no pseudonym key is set ({KEY_ENV} or {KEY_FILE_ENV}); '
             f'{manifest_path} is the synthetic sample data, so the public demo key is used',

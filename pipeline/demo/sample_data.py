@@ -128,8 +128,12 @@ def write_sample_data(output_dir: str, per_grade: int = configs.DEFAULT_SUBJECTS
     writer = csv.writer(f)
     writer.writerow(['path', 'subject_id', 'label', 'source', 'side'])
     writer.writerows(rows)
+  with open(os.path.join(output_dir, 'manifest.csv'), 'rb') as f:
+    written = f.read()
   with open(os.path.join(output_dir, manifest.SAMPLE_MARKER), 'w') as f:
-    f.write('Synthetic demo data made by `palsy-tfx sample-data` from the public-domain '
-            'astronaut photograph of scikit-image. It is NOT clinical data: no patient is '
-            'in it, and no number measured on it says anything about real patients.\n')
+    f.write(manifest.sample_marker_text(
+        written, 'Synthetic demo data made by `palsy-tfx sample-data` from the public-domain '
+        'astronaut photograph of scikit-image. It is NOT clinical data: no patient is in '
+        'it, and no number measured on it says anything about real patients. The digest '
+        'below ties this note to the manifest written with it.'))
   return {'subjects': len(subjects), 'rows': len(rows)}
