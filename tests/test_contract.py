@@ -14,7 +14,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 from components import curated_schema
 from components.video_ingest import extract
-from components.video_ingest.manifest import Item
+from components.video_ingest.work_list import Work
 from pipeline.pipeline import SCHEMA_FILE
 from preprocessing import contract, face_frames
 from preprocessing.crop_settings import CropSettings
@@ -81,9 +81,9 @@ def test_ingest_writes_exactly_the_contract(tmp_path, astronaut):
   path = str(tmp_path / 'a.png')
   write_jpeg(path, astronaut)
   [found] = face_frames.face_frames(path, 'image', fps=3, crop=CropSettings(size=64))
-  item = Item(row=2, path=path, rel_path='a.png', subject_id='p1', grade=3, source='meei',
-              side='left', kind='image')
-  example = extract.make_example(found, item, 'pseudonym', 'video')
+  work = Work(row=2, path=path, kind='image', size=1, subject='pseudonym', video='video',
+              split='train', grade=3, source='meei', side='left')
+  example = extract.make_example(found, work)
   assert example_features(example) == contract_features()
   feature = example.features.feature
   assert feature[contract.LABEL].int64_list.value == [3]
