@@ -23,7 +23,7 @@ logs.configure_libraries()  # before TensorFlow and Beam are imported
 import cv2  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from components.video_ingest import extract, manifest, pseudonyms
+from components.video_ingest import extract, manifest, pseudonyms, work_list
 from pipeline.demo.sample_data import Subject, render_frames
 from preprocessing import faces, frames
 from preprocessing.media_writer import write_video
@@ -61,14 +61,15 @@ def ours(path):
   """Our code path: ExtractFaces.process on one item, in this process. Returns frames
   with a face, seconds, and the frames on which the full-resolution pass ran."""
   item = manifest.Item(0, path, os.path.basename(path), 'bench', 2, 'yfp', 'left', 'video')
-  fn = extract.ExtractFaces({'yfp': FPS}, FPS, {'bench': 'train'},
-                           pseudonyms.item_ids(BENCH_KEY.encode(), [item]),
-                           faces.CropSettings(), threaded=True)
+  [work] = work_list.plan([item], pseudonyms.item_ids(BENCH_KEY.encode(), [item]),
+                          {'bench': 'train'})
+  fn = extract.ExtractFaces({'yfp': FPS}, FPS, faces.CropSettings(), threaded=True)
+  fn.setup()
   faces.detect_face(np.zeros((8, 8, 3), np.uint8))  # dlib's one-off set-up, as in a warm worker
   start = time.perf_counter()
-  out = list(fn.process(item))
+  out = list(fn.process(work))
   elapsed = time.perf_counter() - start
-  stats = json.loads(out[-1].value)
+  stats = json.loads(out[-1].value[1])  # the stats output: (row, JSON)
   return stats['faces'], stats['sampled'], elapsed, stats['sure_passes']
 
 
