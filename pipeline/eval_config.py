@@ -14,9 +14,12 @@ the overall accuracy (a cross-check of ours) and the per-grade one-vs-rest AUC.
 Grades absent from the manifest get no per-grade metric and no gate: their recall is
 undefined, and a gate on it could never pass.
 
+Calibration (ECE, Brier score, NLL) is measured at every level by the same metric.
+
 Gates (overall slice only: a site slice may lack a grade): frame accuracy, frame recall
 per grade, subject balanced accuracy, subject within-one accuracy, subject recall per
-grade, and no regression beyond a tolerance in frame accuracy and subject balanced
+grade, optionally a ceiling on the frame-level ECE (``--max-ece``: frames are where there
+are enough items to fill ten bins), and no regression beyond a tolerance in frame accuracy and subject balanced
 accuracy against the last blessed model.
 """
 from typing import Optional, Sequence
@@ -33,12 +36,14 @@ PREDICTION_KEY = contract.OUTPUT_PROBABILITIES
 _GRADING_MODULE = patient_metrics.__name__
 
 
-def _overall(value_floor: Optional[float] = None, tolerance: Optional[float] = None
-             ) -> list:
-  """Per-slice thresholds on the overall slice only."""
+def _overall(value_floor: Optional[float] = None, tolerance: Optional[float] = None,
+             value_ceiling: Optional[float] = None) -> list:
+  """Per-slice thresholds on the overall slice only; a ceiling passes at value <= it."""
   threshold = tfma.MetricThreshold()
   if value_floor is not None:
     threshold.value_threshold.lower_bound.value = value_floor
+  if value_ceiling is not None:
+    threshold.value_threshold.upper_bound.value = value_ceiling
   if tolerance is not None:
     threshold.change_threshold.direction = tfma.MetricDirection.HIGHER_IS_BETTER
     threshold.change_threshold.absolute.value = -tolerance
@@ -61,7 +66,8 @@ def _one_grade(grade: int) -> tfma.BinarizationOptions:
 def build(gates: Gates, grades: Optional[Sequence[int]] = None) -> tfma.EvalConfig:
   """``grades``: the grade ids present in the manifest (default: all six)."""
   grades = sorted(set(range(NUM_GRADES) if grades is None else grades))
-  gated = {'subject': {'balanced_accuracy': dict(value_floor=gates.min_subject_balanced_accuracy,
+  gated = {'frame': {'ece': dict(value_ceiling=gates.max_ece)},
+           'subject': {'balanced_accuracy': dict(value_floor=gates.min_subject_balanced_accuracy,
                                                  tolerance=gates.regression_tolerance),
                        'within_one_accuracy': dict(value_floor=gates.min_subject_within_one)}}
   overall = [

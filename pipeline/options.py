@@ -236,8 +236,11 @@ class Gates:
   min_subject_within_one: float = configs.DEFAULT_MIN_SUBJECT_WITHIN_ONE
   min_subject_class_recall: Tuple[float, ...] = (configs.DEFAULT_MIN_SUBJECT_CLASS_RECALL,)
   regression_tolerance: float = configs.DEFAULT_REGRESSION_TOLERANCE
+  max_ece: Optional[float] = None  # None: calibration is measured, not gated
 
   def __post_init__(self):
+    if self.max_ece is not None and not 0.0 <= self.max_ece <= 1.0:
+      raise ValueError(f'--max-ece must lie in [0, 1], got {self.max_ece}')
     for field in ('min_class_recall', 'min_subject_class_recall'):
       object.__setattr__(self, field, tuple(per_grade(getattr(self, field), field)))
     if self.regression_tolerance < 0:
@@ -265,6 +268,11 @@ class Gates:
     group.add_argument('--regression-tolerance', type=float, default=d.regression_tolerance,
                        help='how much lower than the last blessed model the frame accuracy '
                             'and subject balanced accuracy may be')
+    group.add_argument('--max-ece', type=float, default=None,
+                       help='ceiling on frame_ece, the frame-level expected calibration '
+                            'error (top-label, 10 equal-width bins) of the probabilities the '
+                            'model serves; passes when frame_ece <= MAX_ECE (default: not '
+                            'gated)')
 
   @classmethod
   def from_args(cls, args: argparse.Namespace) -> 'Gates':

@@ -3,9 +3,9 @@
 The real TFX Evaluator executor (TFMA on Beam) judges a fixed model whose prediction
 for each frame is a feature of the example (tests/fixed_model.py), on 32 crafted frames
 of 7 subjects in 8 videos. Every expected value below is worked out in the comments.
-Then every gate is set once exactly at its true value (blessed) and once just above it
-(not blessed, and each failure named), so a gate that reads the wrong number, or a
-metric that reads 0, fails here.
+Then every gate is set once exactly at its true value (blessed) and once just beyond it
+(a floor just above, the ECE ceiling just below: not blessed, and each failure named), so
+a gate that reads the wrong number, or a metric that reads 0, fails here.
 """
 import json
 import os
@@ -17,7 +17,7 @@ from tfx.components.evaluator import executor as evaluator_executor
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import proto_utils
 
-from components.evaluation import results, tables
+from components.evaluation import clinical_metrics, results, tables
 from pipeline import eval_config
 from pipeline.options import Gates
 from preprocessing.labels import GRADES
@@ -59,6 +59,20 @@ SUBJECT_MAE = (1 + 2) / 7           # s3 off by 1, s7 by 2
 # Videos: v1 0, v2 0, v3 2, v4 1, v5 2, v6 3, v7 2, v8 1 -> grade 3 videos 1 of 3 right.
 VIDEO_EXACT = 5 / 8
 VIDEO_RECALL_3 = 1 / 3
+# Calibration. Every frame's top probability is 0.5 (bin 5), and 20 of 32 are right:
+#   frame ECE = |20/32 - 0.5| = 0.125.
+#   Brier: a right frame (0.5 - 1)^2 + 5 * 0.1^2 = 0.30, a wrong one
+#   0.5^2 + (0.1 - 1)^2 + 4 * 0.1^2 = 1.10: (20 * 0.30 + 12 * 1.10) / 32 = 19.2 / 32 = 0.6.
+#   NLL: -ln 0.5 when right, -ln 0.1 when wrong: (20 ln 2 + 12 ln 10) / 32.
+FRAME_ECE = 0.125
+FRAME_BRIER = 0.6
+FRAME_NLL = (20 * np.log(2) + 12 * np.log(10)) / 32
+# A subject's pooled probability of grade g is 0.1 + 0.4 * (its frames saying g) / frames:
+#   bin 3: s3 0.1 + 0.4 * 3/5 = 0.34 wrong, s6 0.1 + 0.4 * 4/7 = 2.3/7 right;
+#   bin 4: s1 and s5 0.1 + 0.4 * 3/4 = 0.4, both right;
+#   bin 5: s2, s4 0.5 right, s7 0.5 wrong.
+#   ECE = (|1 - 0.34 - 2.3/7| + |2 - 0.8| + |2 - 1.5|) / 7 = 0.29020
+SUBJECT_ECE = (1 - 0.34 - 2.3 / 7 + 1.2 + 0.5) / 7
 SUBJECT_CONFUSION = [[2, 0, 0, 0, 0, 0], [0, 1, 1, 0, 0, 0], [0, 0, 1, 0, 0, 0],
                      [0, 1, 0, 1, 0, 0], [0] * 6, [0] * 6]
 
@@ -72,7 +86,8 @@ def _gates(eps=0.0):
       min_class_recall=tuple(FRAME_RECALL[g] + eps for g in PRESENT) + ABSENT,
       min_subject_balanced_accuracy=SUBJECT_BALANCED_ACCURACY + eps,
       min_subject_within_one=SUBJECT_WITHIN_ONE + eps,
-      min_subject_class_recall=tuple(SUBJECT_RECALL[g] + eps for g in PRESENT) + ABSENT)
+      min_subject_class_recall=tuple(SUBJECT_RECALL[g] + eps for g in PRESENT) + ABSENT,
+      max_ece=FRAME_ECE - eps)
 
 
 EPS = 1e-9
@@ -143,6 +158,31 @@ def test_subject_and_video_levels(at_true_values):
   assert low <= SUBJECT_BALANCED_ACCURACY <= high and high - low > 0.3
 
 
+def _frame_probabilities(frames=FRAMES):
+  """What the fixed model serves, in float32 as TFMA reads it."""
+  rows = [(subject, grade, video, fixed_model.REST + (fixed_model.TOP - fixed_model.REST)
+           * np.eye(len(GRADES))[pred]) for subject, grade, video, preds in frames
+          for pred in preds]
+  subjects, grades, videos, probs = zip(*rows)
+  return subjects, grades, videos, np.array(probs, np.float32).astype(np.float64)
+
+
+def test_calibration_at_every_level(at_true_values):
+  m = at_true_values['metrics']
+  assert m['frame_ece'] == pytest.approx(FRAME_ECE, abs=1e-12)
+  assert m['frame_brier'] == pytest.approx(FRAME_BRIER, abs=1e-6)
+  assert m['frame_nll'] == pytest.approx(FRAME_NLL, abs=1e-6)
+  assert m['subject_ece'] == pytest.approx(SUBJECT_ECE, abs=1e-6)
+  subjects, grades, videos, probs = _frame_probabilities()
+  for level, ids in (('video', videos), ('subject', subjects)):
+    labels, pooled, _ = clinical_metrics.aggregate(ids, grades, probs)
+    for name, value in clinical_metrics.calibration(labels, pooled).items():
+      assert m[f'{level}_{name}'] == pytest.approx(value, abs=1e-9), (level, name)
+  for name in clinical_metrics.CALIBRATION_MEASURES:
+    low, high = m[f'subject_{name}_ci_low'], m[f'subject_{name}_ci_high']
+    assert low <= m[f'subject_{name}'] <= high and high > low, name
+
+
 def test_confusion_matrices_agree_with_the_metric_tables(at_true_values):
   matrices = results.confusion_matrices(at_true_values['uri'])
   assert matrices['subject'].tolist() == SUBJECT_CONFUSION
@@ -174,7 +214,8 @@ def test_every_gate_fails_just_above_its_true_value(tmp_path):
   for name in GRADES[:4]:
     assert f'frame_recall[{name}] (overall)' in failed
     assert f'subject_recall[{name}] (overall)' in failed
-  assert len(result['failed']) == 3 + 2 * len(PRESENT), failed
+  assert 'frame_ece (overall) = 0.125, required <= 0.125' in failed
+  assert len(result['failed']) == 4 + 2 * len(PRESENT), failed
 
 
 def test_a_grade_never_predicted_has_recall_0_and_no_precision(tmp_path):

@@ -19,7 +19,8 @@ from tests import markdown
 
 SUBJECT = {'exact_accuracy': (5 / 6, 0.5, 1.0), 'within_one_accuracy': (1.0, 1.0, 1.0),
            'mae': (1 / 6, 0.0, 0.5), 'quadratic_weighted_kappa': (0.9143, 0.62, 1.0),
-           'balanced_accuracy': (0.8333, 0.5, 1.0), 'macro_f1': (0.7778, 0.39, 1.0)}
+           'balanced_accuracy': (0.8333, 0.5, 1.0), 'macro_f1': (0.7778, 0.39, 1.0),
+           'ece': (0.0612, 0.04, 0.19), 'brier': (0.2104, 0.09, 0.41), 'nll': (0.4518, 0.2, 0.93)}
 INGEST = {
     'split_by': 'subject', 'sample_data': True,
     'examples_per_split': {'train': 400, 'eval': 70, 'test': 114},

@@ -4,15 +4,19 @@ Clinicians judge a grader per subject (or per video), not per frame, and on an
 ordinal scale where calling grade III "II" is a far smaller error than calling it
 "VI". So this module aggregates frame probabilities to entities, scores ordinal
 agreement (within-one accuracy, MAE, quadratic weighted kappa) next to the usual
-per-grade recall/precision/F1, and puts a confidence interval on every number:
+per-grade recall/precision/F1, measures calibration (whether a top probability of 0.8
+is right 80% of the time: expected calibration error, Brier score and negative
+log-likelihood), and puts a confidence interval on every number:
 clinical test sets hold tens of subjects, and a point value alone overstates what
 such a set can show.
 
 Pure numpy so that the TFMA custom metric (frame, video and subject level) and the
 run summary share one implementation. Every measure is computed from a confusion
-matrix, so a whole stack of bootstrap resamples is scored in one vectorised pass.
+matrix, or the calibration measures from additive sums per confidence bin, so a whole
+stack of bootstrap resamples is scored in one vectorised pass.
 """
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 
@@ -22,8 +26,15 @@ from preprocessing.labels import NUM_GRADES
 # subject (all of a person's frames pooled).
 LEVELS = ('frame', 'video', 'subject')
 # Report order of the measures that get a confidence interval.
+CALIBRATION_MEASURES = ('ece', 'brier', 'nll')
 _MEASURES = ('exact_accuracy', 'within_one_accuracy', 'mae', 'quadratic_weighted_kappa',
-             'balanced_accuracy', 'macro_f1', 'recall', 'precision', 'f1')
+             'balanced_accuracy', 'macro_f1', 'recall', 'precision', 'f1') + CALIBRATION_MEASURES
+# Equal-width confidence bins of the ECE: bin i holds i/10 <= confidence < (i+1)/10, and
+# the last bin also holds a confidence of exactly 1.0.
+ECE_BINS = 10
+# The NLL clips the true grade's probability to at least this, so a confident miss costs
+# -log(1e-12) = 27.6 instead of infinity, and one frame cannot make the mean infinite.
+NLL_EPSILON = 1e-12
 
 
 def _object_ids(entity_ids) -> np.ndarray:
@@ -172,25 +183,127 @@ def measures_from_confusion(cm) -> dict:
   }
 
 
+class CalibrationSums(NamedTuple):
+  """Additive sums from which every calibration measure follows.
+
+  Sums, not means, so that they merge by addition: across Beam workers (the TFMA
+  frame level keeps one of these instead of every frame) and within a bootstrap
+  resample. The per-bin fields are what a reliability diagram draws, and a trailing
+  axis of ``ECE_BINS``; a leading axis, if any, indexes bootstrap resamples.
+  """
+  count: np.ndarray       # items per confidence bin
+  correct: np.ndarray     # items per bin whose top grade is the true grade
+  confidence: np.ndarray  # sum of the top probability per bin
+  brier: np.ndarray       # sum over items of the Brier term
+  nll: np.ndarray         # sum over items of -log p(true grade)
+
+  def merged(self, other: 'CalibrationSums') -> 'CalibrationSums':
+    return CalibrationSums(*(a + b for a, b in zip(self, other)))
+
+
+def confidence_bins(confidences) -> np.ndarray:
+  """The ECE bin of each top probability: i where i/10 <= c < (i+1)/10, 1.0 in the last.
+
+  The edges are the correctly rounded i/10, so a confidence written as 0.3 falls in
+  bin 3 whatever rounding ``0.3 * 10`` would do; values outside [0, 1] (rounding of
+  a softmax) go to the nearest end bin.
+  """
+  edges = np.arange(ECE_BINS + 1) / ECE_BINS
+  bins = np.searchsorted(edges, np.asarray(confidences, np.float64), side='right') - 1
+  return np.clip(bins, 0, ECE_BINS - 1)
+
+
+def _item_terms(labels, probabilities):
+  """Per item: its bin, whether its top grade is right, its top probability, and its
+  Brier and NLL terms. The top grade is the argmax (ties to the lower grade), as in
+  every other measure of this module."""
+  labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+  probs = _as_probabilities(probabilities, len(labels))
+  if labels.size and (labels.min() < 0 or labels.max() >= probs.shape[1]):
+    raise ValueError(f'labels must lie in 0..{probs.shape[1] - 1}')
+  top = probs.max(axis=1)
+  correct = (np.argmax(probs, axis=1) == labels).astype(np.float64)
+  one_hot = np.eye(probs.shape[1])[labels]
+  brier = ((probs - one_hot) ** 2).sum(axis=1)
+  p_true = probs[np.arange(len(labels)), labels]
+  nll = -np.log(np.clip(p_true, NLL_EPSILON, 1.0))
+  return confidence_bins(top), correct, top, brier, nll
+
+
+def _sums_over(terms, rows: np.ndarray) -> CalibrationSums:
+  """Sums over the items ``rows`` (shape (n,)), or over each row of a (B, n) stack of
+  resamples, counted in one bincount with each resample offset into its own bins."""
+  bins, correct, top, brier, nll = terms
+  stack = np.atleast_2d(rows)
+  cells = (bins[stack] + np.arange(len(stack))[:, None] * ECE_BINS).ravel()
+  size = len(stack) * ECE_BINS
+
+  def per_bin(weights=None):
+    values = None if weights is None else weights[stack].ravel()
+    return np.bincount(cells, weights=values, minlength=size).reshape(len(stack), ECE_BINS)
+
+  sums = CalibrationSums(per_bin().astype(np.float64), per_bin(correct), per_bin(top),
+                         brier[stack].sum(-1), nll[stack].sum(-1))
+  return sums if np.ndim(rows) == 2 else CalibrationSums(*(field[0] for field in sums))
+
+
+def calibration_sums(labels, probabilities) -> CalibrationSums:
+  """The calibration sums of n items: frames, or entities pooled by ``aggregate``."""
+  terms = _item_terms(labels, probabilities)
+  return _sums_over(terms, np.arange(len(terms[0])))
+
+
+def calibration_from_sums(sums: CalibrationSums) -> dict:
+  """ECE, Brier score and NLL from sums (one set, or a stack of resamples).
+
+  Returns numpy arrays, shape () or (B,), NaN when there are no items:
+    ece: top-label expected calibration error over ``ECE_BINS`` equal-width bins of
+      [0, 1], each bin weighted by its share of the items: sum over bins of
+      (n_b / n) |accuracy_b - mean confidence_b|, which is
+      sum over bins of |correct_b - confidence sum_b| / n.
+    brier: multi-class Brier score, the mean over items of the sum over grades of
+      (p_k - [k is the true grade])^2; 0 is perfect, 2 the worst.
+    nll: the mean over items of -log p(true grade), with p clipped to at least
+      ``NLL_EPSILON``.
+  """
+  n = sums.count.sum(-1)
+  return {'ece': _ratio(np.abs(sums.correct - sums.confidence).sum(-1), n),
+          'brier': _ratio(sums.brier, n), 'nll': _ratio(sums.nll, n)}
+
+
+def calibration(labels, probabilities) -> dict:
+  """ECE, Brier score and NLL of n items (see ``calibration_from_sums``)."""
+  return calibration_from_sums(calibration_sums(labels, probabilities))
+
+
+def resample_indices(n: int, num_resamples: int = 2000, seed: int = 0) -> np.ndarray:
+  """(num_resamples, n) indices of entities drawn with replacement, the same for a seed.
+
+  Entities (subjects or videos) are resampled, never frames: frames of one subject
+  are strongly correlated, so resampling them would make the intervals far too
+  narrow. Every measure of ``summarise`` is scored on these same resamples.
+  """
+  return np.random.default_rng(seed).integers(0, n, size=(num_resamples, n))
+
+
+def _confusions_of(cells: np.ndarray, indices: np.ndarray, num_classes: int) -> np.ndarray:
+  """Counted in one bincount, each resample offset into its own block of K * K cells."""
+  offsets = np.arange(len(indices))[:, None] * num_classes ** 2
+  counts = np.bincount((cells[indices] + offsets).ravel(),
+                       minlength=len(indices) * num_classes ** 2)
+  return counts.reshape(len(indices), num_classes, num_classes)
+
+
 def bootstrap_confusions(labels, predictions, num_resamples: int = 2000, seed: int = 0,
                          num_classes: int = NUM_GRADES) -> np.ndarray:
-  """Confusion matrices of ``num_resamples`` bootstrap resamples of the entities.
-
-  Entities (subjects or videos) are resampled with replacement, never frames:
-  frames of one subject are strongly correlated, so resampling them would make
-  the intervals far too narrow. All resamples are counted in one bincount, each
-  offset into its own block of K * K cells.
+  """Confusion matrices of ``num_resamples`` bootstrap resamples of the entities
+  (``resample_indices``).
 
   Returns:
     (num_resamples, K, K) int64 counts, the same for the same seed.
   """
   cells = _cell_ids(labels, predictions, num_classes)
-  indices = np.random.default_rng(seed).integers(0, len(cells), size=(num_resamples,
-                                                                     len(cells)))
-  offsets = np.arange(num_resamples)[:, None] * num_classes ** 2
-  counts = np.bincount((cells[indices] + offsets).ravel(),
-                       minlength=num_resamples * num_classes ** 2)
-  return counts.reshape(num_resamples, num_classes, num_classes)
+  return _confusions_of(cells, resample_indices(len(cells), num_resamples, seed), num_classes)
 
 
 def _plain(values):
@@ -203,6 +316,8 @@ def summarise(labels, probabilities, num_resamples: int = 2000, seed: int = 0,
   """Point values and percentile bootstrap intervals of every measure.
 
   Predictions are the argmax of ``probabilities`` (ties go to the lower grade).
+  The calibration measures (``calibration_from_sums``) are scored on the very
+  resamples that the confusion matrices are, so all intervals describe one bootstrap.
   Percentiles ignore NaN resamples: a per-grade interval is conditional on the
   grade being drawn at all, which is what a rare grade's interval can say.
 
@@ -225,9 +340,14 @@ def summarise(labels, probabilities, num_resamples: int = 2000, seed: int = 0,
   predictions = np.argmax(probs, axis=1)
   num_classes = probs.shape[1]
   cm = confusion_matrix(labels, predictions, num_classes)
-  point = measures_from_confusion(cm)
-  resampled = measures_from_confusion(
-      bootstrap_confusions(labels, predictions, num_resamples, seed, num_classes))
+  terms = _item_terms(labels, probs)
+  point = {**measures_from_confusion(cm),
+           **calibration_from_sums(_sums_over(terms, np.arange(len(labels))))}
+  indices = resample_indices(len(labels), num_resamples, seed)
+  resampled = {
+      **measures_from_confusion(_confusions_of(
+          _cell_ids(labels, predictions, num_classes), indices, num_classes)),
+      **calibration_from_sums(_sums_over(terms, indices))}
   tail = 50.0 * (1.0 - confidence)
   summary = {}
   with warnings.catch_warnings():

@@ -5,7 +5,8 @@ on what clinicians judge: a grade per patient, not per frame.
 ``video_id`` or ``subject_id`` feature of every example next to the label and the
 softmax, pools each video's or subject's frame probabilities by their mean (the rule of
 ``components.evaluation.clinical_metrics.aggregate``), and scores the pooled grades with
-``components.evaluation.clinical_metrics``. Being a TFMA metric, it is sliced (by source, say),
+``components.evaluation.clinical_metrics``: the grading measures and the calibration ones
+(ECE, Brier score, NLL) alike. Being a TFMA metric, it is sliced (by source, say),
 computed for the baseline model too, and gated by ordinary TFMA thresholds, value and
 change alike, so one Evaluator and one blessing cover every level.
 
@@ -30,7 +31,8 @@ from preprocessing.labels import NUM_GRADES
 LEVELS = clinical_metrics.LEVELS
 ID_FEATURES = {'video': contract.VIDEO_ID, 'subject': contract.SUBJECT_ID}
 SCALAR_MEASURES = ('exact_accuracy', 'within_one_accuracy', 'mae',
-                   'quadratic_weighted_kappa', 'balanced_accuracy', 'macro_f1', 'count')
+                   'quadratic_weighted_kappa', 'balanced_accuracy', 'macro_f1',
+                   ) + clinical_metrics.CALIBRATION_MEASURES + ('count',)
 PER_GRADE_MEASURES = ('recall', 'precision', 'f1')
 CONFUSION_MATRIX = 'confusion_matrix'
 MEASURES = SCALAR_MEASURES + PER_GRADE_MEASURES + (CONFUSION_MATRIX,)
@@ -87,12 +89,15 @@ def _computations(name: str, level: str, measure: str, eval_config=None,
       result['count'] = {'value': result['count']}
       return {scores_key: result}
     if level == 'frame':
-      cm = metrics[rows_key]
+      cm, sums = metrics[rows_key]
+      calibration = clinical_metrics.calibration_from_sums(sums)
     else:
       labels, probs = metrics[rows_key]
       cm = clinical_metrics.confusion_matrix(labels, np.argmax(probs, axis=1))
-    return {scores_key: {CONFUSION_MATRIX: cm, **{
-        m: {'value': v} for m, v in clinical_metrics.measures_from_confusion(cm).items()}}}
+      calibration = clinical_metrics.calibration(labels, probs)
+    measures = {**clinical_metrics.measures_from_confusion(cm), **calibration}
+    return {scores_key: {CONFUSION_MATRIX: cm,
+                         **{m: {'value': v} for m, v in measures.items()}}}
 
   def pick(metrics: Dict[metric_types.MetricKey, Any]) -> Dict[metric_types.MetricKey, Any]:
     result = metrics[scores_key]
@@ -131,7 +136,8 @@ class _GradingRowsCombiner(beam.CombineFn):
   The accumulator for a pooled level maps (entity id, true grade) to the sum of the
   probabilities and the number of frames, so it merges across Beam workers and its
   size grows with the number of subjects, not of frames. The frame level keeps a
-  confusion matrix of argmax grades only.
+  confusion matrix of argmax grades and the calibration sums per confidence bin
+  (``clinical_metrics.CalibrationSums``), both of fixed size and merged by addition.
   """
 
   def __init__(self, key: metric_types.MetricKey, level: str, eval_config):
@@ -141,7 +147,8 @@ class _GradingRowsCombiner(beam.CombineFn):
 
   def create_accumulator(self):
     if self._level == 'frame':
-      return np.zeros((NUM_GRADES, NUM_GRADES), np.int64)
+      return (np.zeros((NUM_GRADES, NUM_GRADES), np.int64),
+              clinical_metrics.calibration_sums([], []))
     return {}
 
   def add_input(self, accumulator, element: metric_types.StandardMetricInputs):
@@ -154,7 +161,9 @@ class _GradingRowsCombiner(beam.CombineFn):
         raise ValueError(f'expected {NUM_GRADES} grade probabilities per example, got '
                          f'shape {probs.shape}')
       if self._level == 'frame':
-        accumulator[grade, int(np.argmax(probs))] += 1
+        cm, sums = accumulator
+        cm[grade, int(np.argmax(probs))] += 1
+        accumulator = (cm, sums.merged(clinical_metrics.calibration_sums([grade], [probs])))
       else:
         entry = accumulator.setdefault((_entity_id(element, self._level), grade),
                                        [np.zeros(NUM_GRADES), 0])
@@ -167,7 +176,7 @@ class _GradingRowsCombiner(beam.CombineFn):
     merged = next(accumulators)
     for acc in accumulators:
       if self._level == 'frame':
-        merged += acc
+        merged = (merged[0] + acc[0], merged[1].merged(acc[1]))
         continue
       for k, (total, n) in acc.items():
         entry = merged.setdefault(k, [np.zeros(NUM_GRADES), 0])

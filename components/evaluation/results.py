@@ -31,6 +31,8 @@ def requirement(threshold) -> str:
             'against the last blessed model')
   if threshold.HasField('lower_bound'):
     return f'>= {threshold.lower_bound.value:g}'
+  if threshold.HasField('upper_bound'):
+    return f'<= {threshold.upper_bound.value:g}'
   return str(threshold).replace('\n', ' ')
 
 

@@ -14,7 +14,10 @@ SUBJECT_MEASURES = (('exact_accuracy', 'exact accuracy'),
                     ('mae', 'mean abs. error (grades)'),
                     ('quadratic_weighted_kappa', 'quadratic weighted kappa'),
                     ('balanced_accuracy', 'balanced accuracy'),
-                    ('macro_f1', 'macro F1'))
+                    ('macro_f1', 'macro F1'),
+                    ('ece', 'ECE (top-label, 10 bins)'),
+                    ('brier', 'Brier score'),
+                    ('nll', 'neg. log-likelihood'))
 
 
 def format_value(metrics, name, ci=False) -> str:
