@@ -72,7 +72,7 @@ def main():
 
   jpegs = sample_and_crop()
   t_crop, t_model, t_whole = _common.best_of_each(
-      [sample_and_crop, lambda: grader.probabilities(jpegs),
+      [sample_and_crop, lambda: grader.scores(jpegs),
        lambda: grade.predict_file(clip, grader, record, SOURCE)], args.repeats)
   result = grade.predict_file(clip, grader, record, SOURCE)
   assert result.error is None and result.faces_found == len(jpegs), result.error

@@ -64,4 +64,5 @@ INPUT_EXAMPLES = 'examples'
 INPUT_IMAGES = 'images'
 OUTPUT_PROBABILITIES = 'probabilities'  # [n, 6] softmax, one row per example or crop
 OUTPUT_GRADE = 'grade'                  # [n] the argmax grade's name
+OUTPUT_OOD_SCORE = 'ood_score'          # [n] how unlike the training crops (trainer/ood.py)
 OUTPUT_HEATMAPS = 'heatmaps'            # [n, size, size] Grad-CAM of the argmax grade, 0-1

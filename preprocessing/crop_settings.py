@@ -83,19 +83,29 @@ def model_info_path(path: str) -> str:
   return path if os.path.isfile(path) else os.path.join(path, MODEL_INFO_FILE)
 
 
-def from_model(path: str) -> CropRecord:
-  """The crop record a model was trained with, from its version directory or its
-  ``palsy_model.json``. Raises ``ModelInfoError`` rather than guess: a crop that
-  differs from training's silently skews every grade."""
+def read_model_info(path: str) -> dict:
+  """A model's ``palsy_model.json``, from its version directory or the file itself;
+  ``ModelInfoError`` when missing or not JSON."""
   info_path = model_info_path(path)
   try:
     with open(info_path) as f:
-      info = json.load(f)
+      return json.load(f)
   except FileNotFoundError as e:
     raise ModelInfoError(f'{info_path} not found: give a pushed model version directory '
                          f'(it holds {MODEL_INFO_FILE}) or that file') from e
   except ValueError as e:
     raise ModelInfoError(f'{info_path} is not JSON: {e}') from e
+
+
+def from_model(path: str) -> CropRecord:
+  """The crop record a model was trained with, from its version directory or its
+  ``palsy_model.json``. Raises ``ModelInfoError`` rather than guess: a crop that
+  differs from training's silently skews every grade."""
+  return from_info(read_model_info(path), model_info_path(path))
+
+
+def from_info(info: dict, info_path: str) -> CropRecord:
+  """``from_model`` on a ``palsy_model.json`` already read from ``info_path``."""
   if not info.get('crop_settings'):
     raise ModelInfoError(f'{info_path} does not record how the faces were cropped '
                          '(crop_settings): the model predates that record; retrain it '

@@ -1,6 +1,7 @@
 """``pipeline.predict.grade`` and its outputs, with a grader whose answers are known by hand
 (``tests.fake_grader``) on real media, real dlib and the real crop."""
 import csv
+import dataclasses
 import json
 import os
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.predict import grade, output
+from preprocessing import referral
 from preprocessing.crop_settings import CropRecord, CropSettings
 from preprocessing.labels import GRADES
 from preprocessing.media_writer import write_video
@@ -105,8 +107,9 @@ def test_a_cut_video_lists_the_frames_read_before_the_break(media):
 
 def test_a_grader_that_answers_for_fewer_crops_is_an_error(media):
   class Short(CyclingGrader):
-    def probabilities(self, jpegs):
-      return super().probabilities(jpegs)[:-1]
+    def scores(self, jpegs):
+      found = super().scores(jpegs)
+      return found._replace(probabilities=found.probabilities[:-1])
   result = grade.predict_file(media['face.mp4'], Short(), RECORD, 'yfp')
   assert result.error == 'ValueError: the grader answered (9, 6) for 10 crops, not (10, 6)'
   assert result.grade is None
@@ -129,15 +132,21 @@ def test_the_json_contract(media, tmp_path):
   output.write_json(results, out)
   with open(out) as f:
     graded, failed = json.load(f)
-  keys = {'path', 'grade', 'probabilities', 'frames_sampled', 'faces_found', 'error',
-          'frames'}
+  keys = {'path', 'grade', 'probabilities', 'confidence', 'ood_score', 'ood_share', 'refer',
+          'refer_reasons', 'frames_sampled', 'faces_found', 'error', 'frames'}
   assert set(graded) == set(failed) == keys
+  # A model without the guard, and rules that refer only for too few faces (6 found).
+  assert graded['confidence'] == pytest.approx(max(graded['probabilities']))
+  assert (graded['refer'], graded['refer_reasons']) == (False, [])
+  assert graded['ood_score'] is None and graded['ood_share'] is None
+  assert all(failed[k] is None for k in ('confidence', 'refer', 'refer_reasons'))
   assert graded['path'] == media['half.mp4'] and graded['error'] is None
   assert graded['grade'] == 'mild' and len(graded['probabilities']) == 6
   assert (graded['frames_sampled'], graded['faces_found']) == (10, 6)
   assert len(graded['frames']) == 10
   for frame in graded['frames']:
-    assert set(frame) == {'timestamp_ms', 'face_box', 'probabilities'}
+    assert set(frame) == {'timestamp_ms', 'face_box', 'probabilities', 'ood_score'}
+    assert frame['ood_score'] is None
     assert isinstance(frame['timestamp_ms'], int)
     if frame['face_box'] is None:
       assert frame['probabilities'] is None
@@ -165,6 +174,7 @@ def test_the_frames_csv_has_one_row_per_sampled_frame(media, tmp_path):
   assert [float(first[f'p_{g}']) for g in GRADES] == pytest.approx(ROWS[0])
   assert first['grade'] == 'normal' and with_face[1]['grade'] == 'mild'
   assert all(r['grade'] == '' and r['p_normal'] == '' for r in rows if not r['face_ymin'])
+  assert all(r['ood_score'] == '' for r in rows)  # a model without the guard
   assert rows[-1]['path'] == media['still.jpg'] and rows[-1]['timestamp_ms'] == '0'
 
 
@@ -175,11 +185,39 @@ def test_the_table_shows_every_input_and_why_one_was_not_graded(media):
   lines = table.splitlines()
   assert lines[0].split()[:3] == ['input', 'grade', 'I']
   assert lines[1].split() == [media['face.mp4'], 'mild', '(HB', 'III)', '0.31', '0.07',
-                              '0.34', '0.22', '0.03', '0.03', '10', '10', '0']
+                              '0.34', '0.22', '0.03', '0.03', '0.34', '10', '10', '0', 'ok']
   assert lines[2].split()[:2] == [media['coffee.png'], 'NOT']
-  assert lines[2].split()[-3:] == ['1', '0', '1']
+  assert lines[2].split()[-4:] == ['1', '0', '1', '-']
   assert f'  {media["coffee.png"]}: no face found in the still' in lines
-  assert lines[-1].startswith('1 of 2 inputs graded')
+  assert lines[-1].startswith('1 of 2 inputs graded, 0 of them to refer')
+
+
+class GuardedGrader(CyclingGrader):
+  """CyclingGrader's rows with out-of-distribution scores 1, 2, 3, 1, 2, 3, ..."""
+
+  def scores(self, jpegs):
+    found = super().scores(jpegs)
+    return found._replace(ood_scores=(np.arange(len(jpegs)) % 3 + 1).astype(np.float32))
+
+
+def test_a_referred_input_says_so_with_its_reasons_in_the_table_and_the_json(media):
+  # face.mp4: 10 faces scored 1,2,3,1,2,3,1,2,3,1 (median 2); over 2.5: 3 of 10 = 0.3.
+  guard = referral.Rules(ood_threshold=2.5, max_ood_share=0.3)
+  result = grade.predict_file(media['face.mp4'], GuardedGrader(), RECORD, 'yfp', rules=guard)
+  assert (result.trust.ood_share, result.trust.ood_score) == (pytest.approx(0.3), 2.0)
+  top = result.trust.confidence
+  assert top == pytest.approx(0.34, abs=1e-6)  # (4 x 0.1 + 3 x 0.7 + 3 x 0.3) / 10
+  inside = dataclasses.replace(guard, min_confidence=top)
+  result = grade.predict_file(media['face.mp4'], GuardedGrader(), RECORD, 'yfp', rules=inside)
+  assert not result.trust.refer  # each threshold met exactly
+  strict = referral.Rules(ood_threshold=2.5, max_ood_share=0.29, min_confidence=top + 1e-6)
+  result = grade.predict_file(media['face.mp4'], GuardedGrader(), RECORD, 'yfp', rules=strict)
+  assert result.as_json()['refer_reasons'] == [referral.OUT_OF_DISTRIBUTION,
+                                               referral.LOW_CONFIDENCE]
+  assert [f['ood_score'] for f in result.as_json()['frames']] == [1, 2, 3, 1, 2, 3, 1, 2, 3, 1]
+  row = output.format_table([result]).splitlines()[1]
+  assert row.endswith('REFER: out of distribution; low confidence')
+  assert '1 of 1 inputs graded, 1 of them to refer' in output.format_table([result])
 
 
 def test_progress_names_each_input_and_speaks_up_during_a_long_one():
@@ -193,10 +231,11 @@ def test_progress_names_each_input_and_speaks_up_during_a_long_one():
   assert lines == ['[predict] 1/2 long.mp4: 5 frames sampled, 4 faces so far, '
                    '0:00:12 elapsed']
   result.grade, result.probabilities = 'severe', [0, 0, 0, 0.1, 0.8, 0.1]
+  result.trust = referral.decide(result.probabilities, None, 4, 5, referral.Rules())
   progress.done(0, result)
   progress.done(1, grade.Prediction('x.gif', error='unsupported extension'))
   assert lines[1:] == [
-      '[predict] 1/2 long.mp4: 5 frames sampled, 4 faces, grade severe (0.80) '
+      '[predict] 1/2 long.mp4: 5 frames sampled, 4 faces, grade severe (0.80), ok '
       '[0:00:12 elapsed]',
       '[predict] 2/2 x.gif: 0 frames sampled, 0 faces, NOT GRADED: unsupported extension '
       '[0:00:12 elapsed]']

@@ -39,12 +39,12 @@ def test_the_saved_model_grader_calls_serving_images(model, media):
   grader = saved_model.SavedModelGrader(model)
   found = list(face_frames.face_frames(media['video'], 'video', 5.0, tiny_model.CROP))
   jpegs = [f.crop.jpeg for f in found]
-  probs = grader.probabilities(jpegs)
+  probs = grader.scores(jpegs).probabilities
   assert probs.shape == (5, 6) and probs.dtype == np.float32
   assert np.allclose(probs.sum(axis=1), 1, atol=1e-5)
   # The same crop gives the same row alone as in a batch.
-  assert np.allclose(grader.probabilities(jpegs[2:3])[0], probs[2], atol=1e-6)
-  assert grader.probabilities([]).shape == (0, 6)
+  assert np.allclose(grader.scores(jpegs[2:3]).probabilities[0], probs[2], atol=1e-6)
+  assert grader.scores([]).probabilities.shape == (0, 6)
 
 
 def test_graded_and_failed_inputs_side_by_side(model, media, tmp_path, capsys):
@@ -174,6 +174,11 @@ def test_a_server_grades_and_explains_as_the_model_does(kind, model, media, tmp_
     local, served = json.load(f)[0], json.load(g)[0]
   np.testing.assert_allclose([fr['probabilities'] for fr in served['frames']],
                              [fr['probabilities'] for fr in local['frames']], atol=1e-6)
+  # The same referral: the rule and its thresholds come from the model's record each way.
+  assert (served['refer'], served['refer_reasons']) == (local['refer'], local['refer_reasons'])
+  for name in ('confidence', 'ood_score', 'ood_share'):
+    assert served[name] == (None if local[name] is None else
+                            pytest.approx(local[name], abs=1e-6)), name
   assert _panels(str(tmp_path / 'served' / 'face.png')) == 2  # 1 s at the default 2 fps
   with Image.open(tmp_path / 'local' / 'face.png') as a, \
        Image.open(tmp_path / 'served' / 'face.png') as b:

@@ -88,7 +88,7 @@ def _count(kind, server):
 def test_graders_give_the_signatures_probabilities_in_tf_servings_format(
     kind, server, signatures, jpegs):
   before = _count(kind, server)
-  got = _grader(kind, server, batch_size=2).probabilities(jpegs)
+  got = _grader(kind, server, batch_size=2).scores(jpegs).probabilities
   want = _direct(signatures[2], jpegs)  # no version or label: the latest version
   assert got.dtype == np.float32 and got.shape == (5, 6)
   np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
@@ -146,7 +146,7 @@ def test_a_version_or_a_label_picks_the_model(kind, server, signatures, jpegs):
   for kwargs, want in [({'version': 1}, v1), ({'version': 2}, v2), ({'label': 'stable'}, v1),
                        ({'label': 'canary'}, v2)]:
     before = _count(kind, server)
-    np.testing.assert_allclose(_grader(kind, server, **kwargs).probabilities(jpegs), want,
+    np.testing.assert_allclose(_grader(kind, server, **kwargs).scores(jpegs).probabilities, want,
                                rtol=0, atol=1e-6, err_msg=str(kwargs))
     request, = _sent(kind, server, before)
     if kind == 'rest':
@@ -164,7 +164,7 @@ def test_a_version_or_a_label_picks_the_model(kind, server, signatures, jpegs):
 @pytest.mark.parametrize('kind', ['rest', 'grpc'])
 def test_no_crops_no_request(kind, server):
   before = _count(kind, server)
-  empty = _grader(kind, server).probabilities([])
+  empty = _grader(kind, server).scores([]).probabilities
   assert empty.shape == (0, 6) and empty.dtype == np.float32
   assert _count(kind, server) == before
 
@@ -177,14 +177,14 @@ def test_tf_servings_refusal_is_an_error_naming_the_server(kind, server, jpegs):
       ({'version': 9}, 'Servable not found for request: Specific(palsy, 9)'),
       ({'label': 'beta'}, 'Unrecognized servable version label: beta')]:
     with pytest.raises(ServingError) as err:
-      _grader(kind, server, **kwargs).probabilities(jpegs[:1])
+      _grader(kind, server, **kwargs).scores(jpegs[:1])
     assert where in str(err.value) and message in str(err.value)
     if kind == 'rest':
       status = 404 if 'Servable' in message else 400
       assert f'/v1/models/{kwargs.get("model_name", "palsy")}' in str(err.value)
       assert f'HTTP {status}: {message}' in str(err.value)
   with pytest.raises(ServingError, match='Task size 33 is larger than maximum input batch size'):
-    _grader(kind, server, batch_size=33).probabilities(jpegs * 7)
+    _grader(kind, server, batch_size=33).scores(jpegs * 7)
 
 
 @pytest.mark.parametrize('kind', ['rest', 'grpc'])
@@ -194,12 +194,12 @@ def test_a_client_that_drifts_from_the_signature_is_refused(kind, server, jpegs,
   monkeypatch.setattr(tf_serving, 'INPUT_IMAGES', 'image')
   with pytest.raises(ServingError, match="Missing named input: images in 'inputs' object"
                      if kind == 'rest' else 'input tensor alias not found in signature: image'):
-    _grader(kind, server).probabilities(jpegs[:1])
+    _grader(kind, server).scores(jpegs[:1])
   monkeypatch.setattr(tf_serving, 'INPUT_IMAGES', 'images')
   monkeypatch.setattr(tf_serving, 'SERVING_IMAGES', 'serving_imgs')
   with pytest.raises(ServingError, match='Serving signature name: "serving_imgs" not found'
                      if kind == 'rest' else 'Serving signature key "serving_imgs" not found'):
-    _grader(kind, server).probabilities(jpegs[:1])
+    _grader(kind, server).scores(jpegs[:1])
 
 
 def _post(server, body):
@@ -291,7 +291,7 @@ def test_an_absent_or_silent_server_is_a_clear_error(kind, jpegs):
       grader = (RestGrader(where, timeout=0.5) if kind == 'rest'
                 else GrpcGrader(where, timeout=0.5))
       with pytest.raises(ServingError, match=message) as err:
-        grader.probabilities(jpegs[:1])
+        grader.scores(jpegs[:1])
       assert where in str(err.value)
   finally:
     silent.close()

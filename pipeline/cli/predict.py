@@ -12,10 +12,10 @@ class _UsageError(ValueError):
   """A predict invocation that cannot work as given; exit code 2, like argparse's."""
 
 
-def _crop_record(args):
-  """How the model's training faces were cropped: from the SavedModel itself, or with
-  a server (which cannot be asked) from ``--model-info``."""
-  from preprocessing import crop_settings  # pylint: disable=g-import-not-at-top
+def _model_info(args):
+  """How the model's training faces were cropped, and its referral thresholds: from the
+  SavedModel itself, or with a server (which cannot be asked) from ``--model-info``."""
+  from preprocessing import crop_settings, referral  # pylint: disable=g-import-not-at-top
   if args.model and args.model_info:
     raise _UsageError('--model-info is for --rest and --grpc: a SavedModel carries its own '
                       f'{crop_settings.MODEL_INFO_FILE}')
@@ -23,10 +23,15 @@ def _crop_record(args):
     raise _UsageError(f'{"--rest" if args.rest else "--grpc"} needs --model-info: the crop '
                       'settings cannot be read from the server; give the pushed model '
                       f'version directory or its {crop_settings.MODEL_INFO_FILE}')
+  path = args.model or args.model_info
   try:
-    return crop_settings.from_model(args.model or args.model_info)
+    info = crop_settings.read_model_info(path)
+    return (crop_settings.from_info(info, crop_settings.model_info_path(path)),
+            referral.Rules.from_model(info))
   except crop_settings.ModelInfoError as e:
     raise _UsageError(str(e)) from e
+  except (TypeError, ValueError) as e:  # a referral record that is not the rule's
+    raise _UsageError(f'{crop_settings.model_info_path(path)}: unreadable referral: {e}') from e
 
 
 def _grader(args):
@@ -66,7 +71,7 @@ def _predict(args) -> int:
   """Grade each input; exit 1 only when none could be graded, 2 when none could even be
   read or the model flags cannot work."""
   try:
-    record = _crop_record(args)
+    record, rules = _model_info(args)
     _check_inputs(args.paths)
     grader = _grader(args)
   except _UsageError as e:
@@ -77,7 +82,7 @@ def _predict(args) -> int:
         flush=True)
   results = grade.predict_files(args.paths, grader, record, args.source,
                                 output.Progress(len(args.paths)),
-                                keep_crops=bool(args.explain))
+                                keep_crops=bool(args.explain), rules=rules)
   print(output.format_table(results), flush=True)
   if args.output_json:
     output.write_json(results, args.output_json)

@@ -8,7 +8,7 @@ the same routes call ``serving_explain``, which also returns each crop's Grad-CA
 (``trainer.gradcam``). As Beam's ``apache_beam/ml/inference`` keeps ``base.py`` and one
 module per backend, a new backend is one module that implements ``Grader``.
 """
-from typing import List, NamedTuple, Protocol, Sequence
+from typing import List, NamedTuple, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -29,16 +29,27 @@ def explanation(probabilities: np.ndarray, heatmaps: np.ndarray) -> Explanation:
                      np.asarray(heatmaps, np.float32))
 
 
+class Scores(NamedTuple):
+  """A batch of crops' answers from ``serving_images``."""
+  probabilities: np.ndarray          # [n, 6] float32 calibrated softmax rows, in order
+  ood_scores: Optional[np.ndarray]   # [n] float32; None: a model exported without the guard
+
+
 class Grader(Protocol):
 
-  def probabilities(self, jpegs: Sequence[bytes]) -> np.ndarray:
-    """(len(jpegs), 6) float32 softmax rows, one per JPEG face crop, in order; one
-    model call for the whole batch."""
+  def scores(self, jpegs: Sequence[bytes]) -> Scores:
+    """The JPEG face crops' probabilities and out-of-distribution scores, a row per
+    crop in order; one model call for the whole batch."""
 
   def explain(self, jpegs: Sequence[bytes]) -> Explanation:
     """The crops through ``serving_explain``: their probabilities and heatmaps."""
 
 
 def no_rows() -> np.ndarray:
-  """What a grader returns for no crops, without calling the model."""
+  """No crops' probabilities, without calling the model."""
   return np.zeros((0, NUM_GRADES), np.float32)
+
+
+def no_scores() -> Scores:
+  """What a grader returns for no crops, without calling the model."""
+  return Scores(no_rows(), np.zeros((0,), np.float32))

@@ -5,8 +5,10 @@ sampling, face finding and cropping loop that ingest ran on the training data, w
 crop record the model carries (``crop_settings.from_model``), and the crops of one file
 go to a ``pipeline.predict.base.Grader`` in one call. A file's grade is the argmax of the
 mean of its frames' probabilities, ``clinical_metrics.aggregate``'s rule, by which the
-Evaluator graded every test video. A file that cannot be graded gets an ``error`` and
-the others are still graded.
+Evaluator graded every test video. Each graded file also says how far to trust its
+grade: its ``confidence``, its frames' ``ood_score`` and whether to ``refer`` it to a
+clinician, and why (``preprocessing.referral``, with the thresholds the model carries). A
+file that cannot be graded gets an ``error`` and the others are still graded.
 """
 import dataclasses
 from typing import Callable, List, Optional, Sequence
@@ -14,8 +16,8 @@ from typing import Callable, List, Optional, Sequence
 import numpy as np
 
 from components.evaluation import clinical_metrics
-from pipeline.predict.base import Grader
-from preprocessing import face_frames, frames
+from pipeline.predict.base import Grader, Scores
+from preprocessing import face_frames, frames, referral
 from preprocessing.crop_settings import CropRecord
 from preprocessing.labels import GRADES, NUM_GRADES
 
@@ -29,6 +31,7 @@ class FrameResult:
   timestamp_ms: int
   face_box: Optional[List[float]]        # [ymin, xmin, ymax, xmax] in 0..1; None: no face
   probabilities: Optional[List[float]]   # None: no face, or the file was not graded
+  ood_score: Optional[float] = None      # None as well for a model without the guard
 
 
 @dataclasses.dataclass
@@ -41,6 +44,8 @@ class Prediction:
   frames_sampled: int = 0
   faces_found: int = 0
   error: Optional[str] = None                  # None exactly when graded
+  # How far to trust the grade (preprocessing.referral); None when not graded.
+  trust: Optional[referral.Referral] = None
   frames: List[FrameResult] = dataclasses.field(default_factory=list)  # every sampled one
   # The JPEG crops of the frames with a face, in order, kept only when asked
   # (``keep_crops``: for ``predict --explain``); not in the JSON.
@@ -51,8 +56,10 @@ class Prediction:
     return self.frames_sampled - self.faces_found
 
   def as_json(self) -> dict:
+    trust = (self.trust.as_json() if self.trust else
+             {f.name: None for f in dataclasses.fields(referral.Referral)})
     return {'path': self.path, 'grade': self.grade, 'probabilities': self.probabilities,
-            'frames_sampled': self.frames_sampled, 'faces_found': self.faces_found,
+            **trust, 'frames_sampled': self.frames_sampled, 'faces_found': self.faces_found,
             'error': self.error, 'frames': [dataclasses.asdict(f) for f in self.frames]}
 
 
@@ -75,15 +82,21 @@ def _sample(result: Prediction, record: CropRecord, source: Optional[str],
 
 
 def grade_crops(grader: Grader, jpegs: Sequence[bytes], max_batch: int = MAX_BATCH
-                ) -> np.ndarray:
-  """(n, 6) probabilities of the crops: one grader call per ``max_batch`` crops. Checks
-  the shape, so that a grader answering for fewer crops cannot shift rows onto frames."""
-  probs = np.concatenate([grader.probabilities(jpegs[i:i + max_batch])
-                          for i in range(0, len(jpegs), max_batch)])
+                ) -> Scores:
+  """The crops' scores: one grader call per ``max_batch`` crops. Checks the shapes, so
+  that a grader answering for fewer crops cannot shift rows onto frames."""
+  parts = [grader.scores(jpegs[i:i + max_batch]) for i in range(0, len(jpegs), max_batch)]
+  probs = np.concatenate([part.probabilities for part in parts])
   if probs.shape != (len(jpegs), NUM_GRADES):
     raise ValueError(f'the grader answered {probs.shape} for {len(jpegs)} crops, not '
                      f'({len(jpegs)}, {NUM_GRADES})')
-  return probs
+  if any(part.ood_scores is None for part in parts):
+    return Scores(probs, None)
+  ood = np.concatenate([part.ood_scores for part in parts])
+  if ood.shape != (len(jpegs),):
+    raise ValueError(f'the grader answered ood scores of shape {ood.shape} for '
+                     f'{len(jpegs)} crops')
+  return Scores(probs, ood)
 
 
 def pool(probabilities: np.ndarray) -> np.ndarray:
@@ -95,16 +108,18 @@ def pool(probabilities: np.ndarray) -> np.ndarray:
 
 def predict_file(path: str, grader: Grader, record: CropRecord, source: Optional[str] = None,
                  on_frame: Optional[Callable[[Prediction], None]] = None,
-                 max_batch: int = MAX_BATCH, keep_crops: bool = False) -> Prediction:
+                 max_batch: int = MAX_BATCH, keep_crops: bool = False,
+                 rules: referral.Rules = referral.Rules()) -> Prediction:
   """Grade one video or still. ``source`` picks the video sampling rate from the model's
   record, as the manifest's source column did in ingest (unknown or None: the default
   rate). ``on_frame`` sees the result after every sampled frame, for progress.
+  ``rules``: the model's referral thresholds (``referral.Rules.from_model``).
   ``keep_crops`` keeps a graded file's crops in ``crops`` (otherwise they are dropped
   with the file, so that a long list of videos does not pile up in memory)."""
   result = Prediction(path)
   try:
     jpegs = _sample(result, record, source, on_frame)
-    probs = grade_crops(grader, jpegs, max_batch)
+    scores = grade_crops(grader, jpegs, max_batch)
   except frames.MediaError as e:
     result.error = str(e)
     return result
@@ -113,26 +128,29 @@ def predict_file(path: str, grader: Grader, record: CropRecord, source: Optional
     result.error = f'{type(e).__name__}: {e}'
     return result
   with_face = (f for f in result.frames if f.face_box is not None)
-  for frame, row in zip(with_face, probs):
-    frame.probabilities = row.tolist()
-  mean = pool(probs)
+  ood = ([None] * len(jpegs) if scores.ood_scores is None else scores.ood_scores.tolist())
+  for frame, row, score in zip(with_face, scores.probabilities, ood):
+    frame.probabilities, frame.ood_score = row.tolist(), score
+  mean = pool(scores.probabilities)
   result.probabilities = mean.tolist()
   result.grade = GRADES[int(np.argmax(mean))]
+  result.trust = referral.decide(mean, scores.ood_scores, result.faces_found,
+                                 result.frames_sampled, rules)
   if keep_crops:
     result.crops = jpegs
   return result
 
 
 def predict_files(paths: Sequence[str], grader: Grader, record: CropRecord,
-                  source: Optional[str] = None, progress=None, keep_crops: bool = False
-                  ) -> List[Prediction]:
+                  source: Optional[str] = None, progress=None, keep_crops: bool = False,
+                  rules: referral.Rules = referral.Rules()) -> List[Prediction]:
   """``predict_file`` on each path in turn. ``progress``, when given, has
   ``frame(index, prediction)`` and ``done(index, prediction)`` (``output.Progress``)."""
   results = []
   for i, path in enumerate(paths):
     on_frame = (lambda r, i=i: progress.frame(i, r)) if progress else None
     results.append(predict_file(path, grader, record, source, on_frame,
-                                keep_crops=keep_crops))
+                                keep_crops=keep_crops, rules=rules))
     if progress:
       progress.done(i, results[-1])
   return results

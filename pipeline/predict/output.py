@@ -16,7 +16,7 @@ from preprocessing.crop_settings import CropRecord
 from preprocessing.labels import GRADES, HOUSE_BRACKMANN
 
 FRAME_COLUMNS = (['path', 'timestamp_ms', 'face_ymin', 'face_xmin', 'face_ymax', 'face_xmax']
-                 + [f'p_{g}' for g in GRADES] + ['grade'])
+                 + [f'p_{g}' for g in GRADES] + ['grade', 'ood_score'])
 
 
 def write_json(predictions: Sequence[Prediction], path: str) -> None:
@@ -35,33 +35,43 @@ def write_frames_csv(predictions: Sequence[Prediction], path: str) -> None:
         box = frame.face_box or [''] * 4
         probs = frame.probabilities or [''] * len(GRADES)
         grade = (GRADES[probs.index(max(probs))] if frame.probabilities else '')
-        writer.writerow([p.path, frame.timestamp_ms, *box, *probs, grade])
+        ood = '' if frame.ood_score is None else frame.ood_score
+        writer.writerow([p.path, frame.timestamp_ms, *box, *probs, grade, ood])
+
+
+def trust_cell(p: Prediction) -> str:
+  """'ok', or 'REFER: ' and the reasons: whether to take the grade or see a clinician."""
+  if p.trust is None:
+    return '-'
+  return 'REFER: ' + '; '.join(p.trust.refer_reasons) if p.trust.refer else 'ok'
 
 
 def format_table(predictions: Sequence[Prediction]) -> str:
-  """The grade, the mean probability of every grade and the frame counts, one row per
-  input; the reasons of the inputs that were not graded follow the table."""
+  """The grade, the mean probability of every grade, the confidence, the frame counts
+  and whether to refer, one row per input; the reasons of the inputs that were not
+  graded follow the table."""
   width = max([len('input')] + [len(p.path) for p in predictions])
   header = (f'{"input":{width}s}  {"grade":21s}'
             + ''.join(f'{numeral:>6s}' for numeral in HOUSE_BRACKMANN)
-            + '  frames  faces  no face')
+            + '   conf  frames  faces  no face  trust')
   lines = [header]
   for p in predictions:
     if p.error is None:
       grade = f'{p.grade} (HB {HOUSE_BRACKMANN[GRADES.index(p.grade)]})'
-      probs = ''.join(f'{v:6.2f}' for v in p.probabilities)
+      probs = ''.join(f'{v:6.2f}' for v in p.probabilities) + f'{p.trust.confidence:7.2f}'
     else:
-      grade, probs = 'NOT GRADED', ''.join(f'{"-":>6s}' for _ in GRADES)
+      grade, probs = 'NOT GRADED', ''.join(f'{"-":>6s}' for _ in GRADES) + f'{"-":>7s}'
     lines.append(f'{p.path:{width}s}  {grade:21s}{probs}  {p.frames_sampled:6d}  '
-                 f'{p.faces_found:5d}  {p.frames_without_face:7d}')
+                 f'{p.faces_found:5d}  {p.frames_without_face:7d}  {trust_cell(p)}')
   failed = [p for p in predictions if p.error is not None]
   if failed:
     lines.append('not graded:')
     lines.extend(f'  {p.path}: {p.error}' for p in failed)
   graded = len(predictions) - len(failed)
-  lines.append(f'{graded} of {len(predictions)} inputs graded; grade = the most probable '
-               "grade of the mean of the frames' probabilities (columns: House-Brackmann "
-               'I-VI)')
+  referred = sum(bool(p.trust and p.trust.refer) for p in predictions)
+  lines.append(f'{graded} of {len(predictions)} inputs graded, {referred} of them to refer to '
+               "a clinician; grade = the most probable grade of the mean of the frames' "
+               'probabilities (columns: House-Brackmann I-VI), conf = its probability')
   return '\n'.join(lines)
 
 
@@ -104,7 +114,7 @@ class Progress:
 
   def done(self, index: int, p: Prediction) -> None:
     self._last = now = self._clock()
-    outcome = (f'grade {p.grade} ({max(p.probabilities):.2f})' if p.error is None
-               else f'NOT GRADED: {p.error}')
+    outcome = (f'grade {p.grade} ({p.trust.confidence:.2f}), {trust_cell(p)}'
+               if p.error is None else f'NOT GRADED: {p.error}')
     self._write(f'{self._prefix(index, p)}: {p.frames_sampled} frames sampled, '
                 f'{p.faces_found} faces, {outcome} [{_clock(now - self._started)} elapsed]')

@@ -3,7 +3,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pipeline.predict.base import Explanation, explanation, no_rows
+from pipeline.predict.base import Explanation, Scores, explanation, no_scores
 from preprocessing import contract
 
 
@@ -26,11 +26,13 @@ class SavedModelGrader:
     images = self._tf.constant(list(jpegs), self._tf.string)
     return self._loaded.signatures[signature](**{contract.INPUT_IMAGES: images})
 
-  def probabilities(self, jpegs: Sequence[bytes]) -> np.ndarray:
+  def scores(self, jpegs: Sequence[bytes]) -> Scores:
     if not jpegs:
-      return no_rows()
+      return no_scores()
     out = self._call(contract.SERVING_IMAGES, jpegs)
-    return out[contract.OUTPUT_PROBABILITIES].numpy().astype(np.float32)
+    ood = out.get(contract.OUTPUT_OOD_SCORE)
+    return Scores(out[contract.OUTPUT_PROBABILITIES].numpy().astype(np.float32),
+                  None if ood is None else ood.numpy().astype(np.float32))
 
   def explain(self, jpegs: Sequence[bytes]) -> Explanation:
     out = self._call(contract.SERVING_EXPLAIN, jpegs)

@@ -3,8 +3,9 @@
 ``RestGrader`` (TF Serving's REST API, port 8501) and ``GrpcGrader`` (its
 ``PredictionService``, port 8500) send the crops' encoded JPEG bytes to the SavedModel's
 ``serving_images`` signature (trainer/export.py), so the server decodes and normalises them
-with the same functions as training. Each has ``probabilities(jpegs) -> (n, 6) float32``,
-the grader interface of ``palsy-tfx predict``; no crop, no request.
+with the same functions as training. Each has ``scores(jpegs) -> base.Scores`` (the
+``probabilities`` and, from a model with the guard, the ``ood_score`` of each crop), the
+grader interface of ``palsy-tfx predict``; no crop, no request.
 
 The REST request is TF Serving's documented columnar form,
 ``{"signature_name": "serving_images", "inputs": {"images": [{"b64": ...}, ...]}}``, and
@@ -31,8 +32,8 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from pipeline.predict import base
-from preprocessing.contract import (INPUT_IMAGES, OUTPUT_HEATMAPS, OUTPUT_PROBABILITIES,
-                                    SERVING_EXPLAIN, SERVING_IMAGES)
+from preprocessing.contract import (INPUT_IMAGES, OUTPUT_HEATMAPS, OUTPUT_OOD_SCORE,
+                                    OUTPUT_PROBABILITIES, SERVING_EXPLAIN, SERVING_IMAGES)
 from preprocessing.labels import NUM_GRADES
 # With --enable_batching, TF Serving refuses a request of more rows than the batching
 # config's max_batch_size ("Task size 40 is larger than maximum input batch size 32"), so
@@ -64,29 +65,33 @@ class _Grader:
     self.timeout = timeout
     self.batch_size = batch_size
 
-  def probabilities(self, jpegs: Sequence[bytes]) -> np.ndarray:
+  def scores(self, jpegs: Sequence[bytes]) -> base.Scores:
     if not jpegs:
-      return base.no_rows()
-    return self._joined(SERVING_IMAGES, jpegs, (OUTPUT_PROBABILITIES,))[0]
+      return base.no_scores()
+    found = self._joined(SERVING_IMAGES, jpegs, (OUTPUT_PROBABILITIES,), (OUTPUT_OOD_SCORE,))
+    return base.Scores(found[OUTPUT_PROBABILITIES], found.get(OUTPUT_OOD_SCORE))
 
   def explain(self, jpegs: Sequence[bytes]) -> base.Explanation:
     if not jpegs:
       return base.explanation(base.no_rows(), np.zeros((0, 0, 0), np.float32))
-    return base.explanation(*self._joined(SERVING_EXPLAIN, jpegs,
-                                          (OUTPUT_PROBABILITIES, OUTPUT_HEATMAPS)))
+    found = self._joined(SERVING_EXPLAIN, jpegs, (OUTPUT_PROBABILITIES, OUTPUT_HEATMAPS))
+    return base.explanation(found[OUTPUT_PROBABILITIES], found[OUTPUT_HEATMAPS])
 
-  def _joined(self, signature: str, jpegs: Sequence[bytes], names: Tuple[str, ...]
-              ) -> Tuple[np.ndarray, ...]:
-    """The ``names`` outputs of ``signature`` for the crops, one request per
+  def _joined(self, signature: str, jpegs: Sequence[bytes], names: Tuple[str, ...],
+              optional: Tuple[str, ...] = ()) -> Dict[str, np.ndarray]:
+    """The ``names`` outputs of ``signature`` for the crops, and those of ``optional``
+    that every answer has (a model exported before an output lacks it), one request per
     ``batch_size`` crops, each output's rows joined in order."""
     jpegs = list(jpegs)
-    parts = [self._outputs(signature, jpegs[start:start + self.batch_size], names)
+    parts = [self._outputs(signature, jpegs[start:start + self.batch_size], names, optional)
              for start in range(0, len(jpegs), self.batch_size)]
-    return tuple(np.concatenate([part[name] for part in parts]) for name in names)
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]
+            if all(name in part for part in parts)}
 
-  def _outputs(self, signature: str, jpegs: Sequence[bytes], names: Tuple[str, ...]
-               ) -> Dict[str, np.ndarray]:
-    """One request; each of ``names`` as float32, checked to have a row per crop."""
+  def _outputs(self, signature: str, jpegs: Sequence[bytes], names: Tuple[str, ...],
+               optional: Tuple[str, ...]) -> Dict[str, np.ndarray]:
+    """One request; each of ``names`` (and of ``optional`` that the answer has) as
+    float32, checked to have a row per crop."""
     raise NotImplementedError
 
   @staticmethod
@@ -118,8 +123,8 @@ class RestGrader(_Grader):
       path += '/labels/' + urllib.parse.quote(label, safe='')
     self.url = url.rstrip('/') + path + ':predict'
 
-  def _outputs(self, signature: str, jpegs: Sequence[bytes], names: Tuple[str, ...]
-               ) -> Dict[str, np.ndarray]:
+  def _outputs(self, signature: str, jpegs: Sequence[bytes], names: Tuple[str, ...],
+               optional: Tuple[str, ...]) -> Dict[str, np.ndarray]:
     body = json.dumps({'signature_name': signature, 'inputs': {
         INPUT_IMAGES: [{'b64': base64.b64encode(jpeg).decode('ascii')} for jpeg in jpegs]}})
     request = urllib.request.Request(self.url, data=body.encode(), method='POST',
@@ -140,7 +145,8 @@ class RestGrader(_Grader):
     if missing:
       raise ServingError(f'{self.url}: no outputs.{missing[0]} in the answer: '
                          f'{json.dumps(answer)[:300]}')
-    return {name: self._checked(name, found[name], len(jpegs), self.url) for name in names}
+    return {name: self._checked(name, found[name], len(jpegs), self.url)
+            for name in names + tuple(n for n in optional if n in found)}
 
 
 def _error_message(err: urllib.error.HTTPError) -> str:
@@ -169,8 +175,8 @@ class GrpcGrader(_Grader):
         target, options=[('grpc.max_receive_message_length', MAX_ANSWER_BYTES)])
     self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
 
-  def _outputs(self, signature: str, jpegs: Sequence[bytes], names: Tuple[str, ...]
-               ) -> Dict[str, np.ndarray]:
+  def _outputs(self, signature: str, jpegs: Sequence[bytes], names: Tuple[str, ...],
+               optional: Tuple[str, ...]) -> Dict[str, np.ndarray]:
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
@@ -191,7 +197,8 @@ class GrpcGrader(_Grader):
         raise ServingError(f'{self.target}: no {name} output in the answer (outputs: '
                            f'{", ".join(sorted(response.outputs)) or "none"})')
     return {name: self._checked(name, tf.make_ndarray(response.outputs[name]), len(jpegs),
-                                self.target) for name in names}
+                                self.target)
+            for name in names + tuple(n for n in optional if n in response.outputs)}
 
   def close(self) -> None:
     self._channel.close()
