@@ -80,7 +80,8 @@ ABSENT = (0.0, 0.0)  # floors of grades 4 and 5: absent, so never gated
 
 
 def _gates(eps=0.0):
-  """Every floor at its true value, plus ``eps``; one floor per present grade."""
+  """Every floor at its true value plus ``eps`` (one floor per present grade), and the
+  frame ECE ceiling at its true value minus ``eps``: each gate just fails at ``eps`` > 0."""
   return Gates(
       min_accuracy=FRAME_ACCURACY + eps,
       min_class_recall=tuple(FRAME_RECALL[g] + eps for g in PRESENT) + ABSENT,
@@ -204,7 +205,8 @@ def test_every_gate_passes_at_its_true_value(at_true_values):
   assert at_true_values['blessed']
 
 
-def test_every_gate_fails_just_above_its_true_value(tmp_path):
+def test_every_gate_fails_just_beyond_its_true_value(tmp_path):
+  # Floors 1e-9 above their true values; the ECE ceiling 1e-9 below the true 0.125.
   result = _evaluate(tmp_path, 'above', _gates(EPS))
   assert not result['blessed']
   failed = '\n'.join(result['failed'])
@@ -216,6 +218,23 @@ def test_every_gate_fails_just_above_its_true_value(tmp_path):
     assert f'subject_recall[{name}] (overall)' in failed
   assert 'frame_ece (overall) = 0.125, required <= 0.125' in failed
   assert len(result['failed']) == 4 + 2 * len(PRESENT), failed
+
+
+def _ceilings(config):
+  """(metric config, upper bound) of every value ceiling in an EvalConfig."""
+  return [(metric.config, t.threshold.value_threshold.upper_bound.value)
+          for spec in config.metrics_specs for metric in spec.metrics
+          for t in metric.per_slice_thresholds
+          if t.threshold.value_threshold.HasField('upper_bound')]
+
+
+def test_the_ece_ceiling_is_off_by_default_and_only_on_frames():
+  assert Gates().max_ece is None
+  assert _ceilings(eval_config.build(Gates())) == []
+  assert _ceilings(eval_config.build(Gates(max_ece=0.15))) == [
+      ('"level": "frame", "measure": "ece"', pytest.approx(0.15))]
+  with pytest.raises(ValueError, match=r'--max-ece must lie in \[0, 1\]'):
+    Gates(max_ece=1.5)
 
 
 def test_a_grade_never_predicted_has_recall_0_and_no_precision(tmp_path):

@@ -122,6 +122,7 @@ def test_run_answers_before_tfx_or_tensorflow_load(own_manifest, tmp_path):
     (['--beam-workers', 'external:job=localhost:8099'], 'pool=HOST:PORT is missing'),
     (['--source-fps', '{"yfp": 0}'], '--source-fps'),
     (['--model', 'nope'], "invalid choice: 'nope'"),
+    (['--max-ece', '1.5'], '--max-ece must lie in [0, 1], got 1.5'),
 ])
 def test_run_refuses_a_bad_option_in_one_line(own_manifest, key, tmp_path, capsys, argv,
                                               needle):

@@ -45,6 +45,7 @@ def _options(manifest, output, *extra):
           '--min-accuracy', '0.55', '--min-class-recall', '0.1', '0.2', '0.3', '0.4', '0.5',
           '0.6', '--min-subject-balanced-accuracy', '0.45', '--min-subject-within-one', '0.85',
           '--min-subject-class-recall', '0.35', '--regression-tolerance', '0.02',
+          '--max-ece', '0.08',
           *[f'--beam-arg={a}' for a in BEAM_ARGS],
           '--pipeline-root', 'gs://bucket/root', '--image', 'registry/palsy-tfx:1',
           '--gpu-image', 'registry/palsy-tfx-gpu:1', '--gpus', '2', '--trainer-cpu', '6',
@@ -198,7 +199,8 @@ def test_the_serving_options_reach_the_card_and_the_pusher(compiled):
 
 
 def _thresholds(eval_config):
-  """(metric, grade or None) -> (value floor, allowed drop) of every gated metric."""
+  """(metric, grade or None) -> (value floor, value ceiling, allowed drop) of every gated
+  metric."""
   out = {}
   for spec in eval_config['metrics_specs']:
     grade = spec.get('binarize', {}).get('class_ids', {}).get('values', [None])[0]
@@ -209,6 +211,7 @@ def _thresholds(eval_config):
         name = metric['class_name'] + ' ' + metric.get('config', '').replace('"', '')
         out[(name.strip(), grade)] = (
             threshold.get('value_threshold', {}).get('lower_bound'),
+            threshold.get('value_threshold', {}).get('upper_bound'),
             threshold.get('change_threshold', {}).get('absolute'))
   return out
 
@@ -218,13 +221,14 @@ def test_every_gate_reaches_the_evaluator(compiled):
   # The manifest holds normal (HB-1) and moderate (bare 4 on the hb scale): only those
   # two grades get per-grade gates, with their own floors of --min-class-recall.
   assert _thresholds(eval_config) == {
-      ('SparseCategoricalAccuracy', None): (0.55, -0.02),
-      ('GradingMetric level: subject, measure: within_one_accuracy', None): (0.85, None),
-      ('GradingMetric level: subject, measure: balanced_accuracy', None): (0.45, -0.02),
-      ('GradingMetric level: frame, measure: recall', 0): (0.1, None),
-      ('GradingMetric level: subject, measure: recall', 0): (0.35, None),
-      ('GradingMetric level: frame, measure: recall', 3): (0.4, None),
-      ('GradingMetric level: subject, measure: recall', 3): (0.35, None),
+      ('SparseCategoricalAccuracy', None): (0.55, None, -0.02),
+      ('GradingMetric level: frame, measure: ece', None): (None, 0.08, None),
+      ('GradingMetric level: subject, measure: within_one_accuracy', None): (0.85, None, None),
+      ('GradingMetric level: subject, measure: balanced_accuracy', None): (0.45, None, -0.02),
+      ('GradingMetric level: frame, measure: recall', 0): (0.1, None, None),
+      ('GradingMetric level: subject, measure: recall', 0): (0.35, None, None),
+      ('GradingMetric level: frame, measure: recall', 3): (0.4, None, None),
+      ('GradingMetric level: subject, measure: recall', 3): (0.35, None, None),
   }
 
 

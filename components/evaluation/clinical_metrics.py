@@ -25,8 +25,9 @@ from preprocessing.labels import NUM_GRADES
 # Where a grade is given and judged: each frame, each video (its frames pooled), and each
 # subject (all of a person's frames pooled).
 LEVELS = ('frame', 'video', 'subject')
-# Report order of the measures that get a confidence interval.
+# Calibration: whether a top probability of 0.8 is right 80% of the time.
 CALIBRATION_MEASURES = ('ece', 'brier', 'nll')
+# Report order of the measures that get a confidence interval.
 _MEASURES = ('exact_accuracy', 'within_one_accuracy', 'mae', 'quadratic_weighted_kappa',
              'balanced_accuracy', 'macro_f1', 'recall', 'precision', 'f1') + CALIBRATION_MEASURES
 # Equal-width confidence bins of the ECE: bin i holds i/10 <= confidence < (i+1)/10, and

@@ -53,9 +53,10 @@ def _pipeline_options(args, trains: bool) -> dict:
 def _run(args) -> int:
   from pipeline.runners import preflight  # pylint: disable=g-import-not-at-top
   try:
-    kwargs = _pipeline_options(args, trains=args.stop_after in ('evaluate', 'push'))
-    kwargs.update(gates=options.Gates.from_args(args),
+    # The gates first: a mistyped flag is named before any file is looked for.
+    kwargs = dict(gates=options.Gates.from_args(args),
                   serving=options.ServingOptions.from_args(args))
+    kwargs.update(_pipeline_options(args, trains=args.stop_after in ('evaluate', 'push')))
     preflight.check_folders(args.pipeline_root, kwargs['serving'], args.stop_after)
   except errors.KNOWN as e:
     return errors.report(e)
