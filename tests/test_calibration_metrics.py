@@ -183,3 +183,73 @@ def test_no_items_is_nan():
   assert all(math.isnan(result[name]) for name in cm_lib.CALIBRATION_MEASURES)
   summary = cm_lib.summarise([], [])
   assert math.isnan(summary['ece']['value']) and math.isnan(summary['nll']['ci_high'])
+
+
+# The hand set's items as three subjects' frames: s1 holds A and B, s2 C and D, s3 E and F.
+HAND_SUBJECTS = ['s1', 's1', 's2', 's2', 's3', 's3']
+
+
+def test_entity_sums_are_each_subjects_frames_and_add_up_to_all():
+  per_subject = cm_lib.entity_calibration_sums(HAND_SUBJECTS, HAND_LABELS, HAND_PROBS)
+  # s1: A (0.90, right) and B (0.92, wrong), both in bin 9; s3: E (0.50, right) and
+  # F (0.55, wrong) in bin 5.
+  assert per_subject.count[0, 9] == 2 and per_subject.count[0].sum() == 2
+  assert per_subject.correct[0, 9] == 1
+  assert abs(per_subject.confidence[0, 9] - 1.82) < TOL
+  assert abs(per_subject.brier[0] - (0.015 + 1.6928)) < TOL
+  assert per_subject.count[2, 5] == 2 and per_subject.correct[2, 5] == 1
+  whole = cm_lib.calibration_sums(HAND_LABELS, HAND_PROBS)
+  for total, field in zip(whole, per_subject):
+    np.testing.assert_allclose(field.sum(0), total, rtol=0, atol=TOL)
+
+
+def test_a_resample_of_subjects_by_hand():
+  # Draw s1, s1, s3: the frames A, B, A, B, E, F.
+  #   bin 9: 4 frames, 2 right (A twice), confidence 0.90 + 0.92 + 0.90 + 0.92 = 3.64
+  #   bin 5: 2 frames, 1 right (E), confidence 0.50 + 0.55 = 1.05
+  #   ECE = (|2 - 3.64| + |1 - 1.05|) / 6 = (1.64 + 0.05) / 6 = 0.281666...
+  #   Brier = (2 * 0.015 + 2 * 1.6928 + 0.38 + 0.665) / 6 = 4.4606 / 6
+  #   NLL = (2 * (-ln 0.9 - ln 0.08) - ln 0.5 - ln 0.4) / 6
+  per_subject = cm_lib.entity_calibration_sums(HAND_SUBJECTS, HAND_LABELS, HAND_PROBS)
+  drawn = cm_lib.CalibrationSums(*(field[[0, 0, 2]].sum(0) for field in per_subject))
+  result = cm_lib.calibration_from_sums(drawn)
+  assert abs(result['ece'] - 1.69 / 6) < TOL
+  assert abs(result['brier'] - 4.4606 / 6) < TOL
+  nll = (2 * (-math.log(0.9) - math.log(0.08)) - math.log(0.5) - math.log(0.4)) / 6
+  assert abs(result['nll'] - nll) < TOL
+  # The same as scoring those six frames directly.
+  frames = [0, 1, 0, 1, 4, 5]
+  direct = cm_lib.calibration(np.array(HAND_LABELS)[frames], np.array(HAND_PROBS)[frames])
+  for name in cm_lib.CALIBRATION_MEASURES:
+    assert abs(result[name] - direct[name]) < TOL, name
+
+
+def test_clustered_intervals_resample_subjects_with_all_their_frames():
+  labels, probs = random_set(11, 90, 6)
+  rng = np.random.default_rng(2)
+  subjects = [f's{i:02d}' for i in rng.integers(0, 9, 90)]
+  summary = cm_lib.clustered_calibration(subjects, labels, probs, num_resamples=300, seed=5)
+  names = sorted(set(subjects))
+  indices = cm_lib.resample_indices(len(names), 300, seed=5)
+  per_subject = cm_lib.entity_calibration_sums(subjects, labels, probs)
+  values = {name: [] for name in cm_lib.CALIBRATION_MEASURES}
+  for rows in indices:
+    # Every frame of every drawn subject, a subject drawn twice counted twice.
+    frames = [i for r in rows for i, s in enumerate(subjects) if s == names[r]]
+    direct = cm_lib.calibration_sums(labels[frames], probs[frames])
+    for total, field in zip(direct, per_subject):
+      np.testing.assert_allclose(field[rows].sum(0), total, rtol=0, atol=1e-9)
+    for name, value in reference(labels[frames], probs[frames]).items():
+      values[name].append(value)
+  for name in cm_lib.CALIBRATION_MEASURES:
+    low, high = np.percentile(values[name], [2.5, 97.5])
+    entry = summary[name]
+    assert abs(entry['value'] - reference(labels, probs)[name]) < TOL, name
+    assert abs(entry['ci_low'] - low) < 1e-10 and abs(entry['ci_high'] - high) < 1e-10, name
+    assert entry['ci_low'] < entry['value'] < entry['ci_high'], name
+
+
+def test_clustered_calibration_of_no_frames_is_nan():
+  summary = cm_lib.clustered_calibration([], [], [], num_resamples=10)
+  assert all(math.isnan(summary[name][field]) for name in cm_lib.CALIBRATION_MEASURES
+             for field in ('value', 'ci_low', 'ci_high'))

@@ -277,6 +277,46 @@ def calibration(labels, probabilities) -> dict:
   return calibration_from_sums(calibration_sums(labels, probabilities))
 
 
+def entity_calibration_sums(entity_ids, labels, probabilities) -> CalibrationSums:
+  """The calibration sums of each entity's frames, a leading axis of entities in sorted
+  id order: the pieces a bootstrap over subjects adds up, since the sums of a resample
+  are the sums of the entities it draws."""
+  ids = _object_ids(entity_ids)
+  bins, correct, top, brier, nll = _item_terms(labels, probabilities)
+  if len(ids) != len(bins):
+    raise ValueError(f'{len(ids)} entity ids but {len(bins)} labels')
+  names, entity = np.unique(ids, return_inverse=True)
+  n = len(names)
+  cells = entity * ECE_BINS + bins
+
+  def per_bin(weights=None):
+    return np.bincount(cells, weights=weights, minlength=n * ECE_BINS).reshape(n, ECE_BINS)
+
+  return CalibrationSums(per_bin().astype(np.float64), per_bin(correct), per_bin(top),
+                         np.bincount(entity, weights=brier, minlength=n),
+                         np.bincount(entity, weights=nll, minlength=n))
+
+
+def clustered_calibration(entity_ids, labels, probabilities, num_resamples: int = 2000,
+                          seed: int = 0, confidence: float = 0.95) -> dict:
+  """Frame-level ECE, Brier score and NLL with percentile bootstrap intervals that
+  resample entities (subjects), each with all of its frames.
+
+  The frame values are those of ``calibration``. Their interval cannot resample frames,
+  which are correlated within a subject (the reason ``summarise`` resamples entities), so
+  each resample draws entities with ``resample_indices`` and adds up their
+  ``entity_calibration_sums``.
+
+  Returns:
+    {measure: {'value', 'ci_low', 'ci_high'}} for ``CALIBRATION_MEASURES``, plain floats.
+  """
+  per_entity = entity_calibration_sums(entity_ids, labels, probabilities)
+  indices = resample_indices(len(per_entity.brier), num_resamples, seed)
+  point = calibration_from_sums(CalibrationSums(*(field.sum(0) for field in per_entity)))
+  resampled = CalibrationSums(*(field[indices].sum(1) for field in per_entity))
+  return _intervals(point, calibration_from_sums(resampled), CALIBRATION_MEASURES, confidence)
+
+
 def resample_indices(n: int, num_resamples: int = 2000, seed: int = 0) -> np.ndarray:
   """(num_resamples, n) indices of entities drawn with replacement, the same for a seed.
 
@@ -312,6 +352,23 @@ def _plain(values):
   return np.asarray(values, dtype=np.float64).tolist()
 
 
+def _intervals(point: dict, resampled: dict, names, confidence: float) -> dict:
+  """{name: {'value', 'ci_low', 'ci_high'}}: the point value and the two-sided
+  percentile interval of the resamples (the leading axis), NaN resamples ignored."""
+  if not 0.0 < confidence < 1.0:
+    raise ValueError(f'confidence must lie strictly between 0 and 1, got {confidence}')
+  tail = 50.0 * (1.0 - confidence)
+  summary = {}
+  with warnings.catch_warnings():
+    # All-NaN columns (a grade absent from every resample) are expected: NaN out.
+    warnings.simplefilter('ignore', RuntimeWarning)
+    for name in names:
+      low, high = np.nanpercentile(resampled[name], [tail, 100.0 - tail], axis=0)
+      summary[name] = {'value': _plain(point[name]), 'ci_low': _plain(low),
+                       'ci_high': _plain(high)}
+  return summary
+
+
 def summarise(labels, probabilities, num_resamples: int = 2000, seed: int = 0,
               confidence: float = 0.95) -> dict:
   """Point values and percentile bootstrap intervals of every measure.
@@ -334,8 +391,6 @@ def summarise(labels, probabilities, num_resamples: int = 2000, seed: int = 0,
     'recall', 'precision' and 'f1'), plus 'confusion_matrix' (K x K list) and
     'count' (n); plain Python numbers, JSON-serialisable.
   """
-  if not 0.0 < confidence < 1.0:
-    raise ValueError(f'confidence must lie strictly between 0 and 1, got {confidence}')
   labels = np.asarray(labels, dtype=np.int64).reshape(-1)
   probs = _as_probabilities(probabilities, len(labels))
   predictions = np.argmax(probs, axis=1)
@@ -349,15 +404,7 @@ def summarise(labels, probabilities, num_resamples: int = 2000, seed: int = 0,
       **measures_from_confusion(_confusions_of(
           _cell_ids(labels, predictions, num_classes), indices, num_classes)),
       **calibration_from_sums(_sums_over(terms, indices))}
-  tail = 50.0 * (1.0 - confidence)
-  summary = {}
-  with warnings.catch_warnings():
-    # All-NaN columns (a grade absent from every resample) are expected: NaN out.
-    warnings.simplefilter('ignore', RuntimeWarning)
-    for name in _MEASURES:
-      low, high = np.nanpercentile(resampled[name], [tail, 100.0 - tail], axis=0)
-      summary[name] = {'value': _plain(point[name]), 'ci_low': _plain(low),
-                       'ci_high': _plain(high)}
+  summary = _intervals(point, resampled, _MEASURES, confidence)
   summary['confusion_matrix'] = cm.tolist()
   summary['count'] = int(cm.sum())
   return summary
