@@ -4,7 +4,8 @@ It has the same serving signature as the Trainer's export (serialized tf.Example
 ``probabilities`` and ``grade`` out), so TFMA evaluates it exactly as it evaluates a
 trained model, but each frame's prediction is the example's ``pred`` feature: 0.5 on
 that grade and 0.1 on each other one. Every metric of an evaluation is then known by
-hand.
+hand. Saved with a ``temperature`` T, it also outputs ``logits`` = T ln(probabilities),
+as a temperature-scaled model does (its probabilities are softmax(logits / T)).
 """
 import os
 
@@ -17,17 +18,24 @@ TOP, REST = 0.5, 0.1  # 0.5 + 5 * 0.1 = 1: a proper softmax row
 
 class FixedGrader(tf.Module):
 
+  def __init__(self, temperature=None):
+    super().__init__()
+    self._temperature = temperature
+
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
   def serve_examples(self, examples):
     parsed = tf.io.parse_example(examples, {'pred': tf.io.FixedLenFeature([], tf.int64)})
     probabilities = REST + (TOP - REST) * tf.one_hot(parsed['pred'], NUM_GRADES)
     grade = tf.gather(tf.constant(GRADES), parsed['pred'])
-    return {'probabilities': probabilities, 'grade': grade}
+    outputs = {'probabilities': probabilities, 'grade': grade}
+    if self._temperature is not None:
+      outputs['logits'] = self._temperature * tf.math.log(probabilities)
+    return outputs
 
 
-def save(model_dir: str) -> str:
+def save(model_dir: str, temperature=None) -> str:
   """Write the model where TFX's Model artifact keeps it; return the artifact URI."""
-  module = FixedGrader()
+  module = FixedGrader(temperature)
   tf.saved_model.save(module, os.path.join(model_dir, 'Format-Serving'),
                       signatures={'serving_default': module.serve_examples})
   return model_dir

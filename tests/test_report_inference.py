@@ -16,7 +16,7 @@ import tensorflow as tf
 from components.evidence_report import inference, predictions, roc
 from preprocessing import contract
 from preprocessing.labels import GRADES, NUM_GRADES
-from tests import tiny_model
+from tests import fixed_model, tiny_model
 
 # (subject, source, [(video, grade, frames)]): stills, videos of many frames, a subject
 # graded twice (two videos, two grades), more frames than one batch of the signature.
@@ -163,3 +163,41 @@ def test_rows_read_back_exactly_and_in_one_order_whatever_the_files(tmp_path):
   assert (sorted(map(tuple, first.probabilities.astype(np.float32).tolist()))
           == sorted(map(tuple, probabilities.tolist())))
   assert first.probabilities.dtype == np.float64 and first.labels.dtype == np.int64
+
+
+def test_rows_keep_the_logits_where_the_model_has_them(tmp_path):
+  logits = np.array([[2.0, -1.5, 0.25, 0.0, 3.0, -7.0]], np.float32)
+  (tmp_path / 'with').write_text(predictions.frame_row(1, 's', 'v', 'meei', [1 / 6] * 6,
+                                                       logits[0]) + '\n')
+  (tmp_path / 'without').write_text(predictions.frame_row(1, 's', 'v', 'meei', [1 / 6] * 6)
+                                    + '\n')
+  assert np.array_equal(predictions.read_frames(str(tmp_path / 'with')).logits, logits)
+  assert predictions.read_frames(str(tmp_path / 'without')).logits is None
+  assert predictions.read_frames(str(tmp_path / 'none*')).logits is None
+
+
+@pytest.mark.slow  # exports two models and runs two Beam pipelines
+@pytest.mark.parametrize('temperature', [None, 2.0])
+def test_beam_predictions_carry_the_models_logits_or_none(tmp_path, temperature):
+  # The fixed model's frame: 0.5 on its 'pred' grade, 0.1 elsewhere; with a temperature
+  # T its logits are T ln 0.5 and T ln 0.1.
+  split_uri = tmp_path / 'Split-test'
+  split_uri.mkdir()
+  preds = [0, 3, 3, 5]
+  with tf.io.TFRecordWriter(str(split_uri / 'data_tfrecord-00000-of-00001.gz'),
+                            tf.io.TFRecordOptions(compression_type='GZIP')) as writer:
+    for i, pred in enumerate(preds):
+      writer.write(fixed_model.example(pred, pred, f's{i}', f'v{i}'))
+  model_dir = os.path.join(fixed_model.save(str(tmp_path / 'model'), temperature),
+                           'Format-Serving')
+  import apache_beam as beam  # pylint: disable=g-import-not-at-top
+  frames = inference.frame_predictions(beam.Pipeline(), str(split_uri), model_dir,
+                                       str(tmp_path / '_frames'))
+  expected = np.full((len(preds), NUM_GRADES), 0.1)
+  expected[np.arange(len(preds)), preds] = 0.5
+  np.testing.assert_allclose(frames.probabilities, expected, rtol=0, atol=1e-7)
+  if temperature is None:
+    assert frames.logits is None
+  else:
+    np.testing.assert_allclose(frames.logits, temperature * np.log(expected), rtol=0,
+                               atol=1e-6)

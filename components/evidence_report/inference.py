@@ -4,7 +4,8 @@ signature over the evaluated split.
 A clinic's test split can hold more frames than one process should keep, so it is never
 read into one list: Beam reads the gzip TFRecords, each worker loads the SavedModel once
 and grades batches of serialized examples, and only a compact row per frame (its label,
-subject, video, source and grade probabilities, no image) is written out, for
+subject, video, source, grade probabilities and, where the model has them, the logits
+before its calibrated softmax; no image) is written out, for
 ``predictions.read_frames`` to read back. Everything the report computes from them needs
 every frame's probabilities at once (exact ROC curves) or is small (per-video means), so
 those few numbers per frame are what comes back.
@@ -28,7 +29,8 @@ _ROWS = 'frames'  # file prefix of the compact rows in the work directory
 
 
 class ServingDefault(base.ModelHandler[bytes, Any, Callable]):
-  """Serialized tf.Examples in, one (K,) float32 probability row per example out."""
+  """Serialized tf.Examples in; out per example its (K,) float32 probabilities and its
+  (K,) logits, or None for a model exported without a ``logits`` output."""
 
   def __init__(self, serving_model_dir: str):
     super().__init__()
@@ -42,9 +44,12 @@ class ServingDefault(base.ModelHandler[bytes, Any, Callable]):
                     inference_args: Optional[Dict[str, Any]] = None
                     ) -> Iterable[base.PredictionResult]:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    probabilities = model(**{contract.INPUT_EXAMPLES: tf.constant(list(batch))}
-                          )[contract.OUTPUT_PROBABILITIES].numpy()
-    return [base.PredictionResult(example, row) for example, row in zip(batch, probabilities)]
+    outputs = model(**{contract.INPUT_EXAMPLES: tf.constant(list(batch))})
+    probabilities = outputs[contract.OUTPUT_PROBABILITIES].numpy()
+    logits = (outputs[contract.OUTPUT_LOGITS].numpy() if contract.OUTPUT_LOGITS in outputs
+              else [None] * len(batch))
+    return [base.PredictionResult(example, pair)
+            for example, pair in zip(batch, zip(probabilities, logits))]
 
   def get_num_bytes(self, batch: Sequence[bytes]) -> int:
     return sum(len(example) for example in batch)
@@ -70,7 +75,7 @@ def _keyed(serialized: bytes) -> Tuple[tuple, bytes]:
 
 def _row(keyed_result: Tuple[tuple, base.PredictionResult]) -> str:
   key, result = keyed_result
-  return predictions.frame_row(*key, result.inference)
+  return predictions.frame_row(*key, *result.inference)
 
 
 def frame_predictions(pipeline: beam.Pipeline, split_uri: str, serving_model_dir: str,

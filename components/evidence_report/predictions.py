@@ -11,7 +11,7 @@ what was judged.
 """
 import collections
 import json
-from typing import Dict, List, NamedTuple
+from typing import Dict, List, NamedTuple, Optional
 
 import numpy as np
 
@@ -25,15 +25,20 @@ class Frames(NamedTuple):
   subjects: List[str]       # subject pseudonyms
   videos: List[str]         # video ids
   sources: List[str]
-  probabilities: np.ndarray  # (N, K) the model's softmax
+  probabilities: np.ndarray  # (N, K) what the model serves: softmax(logits / T)
+  # (N, K) the scores before the calibrated softmax; None for a model without them
+  logits: Optional[np.ndarray] = None
 
 
-def frame_row(label: int, subject: str, video: str, source: str, probabilities) -> str:
-  """One frame as a line of JSON. The probabilities go in as float64, whose JSON form
-  reads back to the same bits, so a row loses nothing of the model's float32 output."""
-  return json.dumps({'label': int(label), 'subject': subject, 'video': video,
-                     'source': source,
-                     'probabilities': np.asarray(probabilities, np.float64).tolist()})
+def frame_row(label: int, subject: str, video: str, source: str, probabilities,
+              logits=None) -> str:
+  """One frame as a line of JSON. The numbers go in as float64, whose JSON form reads
+  back to the same bits, so a row loses nothing of the model's float32 output."""
+  row = {'label': int(label), 'subject': subject, 'video': video, 'source': source,
+         'probabilities': np.asarray(probabilities, np.float64).tolist()}
+  if logits is not None:
+    row['logits'] = np.asarray(logits, np.float64).tolist()
+  return json.dumps(row)
 
 
 def read_frames(pattern: str) -> Frames:
@@ -49,11 +54,15 @@ def read_frames(pattern: str) -> Frames:
     with tf.io.gfile.GFile(path) as f:
       rows.extend(json.loads(line) for line in f if line.strip())
   rows.sort(key=lambda r: (r['subject'], r['video'], r['label'], r['probabilities']))
+  # One model wrote every row: all carry logits, or none does (a model without them).
+  with_logits = bool(rows) and 'logits' in rows[0]
   return Frames(np.array([r['label'] for r in rows], np.int64),
                 [r['subject'] for r in rows], [r['video'] for r in rows],
                 [r['source'] for r in rows],
                 np.array([r['probabilities'] for r in rows],
-                         np.float64).reshape(len(rows), NUM_GRADES))
+                         np.float64).reshape(len(rows), NUM_GRADES),
+                np.array([r['logits'] for r in rows], np.float64).reshape(len(rows), NUM_GRADES)
+                if with_logits else None)
 
 
 def per_video(data: Frames) -> List[Dict]:
