@@ -3,7 +3,7 @@ grades are worked out by hand, metrics, and a complete ``sections.Evidence``."""
 import numpy as np
 
 from components.evaluation import gates
-from components.evidence_report import predictions, sections
+from components.evidence_report import predictions, reliability, sections
 from preprocessing.labels import NUM_GRADES
 
 
@@ -29,7 +29,10 @@ FRAMES = predictions.Frames(
 
 METRICS = {'subject_balanced_accuracy': 0.5, 'subject_balanced_accuracy_ci_low': 0.25,
            'subject_balanced_accuracy_ci_high': 0.75, 'subject_exact_accuracy': 0.5,
-           'sparse_categorical_accuracy': 0.625, 'frame_recall[normal]': 1.0}
+           'sparse_categorical_accuracy': 0.625, 'frame_recall[normal]': 1.0,
+           # Top 0.5, 0.5 right (bin 5), 0.8 wrong, 0.9 right, 0.7 right:
+           # (|2 - 1.0| + |0 - 0.8| + |1 - 0.9| + |1 - 0.7|) / 5 = 0.44.
+           'frame_ece': 0.44}
 
 
 def evidence(**changes) -> sections.Evidence:
@@ -51,7 +54,9 @@ def evidence(**changes) -> sections.Evidence:
       statistics={'test': [['label', 'INT', '1', '0', 'min 0, mean 0.4, max 2']]},
       examples={'test': 5}, facets='<p>facets</p>', training_curves=b'not drawn',
       confusion=b'not drawn', matrices={'subject': subject}, recomputed_subject=subject,
-      roc=b'not drawn', aucs={'normal': 1.0}, metrics=METRICS,
+      roc=b'not drawn', aucs={'normal': 1.0},
+      calibration=reliability.curves(FRAMES, num_resamples=200), reliability=b'not drawn',
+      temperature=None, metrics=METRICS,
       videos=predictions.per_video(FRAMES), counts=predictions.counts(FRAMES), split='test',
       provenance={'model': '/root/Trainer/model/3'})
   return result._replace(**changes)

@@ -161,7 +161,8 @@ def test_headline_keeps_the_headline_measures_and_says_what_failed():
   result = headline.build(METRICS, False, ['subject_balanced_accuracy (overall) = 0.5'],
                           summary, {'subjects': 2, 'videos': 3, 'frames': 5}, None, matrix,
                           agrees_with_evaluator=False)
-  assert result['metrics'] == {k: v for k, v in METRICS.items() if k != 'frame_recall[normal]'}
+  assert result['metrics'] == {k: v for k, v in METRICS.items()
+                               if k not in ('frame_recall[normal]', 'frame_ece')}
   assert result['failed_inputs'] == 1 and result['examples_per_split']['train'] == 10
   assert result['recomputed_subject_confusion'] == matrix.tolist()
   text = headline.format_headline(result)
@@ -226,8 +227,8 @@ def test_plots_are_pngs():
 
 def test_page_holds_every_section_and_shades_the_wrong_videos():
   html = sections.report_page(evidence())
-  for anchor in ('summary', 'data', 'statistics', 'training', 'confusion', 'roc', 'metrics',
-                 'videos', 'gates', 'provenance'):
+  for anchor in ('summary', 'data', 'statistics', 'training', 'confusion', 'roc',
+                 'calibration', 'metrics', 'videos', 'gates', 'provenance'):
     assert f'<section id="{anchor}">' in html, anchor
   assert 'Model BLESSED' in html and 'Pushed for TF Serving to /serving/palsy/7' in html
   assert 'row 7 (video bad &lt;1&gt;)' in html and 'Failed inputs: 1' in html

@@ -253,7 +253,8 @@ def test_every_full_run_leaves_an_evidence_report(runs):
     assert os.path.getsize(run['report']) > 10000
     folder = os.path.dirname(run['report'])
     assert os.path.dirname(run['confusion_matrix_png']) == folder
-    for png in ('confusion_matrices.png', 'roc_curves.png', 'training_curves.png'):
+    for png in ('confusion_matrices.png', 'roc_curves.png', 'reliability_diagram.png',
+                'training_curves.png'):
       assert os.path.getsize(os.path.join(folder, png)) > 1000, png
   assert first['report'] != second['report']
   assert 'report' not in runs['ingest_only']

@@ -23,12 +23,15 @@ def test_a_report_renders_with_every_image_loaded(tmp_path):
   curve = roc.roc_curve([1, 0, 1, 0], [0.9, 0.6, 0.4, 0.1])
   matrix = np.eye(NUM_GRADES, dtype=int)
   figure = plots.roc_png({'normal': curve}, 'frames')
+  found = evidence().calibration
   html = sections.report_page(evidence(
       training_curves=figure, roc=figure,
-      confusion=plots.confusion_png({'frame': matrix, 'subject': matrix}, 'held-out')))
+      confusion=plots.confusion_png({'frame': matrix, 'subject': matrix}, 'held-out'),
+      reliability=plots.reliability_png({c.name: c.sums for c in found}, 'frames')))
   rendered = browser.render(_write(tmp_path, html), str(tmp_path / 'shot.png'))
-  assert rendered.images == 3  # training curves, confusion matrices, ROC curves
-  assert rendered.images_loaded == 3
+  # Training curves, confusion matrices, ROC curves, the reliability diagram.
+  assert rendered.images == 4
+  assert rendered.images_loaded == 4
   assert not browser.is_blank(rendered.screenshot)
 
 

@@ -277,6 +277,16 @@ def calibration(labels, probabilities) -> dict:
   return calibration_from_sums(calibration_sums(labels, probabilities))
 
 
+def reliability_bins(sums: CalibrationSums) -> dict:
+  """What a reliability diagram draws, per ``ECE_BINS`` bin of ``sums``: 'low' and
+  'high' (its edges), 'count', 'accuracy' (the share whose top grade is right) and
+  'confidence' (their mean top probability); accuracy and confidence NaN in an empty bin."""
+  edges = np.arange(ECE_BINS + 1) / ECE_BINS
+  return {'low': edges[:-1], 'high': edges[1:], 'count': sums.count,
+          'accuracy': _ratio(sums.correct, sums.count),
+          'confidence': _ratio(sums.confidence, sums.count)}
+
+
 def entity_calibration_sums(entity_ids, labels, probabilities) -> CalibrationSums:
   """The calibration sums of each entity's frames, a leading axis of entities in sorted
   id order: the pieces a bootstrap over subjects adds up, since the sums of a resample

@@ -26,9 +26,11 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import path_utils
 
 from components.evaluation import judgement
-from components.evidence_report import headline, inference, plots, predictions, roc, sections
+from components.evidence_report import (headline, inference, plots, predictions, reliability,
+                                        roc, sections)
 from components.evidence_report import statistics as statistics_lib
 from components.video_ingest.summary import describe_test_split, read_summary
+from preprocessing import crop_settings
 from preprocessing.labels import GRADES
 
 EXAMPLES_KEY = 'examples'
@@ -42,6 +44,7 @@ REPORT_KEY = 'report'
 SPLIT_KEY = 'split'  # the split the Evaluator judged
 ROC_PNG = 'roc_curves.png'
 TRAINING_PNG = 'training_curves.png'
+RELIABILITY_PNG = 'reliability_diagram.png'
 _FRAMES_DIR = '_frames'  # the predictions' rows while the report is made, then removed
 
 
@@ -82,6 +85,14 @@ def _pushed_to(pushed: List[types.Artifact]):
   return pushed[0].get_string_custom_property('pushed_destination')
 
 
+def _temperature(model_uri: str):
+  """The calibration temperature the Trainer recorded in ``palsy_model.json``, or None
+  (a model from before temperature scaling, or one without the record)."""
+  info = _read_bytes(os.path.join(path_utils.serving_model_path(model_uri),
+                                  crop_settings.MODEL_INFO_FILE))
+  return ((json.loads(info) if info else {}).get('calibration') or {}).get('temperature')
+
+
 def gather(input_dict: Dict[str, List[types.Artifact]], split: str,
            frames: predictions.Frames) -> sections.Evidence:
   """Read the run's artifacts; ``frames`` are the model's predictions on ``split``."""
@@ -94,6 +105,7 @@ def gather(input_dict: Dict[str, List[types.Artifact]], split: str,
            for name in artifact_utils.decode_split_names(stats_artifact.split_names)}
   curves = {grade: curve for g, grade in enumerate(GRADES)
             if (curve := roc.roc_curve(frames.labels == g, frames.probabilities[:, g]))}
+  calibration = reliability.curves(frames)
   judged = judgement.read(evaluation.uri)
   ingest = read_summary(examples.uri)
   return sections.Evidence(
@@ -108,7 +120,10 @@ def gather(input_dict: Dict[str, List[types.Artifact]], split: str,
       matrices=judged.matrices,
       recomputed_subject=predictions.subject_confusion(frames),
       roc=plots.roc_png(curves, f'frames of the {split} split'),
-      aucs={grade: curve.auc for grade, curve in curves.items()}, metrics=judged.metrics,
+      aucs={grade: curve.auc for grade, curve in curves.items()}, calibration=calibration,
+      reliability=plots.reliability_png({c.name: c.sums for c in calibration},
+                                        f'frames of the {split} split'),
+      temperature=_temperature(single(MODEL_KEY).uri), metrics=judged.metrics,
       videos=predictions.per_video(frames), counts=predictions.counts(frames), split=split,
       provenance={key: single(key).uri for key in (EXAMPLES_KEY, STATISTICS_KEY, MODEL_KEY,
                                                    MODEL_RUN_KEY, EVALUATION_KEY)})
@@ -131,6 +146,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     evidence = gather(input_dict, split, frames)
     _write(os.path.join(out.uri, headline.REPORT_FILE), sections.report_page(evidence))
     for name, png in ((headline.CONFUSION_PNG, evidence.confusion), (ROC_PNG, evidence.roc),
+                      (RELIABILITY_PNG, evidence.reliability),
                       (TRAINING_PNG, evidence.training_curves)):
       if png:
         _write(os.path.join(out.uri, name), png, 'wb')

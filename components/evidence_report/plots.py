@@ -1,4 +1,5 @@
-"""The report's figures as PNG bytes: confusion matrices and per-grade ROC curves.
+"""The report's figures as PNG bytes: confusion matrices, per-grade ROC curves and the
+reliability diagram.
 
 Bytes, not files, because the page embeds them and the executor also writes them
 beside it on whatever filesystem the artifact lives (GCS on Kubeflow).
@@ -8,6 +9,7 @@ from typing import Dict
 
 import numpy as np
 
+from components.evaluation import clinical_metrics
 from components.evidence_report.roc import Roc
 from preprocessing.labels import GRADES
 
@@ -68,3 +70,36 @@ def roc_png(curves: Dict[str, Roc], title: str) -> bytes:
   ax.set_title(title)
   ax.legend(loc='lower right', fontsize='small')
   return _png(fig)
+
+
+def reliability_png(panels: Dict[str, clinical_metrics.CalibrationSums], title: str) -> bytes:
+  return _png(reliability_figure(panels, title))
+
+
+def reliability_figure(panels: Dict[str, clinical_metrics.CalibrationSums], title: str):
+  """One panel per entry (before and after calibration), side by side: each bin's
+  accuracy as a bar over its confidence range, its mean confidence as a dot, the
+  diagonal where the two would agree, and each bin's count above its bar.
+
+  The bins are ``clinical_metrics.reliability_bins``, the ones the ECE is computed on.
+  """
+  plt = _pyplot()
+  fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.6), squeeze=False)
+  for ax, (name, sums) in zip(axes[0], panels.items()):
+    bins = clinical_metrics.reliability_bins(sums)
+    centres, width = (bins['low'] + bins['high']) / 2, bins['high'] - bins['low']
+    filled = bins['count'] > 0
+    ax.bar(centres[filled], bins['accuracy'][filled], width[filled], color='#4c72b0',
+           edgecolor='white', label='accuracy')
+    ax.plot(centres[filled], bins['confidence'][filled], 'o', color='#dd8452',
+            label='mean confidence')
+    for x, y, n in zip(centres[filled], bins['accuracy'][filled], bins['count'][filled]):
+      ax.text(x, min(y, 1.0) + 0.02, f'{int(n)}', ha='center', va='bottom', fontsize='small')
+    ax.plot([0, 1], [0, 1], ':', color='grey', label='calibrated')
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.1)
+    ax.set_xlabel('confidence (top probability)')
+    ax.set_ylabel('accuracy (frames, count above each bar)')
+    ax.set_title(f'{name}\n({title})')
+    ax.legend(loc='upper left', fontsize='small')
+  return fig

@@ -1,7 +1,8 @@
 """The sections of the evidence report, each from plain data (no TFX, no files).
 
 The order follows what a reviewer asks: was the model accepted, on what data, how it
-trained, how it grades (matrices, ROC, measures with intervals, every video), and
+trained, how it grades (matrices, ROC, calibration, measures with intervals, every
+video), and
 which gates it met.
 """
 from typing import Dict, List, NamedTuple, Optional
@@ -10,7 +11,7 @@ import numpy as np
 
 from components.evaluation import gates as gates_lib
 from components.evaluation import tables
-from components.evidence_report import page
+from components.evidence_report import page, reliability
 from components.evidence_report.headline import HEADLINE_METRICS
 from components.evidence_report.statistics import FEATURE_HEADER
 from components.video_ingest.summary import (FRAME_SPLIT_WARNING, SPLIT_HEADER, by_frame,
@@ -37,6 +38,9 @@ class Evidence(NamedTuple):
   recomputed_subject: np.ndarray         # from the report's own predictions
   roc: bytes                             # PNG
   aucs: Dict[str, float]                 # grade -> exact frame-level AUC
+  calibration: List[reliability.Curve]   # before (if the model has logits) and after
+  reliability: bytes                     # PNG
+  temperature: Optional[float]           # palsy_model.json's calibration.temperature
   metrics: Dict[str, float]              # the Evaluator's overall metrics
   videos: List[dict]                     # predictions.per_video
   counts: Dict[str, int]                 # predictions.counts
@@ -188,5 +192,7 @@ def provenance(uris: Dict[str, str]) -> str:
 def report_page(e: Evidence) -> str:
   return page.document(
       TITLE, summary(e), data(e.ingest), statistics(e), training(e.training_curves),
-      confusion(e), roc(e), measures(e.metrics, e.matrices.get('subject')),
+      confusion(e), roc(e),
+      reliability.section(e.calibration, e.reliability, e.metrics, e.temperature),
+      measures(e.metrics, e.matrices.get('subject')),
       videos(e.videos), gates(e.gates, e.failures), provenance(e.provenance))

@@ -1,0 +1,139 @@
+"""The report's calibration section: how often the model is right at each confidence,
+frame by frame, before and after its calibration.
+
+"After" is what the model serves (``probabilities``, softmax(logits / T) with the T the
+Trainer fitted on the eval split); "before" is softmax(logits), the network's own
+confidence, drawn only when the model exports its ``logits`` (a model exported before
+temperature scaling does not, and the section says so). The bins, counts and ECE are
+``clinical_metrics``' own (top-label, 10 equal-width bins), the ones the Evaluator scores
+and ``--max-ece`` gates; the intervals resample subjects with all their frames
+(``clinical_metrics.clustered_calibration``). Pure: frames in, numbers and HTML out.
+"""
+from typing import Dict, List, NamedTuple, Optional
+
+import numpy as np
+
+from components.evaluation import clinical_metrics, tables
+from components.evidence_report import page
+from components.evidence_report.predictions import Frames
+
+ANCHOR = 'calibration'
+BEFORE, AFTER = 'before calibration', 'after calibration'
+MEASURE_HEADER = ('frames', 'ECE [95% CI]', 'Brier score [95% CI]', 'NLL [95% CI]')
+NO_LOGITS = ('This model exports no logits output (it was exported before temperature '
+             'scaling), so only the probabilities it serves are drawn: there is no '
+             '"before".')
+# The report's frame ECE and the Evaluator's score the same frames; beyond float32
+# rounding they must agree.
+AGREEMENT = 1e-6
+
+
+class Curve(NamedTuple):
+  """One panel of the diagram: a name, the frames' calibration sums and the frame-level
+  ECE, Brier score and NLL with their intervals."""
+  name: str
+  sums: clinical_metrics.CalibrationSums
+  summary: Dict[str, dict]  # clinical_metrics.clustered_calibration
+
+
+def softmax(logits) -> np.ndarray:
+  """Row-wise softmax, the row maximum taken out so that large scores do not overflow."""
+  shifted = np.asarray(logits, np.float64)
+  shifted = shifted - shifted.max(axis=1, keepdims=True)
+  exp = np.exp(shifted)
+  return exp / exp.sum(axis=1, keepdims=True)
+
+
+def curves(frames: Frames, num_resamples: int = 2000) -> List[Curve]:
+  """Before (when the frames carry logits) and after calibration."""
+  scored = [] if frames.logits is None else [(BEFORE, softmax(frames.logits))]
+  scored.append((AFTER, frames.probabilities))
+  return [Curve(name, clinical_metrics.calibration_sums(frames.labels, probs),
+                clinical_metrics.clustered_calibration(frames.subjects, frames.labels, probs,
+                                                       num_resamples))
+          for name, probs in scored]
+
+
+def _flat(summary: Dict[str, dict]) -> Dict[str, float]:
+  """``clustered_calibration``'s entries as the metrics dict ``tables.format_value``
+  reads, so the intervals print as every other interval of the report."""
+  out = {}
+  for name, entry in summary.items():
+    out.update({name: entry['value'], f'{name}_ci_low': entry['ci_low'],
+                f'{name}_ci_high': entry['ci_high']})
+  return out
+
+
+def measure_rows(found: List[Curve]) -> List[List[str]]:
+  rows = []
+  for curve in found:
+    flat = _flat(curve.summary)
+    rows.append([curve.name, str(int(curve.sums.count.sum()))]
+                + [tables.format_value(flat, name, ci=True)
+                   for name in clinical_metrics.CALIBRATION_MEASURES])
+  return rows
+
+
+def bin_header(found: List[Curve]) -> List[str]:
+  return ['confidence'] + [f'{column}, {curve.name}' for curve in found
+                           for column in ('frames', 'accuracy', 'mean confidence')]
+
+
+def bin_rows(found: List[Curve]) -> List[List[str]]:
+  """One row per bin: its range, then per curve its count, accuracy and mean confidence
+  (``clinical_metrics.reliability_bins``)."""
+  drawn = [clinical_metrics.reliability_bins(curve.sums) for curve in found]
+  rows = []
+  for b in range(clinical_metrics.ECE_BINS):
+    low, high = drawn[0]['low'][b], drawn[0]['high'][b]
+    closing = ']' if b == clinical_metrics.ECE_BINS - 1 else ')'
+    row = [f'[{low:.1f}, {high:.1f}{closing}']
+    for bins in drawn:
+      empty = bins['count'][b] == 0
+      row += [str(int(bins['count'][b]))] + [
+          'n/a' if empty else f'{bins[field][b]:.3f}' for field in ('accuracy', 'confidence')]
+    rows.append(row)
+  return rows
+
+
+def agreement(found: List[Curve], metrics: Dict[str, float]) -> Optional[str]:
+  """None when the "after" ECE recomputed here equals the Evaluator's ``frame_ece``,
+  else a warning (the diagram would not show what was judged)."""
+  evaluator = metrics.get('frame_ece')
+  mine = found[-1].summary['ece']['value']
+  if evaluator is None:
+    return 'the Evaluator computed no frame_ece to compare with'
+  if abs(evaluator - mine) <= AGREEMENT or (np.isnan(evaluator) and np.isnan(mine)):
+    return None
+  return (f'the frame ECE recomputed from this report\'s predictions ({mine:.6f}) differs '
+          f'from the Evaluator\'s ({evaluator:.6f})')
+
+
+def temperature_line(temperature: Optional[float]) -> str:
+  if temperature is None:
+    return 'The model records no calibration temperature.'
+  return (f'"After" divides the logits by the temperature T = {temperature:.4g} that the '
+          'Trainer fitted on the eval split before the softmax.')
+
+
+def section(found: List[Curve], diagram_png: bytes, metrics: Dict[str, float],
+            temperature: Optional[float]) -> str:
+  body = [page.paragraph(
+      'A frame\'s confidence is its top probability and it is right when that grade is '
+      'the true one. The diagram puts the frames in 10 equal-width bins of confidence '
+      '(top-label; 1.0 falls in the last bin) and draws each bin\'s accuracy against its '
+      'mean confidence; the expected calibration error (ECE) is the mean gap, each bin '
+      'weighted by its share of the frames. 95% intervals resample subjects with all '
+      'their frames.', 'note')]
+  if found[0].name != BEFORE:
+    body.append(page.paragraph(NO_LOGITS))
+  else:
+    body.append(page.paragraph(temperature_line(temperature), 'note'))
+  body += [page.image(diagram_png, 'reliability diagram, frames'),
+           page.table(('',) + MEASURE_HEADER, measure_rows(found)),
+           page.table(bin_header(found), bin_rows(found))]
+  problem = agreement(found, metrics)
+  body.append(page.warning(problem) if problem else page.paragraph(
+      'Cross-check: the frame ECE after calibration recomputed from this report\'s '
+      'predictions equals the Evaluator\'s frame_ece.', 'note'))
+  return page.section(ANCHOR, 'Calibration: reliability diagram (frames)', *body)
