@@ -94,8 +94,10 @@ def test_the_page_includes_the_section():
   html = sections.report_page(evidence())
   found = html[html.index('<section id="calibration">'):html.index('<section id="metrics">')]
   assert 'reliability diagram' in found and '<img src="data:image/png;base64,' in found
-  # tests/report_evidence's frames carry no logits: only "after", and the page says so.
-  assert 'exports no logits output' in found and reliability.BEFORE not in found
+  # tests/report_evidence's frames carry no logits: only the served probabilities, and the
+  # page says so.
+  assert 'exports no logits output' in found and f'frames, {reliability.SERVED}' in found
+  assert reliability.BEFORE not in found and reliability.AFTER not in found
   assert 'equals the Evaluator' in found and 'class="warning"' not in html
   # The measures table lists the calibration rows at every level.
   metrics = html[html.index('<section id="metrics">'):]

@@ -3,8 +3,9 @@ frame by frame, before and after its calibration.
 
 "After" is what the model serves (``probabilities``, softmax(logits / T) with the T the
 Trainer fitted on the eval split); "before" is softmax(logits), the network's own
-confidence, drawn only when the model exports its ``logits`` (a model exported before
-temperature scaling does not, and the section says so). The bins, counts and ECE are
+confidence, drawn only when the model exports its ``logits``. A model exported before
+temperature scaling has none: its one panel is what it serves ("as served"), and the
+section says so. The bins, counts and ECE are
 ``clinical_metrics``' own (top-label, 10 equal-width bins), the ones the Evaluator scores
 and ``--max-ece`` gates; the intervals resample subjects with all their frames
 (``clinical_metrics.clustered_calibration``). Pure: frames in, numbers and HTML out.
@@ -19,6 +20,7 @@ from components.evidence_report.predictions import Frames
 
 ANCHOR = 'calibration'
 BEFORE, AFTER = 'before calibration', 'after calibration'
+SERVED = 'as served'  # the one panel of a model without logits: nothing says it was calibrated
 MEASURE_HEADER = ('frames', 'ECE [95% CI]', 'Brier score [95% CI]', 'NLL [95% CI]')
 NO_LOGITS = ('This model exports no logits output (it was exported before temperature '
              'scaling), so only the probabilities it serves are drawn: there is no '
@@ -45,9 +47,12 @@ def softmax(logits) -> np.ndarray:
 
 
 def curves(frames: Frames, num_resamples: int = 2000) -> List[Curve]:
-  """Before (when the frames carry logits) and after calibration."""
-  scored = [] if frames.logits is None else [(BEFORE, softmax(frames.logits))]
-  scored.append((AFTER, frames.probabilities))
+  """Before and after calibration when the frames carry logits, else the served
+  probabilities alone."""
+  if frames.logits is None:
+    scored = [(SERVED, frames.probabilities)]
+  else:
+    scored = [(BEFORE, softmax(frames.logits)), (AFTER, frames.probabilities)]
   return [Curve(name, clinical_metrics.calibration_sums(frames.labels, probs),
                 clinical_metrics.clustered_calibration(frames.subjects, frames.labels, probs,
                                                        num_resamples))
@@ -97,7 +102,8 @@ def bin_rows(found: List[Curve]) -> List[List[str]]:
 
 
 def agreement(found: List[Curve], metrics: Dict[str, float]) -> Optional[str]:
-  """None when the "after" ECE recomputed here equals the Evaluator's ``frame_ece``,
+  """None when the served probabilities' ECE recomputed here (the last curve) equals
+  the Evaluator's ``frame_ece``,
   else a warning (the diagram would not show what was judged)."""
   evaluator = metrics.get('frame_ece')
   mine = found[-1].summary['ece']['value']
@@ -134,6 +140,6 @@ def section(found: List[Curve], diagram_png: bytes, metrics: Dict[str, float],
            page.table(bin_header(found), bin_rows(found))]
   problem = agreement(found, metrics)
   body.append(page.warning(problem) if problem else page.paragraph(
-      'Cross-check: the frame ECE after calibration recomputed from this report\'s '
-      'predictions equals the Evaluator\'s frame_ece.', 'note'))
+      'Cross-check: the frame ECE of the served probabilities recomputed from this '
+      'report\'s predictions equals the Evaluator\'s frame_ece.', 'note'))
   return page.section(ANCHOR, 'Calibration: reliability diagram (frames)', *body)
