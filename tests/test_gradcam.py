@@ -14,9 +14,9 @@ from trainer import export, gradcam, model, presets
 
 def _explain(classifier, images):
   cam, mirrored = gradcam.cam_model(classifier)
-  probabilities, heatmaps = gradcam.explain(cam, mirrored, tf.constant(np.stack(images)),
-                                            marked_model.SIZE)
-  return probabilities.numpy(), heatmaps.numpy()
+  logits, heatmaps = gradcam.explain(classifier.get_layer('probabilities'), cam, mirrored,
+                                     tf.constant(np.stack(images)), marked_model.SIZE)
+  return tf.nn.softmax(logits).numpy(), heatmaps.numpy()
 
 
 @pytest.fixture(scope='module')

@@ -40,7 +40,10 @@ MODEL = {
                          'head': 'plain'},
     'crop_settings': {'crop': {'size': 64, 'margin': 0.25, 'detect_width': 640,
                                'alignment': 'five_point', 'jpeg_quality': 95},
-                      'source_fps': {'meei': 3.0, 'yfp': 6.0}, 'default_fps': 3.0}}
+                      'source_fps': {'meei': 3.0, 'yfp': 6.0}, 'default_fps': 3.0},
+    'calibration': {'method': 'temperature scaling on the eval split', 'temperature': 1.73205,
+                    'eval_frames': 70, 'eval_nll_before': 0.61234, 'eval_nll_after': 0.48766,
+                    'at_bound': False}}
 GATES = [gates.Gate('subject_balanced_accuracy', 'overall', '>= 0.8', '0.833', gates.PASSED),
          gates.Gate('change in sparse_categorical_accuracy', 'overall',
                     'no regression beyond 0.01 against the last blessed model', '–',
@@ -86,6 +89,16 @@ def test_every_required_section_is_there():
   assert details['preset'] == ['demo (backbone small_cnn, head plain)']
   assert details['input'] == ['face crop, 64 px square, normalisation standardize']
   assert details['epochs run'] == ['37'] and details['best eval loss'] == ['0.4213']
+  assert details['calibration'] == [
+      'temperature scaling on the eval split (70 frames): T = 1.7321, eval NLL 0.6123 '
+      'before, 0.4877 after']
+
+
+def test_a_model_from_before_calibration_says_it_has_none():
+  model = {k: v for k, v in MODEL.items() if k != 'calibration'}
+  details = markdown.table_rows(
+      markdown.sections(card.render(facts(model=model)))['Model details'], ('', ''))
+  assert details['calibration'] == ["none: the probabilities are the network's own softmax"]
 
 
 def test_subject_level_metrics_and_intervals_are_the_inputs():

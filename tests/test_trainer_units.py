@@ -193,8 +193,12 @@ def test_a_seeded_rerun_on_cpu_reproduces_the_model(tmp_path):
                        serving_model_dir=str(out / 'serving'), model_run_dir=str(out / 'run'),
                        custom_config={'preset': 'demo', 'image_size': 32, 'seed': seed,
                                       'overrides': {'epochs': 2}}))
-    probs = tf.saved_model.load(str(out / 'serving')).signatures['serving_default'](
-        examples=serialized)['probabilities'].numpy()
+    loaded = tf.saved_model.load(str(out / 'serving'))
+    probs = loaded.signatures['serving_default'](examples=serialized)['probabilities'].numpy()
+    with open(out / 'serving' / 'assets.extra' / 'palsy_model.json') as f:
+      calibrated = json.load(f)['calibration']  # fitted on the eval files, stored in the model
+    assert calibrated['eval_frames'] == 12
+    assert loaded.temperature.numpy() == np.float32(calibrated['temperature'])
     with open(out / 'run' / 'history.json') as f:
       return json.load(f)['loss'], probs
 

@@ -1,6 +1,9 @@
 """Backbone + classification head, with the paper's freezing rule."""
+from typing import Callable
+
 import keras
 from keras import layers
+import tensorflow as tf
 
 from preprocessing import contract
 from preprocessing.labels import NUM_GRADES
@@ -100,3 +103,20 @@ def build_classifier(preset: Preset, image_size: int, weights_path: str) -> kera
   model.compile(optimizer=optimizer, loss='categorical_crossentropy',
                 metrics=['accuracy'])
   return model
+
+
+def logits(softmax: layers.Dense, hidden) -> tf.Tensor:
+  """The grades' scores before ``softmax`` (the classifier's last layer) for its input
+  ``hidden``, in float32: what temperature scaling divides (``trainer.calibration``) and
+  what Grad-CAM differentiates. The log of the probabilities would equal them only up to
+  a constant per row and loses them where a probability rounds to 0."""
+  return (tf.matmul(tf.cast(hidden, tf.float32), tf.cast(softmax.kernel, tf.float32))
+          + tf.cast(softmax.bias, tf.float32))
+
+
+def logits_function(classifier: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
+  """Normalised image batch -> ``logits``, sharing ``classifier``'s layers (inference
+  mode: dropout off, batch normalisation's moving statistics)."""
+  softmax = classifier.get_layer(contract.OUTPUT_PROBABILITIES)
+  hidden = keras.Model(classifier.input, softmax.input, name='head_hidden')
+  return lambda images: logits(softmax, hidden(images, training=False))

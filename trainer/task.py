@@ -1,8 +1,9 @@
 """The TFX Trainer entry point: ``run_fn='trainer.task.run_fn'``.
 
 Reads the preset and overrides from ``custom_config``, trains with early stopping on the
-eval split, and exports the serving SavedModel plus TensorBoard logs, ``history.json``
-and ``training_curves.png``.
+eval split, fits the temperature that calibrates its probabilities on the eval split too
+(``trainer.calibration``), and exports the serving SavedModel plus TensorBoard logs,
+``history.json`` and ``training_curves.png``.
 """
 import dataclasses
 import json
@@ -16,8 +17,8 @@ import tensorflow as tf
 
 from preprocessing.crop_settings import DEFAULT_IMAGE_SIZE
 from preprocessing.labels import GRADES
-from trainer import data, devices, export, presets
-from trainer.model import build_classifier
+from trainer import calibration, data, devices, export, presets
+from trainer.model import build_classifier, logits_function
 
 
 def _devices():
@@ -74,6 +75,25 @@ def plot_history(history: dict, path: str) -> None:
   plt.close(fig)
 
 
+def calibrate(model: keras.Model, eval_ds: tf.data.Dataset) -> dict:
+  """Temperature scaling fitted on ``eval_ds``'s frames (``calibration.calibrate``),
+  announced: the eval NLL before and after, and a warning when ``T`` sits at a bound."""
+  scores = tf.function(logits_function(model), reduce_retracing=True)
+  logits, labels = [], []
+  for images, one_hot in eval_ds:
+    logits.append(scores(images).numpy())
+    labels.append(np.argmax(one_hot.numpy(), axis=1))
+  record = calibration.calibrate(np.concatenate(logits), np.concatenate(labels))
+  print(f'[train] calibration: temperature {record["temperature"]:.4f} on '
+        f'{record["eval_frames"]} eval frames; eval NLL {record["eval_nll_before"]:.4f} '
+        f'before, {record["eval_nll_after"]:.4f} after', flush=True)
+  if record['at_bound']:
+    print(f'[train] WARNING: the temperature stopped at a bound {calibration.BOUNDS}: the '
+          'eval split cannot pin it down (every eval frame graded right, or too few '
+          'frames); its probabilities are not calibrated.', flush=True)
+  return record
+
+
 def run_fn(fn_args) -> None:
   config = dict(fn_args.custom_config or {})
   preset_name = config.get(presets.CONFIG_PRESET, presets.DEFAULT_PRESET)
@@ -117,6 +137,7 @@ def run_fn(fn_args) -> None:
                       steps_per_epoch=steps, class_weight=weights, callbacks=callbacks,
                       verbose=0)
   keras.mixed_precision.set_global_policy('float32')  # later components share the process
+  calibrated = calibrate(model, eval_ds)
   record = {k: [float(v) for v in vals] for k, vals in history.history.items()}
   record['images_per_second'] = throughput.rates
   tf.io.gfile.makedirs(fn_args.model_run_dir)
@@ -139,5 +160,7 @@ def run_fn(fn_args) -> None:
       # How ingest cropped the faces (size, margin, detection, alignment, JPEG) and the
       # frame rates per source: prediction repeats them.
       'crop_settings': crop,
-  })
+      # The temperature the signatures divide the logits by, and what it did on eval.
+      'calibration': calibrated,
+  }, temperature=calibrated['temperature'])
   print(f'[train] exported {fn_args.serving_model_dir}', flush=True)

@@ -97,6 +97,19 @@ def is_demo(facts: Facts) -> bool:
   return bool((facts.ingest or {}).get('sample_data'))
 
 
+def calibration(record: Optional[dict]) -> str:
+  """The temperature and what it did to the eval NLL; a model exported before
+  calibration says so."""
+  if not record:
+    return 'none: the probabilities are the network\'s own softmax'
+  line = (f'temperature scaling on the eval split ({record["eval_frames"]} frames): '
+          f'T = {record["temperature"]:.4f}, eval NLL {record["eval_nll_before"]:.4f} '
+          f'before, {record["eval_nll_after"]:.4f} after')
+  if record.get('at_bound'):
+    line += ' (T stopped at a bound of its search: not calibrated)'
+  return line
+
+
 def details(facts: Facts) -> str:
   m, hp = facts.model, facts.model.get('hyper_parameters', {})
   rows = [
@@ -105,8 +118,9 @@ def details(facts: Facts) -> str:
       ['preset', f'{m.get("preset")} (backbone {hp.get("backbone")}, head {m.get("head")})'],
       ['input', f'face crop, {m.get("image_size")} px square, normalisation '
                 f'{m.get("normalisation")}'],
-      ['output', 'softmax probability per grade; a video\'s or subject\'s grade is the argmax '
-                 'of the mean of its frames\' probabilities'],
+      ['output', 'calibrated softmax probability per grade; a video\'s or subject\'s grade '
+                 'is the argmax of the mean of its frames\' probabilities'],
+      ['calibration', calibration(m.get('calibration'))],
       ['pretrained weights', m.get('weights')],
       ['epochs run', m.get('epochs_run')],
       ['best eval loss', _number(m.get('best_val_loss'))],
