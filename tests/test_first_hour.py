@@ -29,6 +29,7 @@ EXPECTED = {
     'leakage': 2,                   # trains: the same weights
     'kubeflow compile': 0,
     'kubeflow submit': 2,           # needs a package or the compile options
+    'serving config': 2,            # nothing pushed yet
 }
 
 
@@ -40,7 +41,7 @@ def readme_commands():
 
 def _name(command: str) -> str:
   words = command.split()
-  return ' '.join(words[:2]) if words[0] == 'kubeflow' else words[0]
+  return ' '.join(words[:2]) if words[0] in ('kubeflow', 'serving') else words[0]
 
 
 def test_the_readme_lists_every_command_this_test_walks():
@@ -56,7 +57,7 @@ def walked(tmp_path_factory):
   (base / 'notes.txt').write_text('not a video')
   fill = {'CSV': str(data / 'manifest.csv'), 'URI': 'gs://bucket/palsy', 'URL':
           'http://127.0.0.1:9', 'IMAGE': 'registry.example/palsy-tfx:1',
-          'VERSION_DIR': str(root / 'serving' / 'palsy' / '1'),
+          'VERSION_DIR': str(root / 'serving' / 'palsy' / '1'), 'V': '1',
           'PATH...': f'{data / "stills" / "demo-normal-000-0.jpg"} {base / "notes.txt"}'}
   env = {k: v for k, v in os.environ.items() if not k.startswith('PALSY_')}
   env.update(HOME=str(home), PATH=os.path.dirname(sys.executable) + os.pathsep +
@@ -65,9 +66,11 @@ def walked(tmp_path_factory):
   for command in readme_commands():
     name = _name(command)
     dirs = {'--output': str(data) if name == 'sample-data' else str(base / 'leakage'),
-            '--pipeline-root': str(root)}
+            '--pipeline-root': str(root), '--serving-dir': str(root / 'serving')}
     words, args = command.split(), []
     for i, word in enumerate(words):
+      if word.startswith('[--'):  # an optional flag and its value: the defaults
+        break
       if word == 'DIR':
         args.append(dirs[words[i - 1]])
       else:
@@ -97,5 +100,6 @@ def test_what_the_failures_say(walked):
       walked['run'].stderr)
   assert 'no evidence report in' in walked['headline'].stderr
   assert 'palsy_model.json not found' in walked['predict'].stderr
+  assert 'nothing was pushed' in walked['serving config'].stderr
   # The ingest-only look at the data went through, and said what it found.
   assert 'Ingest summary' in walked['run --stop-after ingest'].stdout

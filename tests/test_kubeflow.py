@@ -18,6 +18,7 @@ from kfp.client import client as kfp_client
 from kfp.kubernetes import kubernetes_executor_config_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 
+from components.video_ingest import limits
 from pipeline.cli import main as cli
 from pipeline.cli import kubeflow as kubeflow_cli
 
@@ -174,7 +175,9 @@ def test_the_data_options_reach_ingest(compiled):
       'manifest': compiled['manifest'], 'input_fingerprint': FINGERPRINT,
       'numeric_labels': 'hb', 'source_fps': '{"meei": 2.5, "yfp": 5.0}',
       'split_ratios': '[0.6, 0.25, 0.15]', 'image_size': 160, 'alignment': 'five_point',
-      'split_by': 'subject', 'default_fps': 3.0, 'margin': 0.25, 'detect_width': 640}
+      'split_by': 'subject', 'default_fps': 3.0, 'margin': 0.25, 'detect_width': 640,
+      'media_limits': limits.MediaLimits().to_json(),
+      'segment_seconds': limits.DEFAULT_SEGMENT_S}
   assert 'ImportSchemaGen' not in _tasks(compiled)  # --infer-schema: SchemaGen instead
 
 

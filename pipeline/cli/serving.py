@@ -14,11 +14,12 @@ DEFAULT_OUTPUT = os.path.join('kubeflow', 'serving', serving_config.FILE_NAME)
 
 def _config(args) -> int:
   folder = os.path.dirname(args.output) or '.'
-  if not os.path.isdir(folder):
-    return errors.report(ValueError(f'--output {args.output}: no folder {folder} (run from '
-                                    'the repository root, or give --output)'))
   try:
+    # The versions first: with nothing pushed, where the file would go does not matter yet.
     text = serving_config.config_text(args.serving_dir, args.stable, args.canary)
+    if not os.path.isdir(folder):
+      raise ValueError(f'--output {args.output}: no folder {folder} (run from the '
+                       'repository root, or give --output)')
     with open(args.output, 'w') as f:
       f.write(text)
   except (ValueError, OSError) as e:  # OSError: no permission, a folder named --output
