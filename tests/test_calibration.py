@@ -69,7 +69,8 @@ def test_the_temperature_equals_an_independent_minimisation():
   assert record['eval_nll_before'] == pytest.approx(_nll_by_hand(logits, labels, 1), abs=1e-9)
   assert record['eval_nll_after'] == pytest.approx(_nll_by_hand(logits, labels, fitted),
                                                    abs=1e-9)
-  assert record['eval_nll_after'] < record['eval_nll_before'] and not record['at_bound']
+  assert record['eval_nll_after'] < record['eval_nll_before']
+  assert record['fitted'] and record['reason'] is None and not record['at_bound']
 
 
 def test_a_temperature_of_one_leaves_the_probabilities_unchanged():
@@ -88,13 +89,33 @@ def test_a_temperature_of_one_leaves_the_probabilities_unchanged():
                              rtol=0)
 
 
-def test_an_eval_split_graded_all_right_stops_at_the_lower_bound():
+def test_an_eval_split_graded_all_right_keeps_t_at_one_and_says_so():
   logits = np.tile([3.0, 0, 0, 0, 0, 0], (10, 1))
-  record = calibration.calibrate(logits, np.zeros(10, np.int64))
-  assert record['temperature'] == pytest.approx(calibration.BOUNDS[0], rel=1e-3)
-  assert record['at_bound']
-  with pytest.raises(ValueError, match='no eval frames'):
-    calibration.fit_temperature(np.zeros((0, 6)), np.zeros(0, np.int64))
+  labels = np.zeros(10, np.int64)
+  record = calibration.calibrate(logits, labels)
+  # Not the lower bound, which would make every probability about 1.
+  assert record['temperature'] == 1.0 and record['fitted'] is False
+  assert 'every eval frame is graded right' in record['reason']
+  assert record['eval_nll_after'] == record['eval_nll_before'] == pytest.approx(
+      _nll_by_hand(logits, labels, 1), abs=1e-12)
+  with pytest.raises(ValueError, match='every eval frame is graded right'):
+    calibration.fit_temperature(logits, labels)
+  empty = calibration.calibrate(np.zeros((0, 6)), np.zeros(0, np.int64))
+  assert (empty['temperature'], empty['fitted'], empty['reason']) == (1.0, False,
+                                                                      'no eval frames')
+  assert empty['eval_nll_before'] is None and empty['eval_frames'] == 0
+
+
+def test_a_minimum_under_the_lower_bound_keeps_t_at_one():
+  # Nine frames right by a hair, one wrong by a hair: the NLL keeps falling as T shrinks
+  # far below 0.05 (the right frames' margins sharpen faster than the wrong one costs).
+  logits = np.tile([1e-3, 0, 0, 0, 0, 0], (10, 1))
+  labels = np.array([0] * 9 + [1])
+  assert calibration.fit_temperature(logits, labels) == pytest.approx(calibration.BOUNDS[0],
+                                                                      rel=1e-3)
+  record = calibration.calibrate(logits, labels)
+  assert record['temperature'] == 1.0 and record['fitted'] is False
+  assert 'under T = 0.05' in record['reason']
 
 
 def _tiny_classifier():

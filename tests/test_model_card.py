@@ -42,8 +42,8 @@ MODEL = {
                                'alignment': 'five_point', 'jpeg_quality': 95},
                       'source_fps': {'meei': 3.0, 'yfp': 6.0}, 'default_fps': 3.0},
     'calibration': {'method': 'temperature scaling on the eval split', 'temperature': 1.73205,
-                    'eval_frames': 70, 'eval_nll_before': 0.61234, 'eval_nll_after': 0.48766,
-                    'at_bound': False}}
+                    'fitted': True, 'reason': None, 'eval_frames': 70,
+                    'eval_nll_before': 0.61234, 'eval_nll_after': 0.48766, 'at_bound': False}}
 GATES = [gates.Gate('subject_balanced_accuracy', 'overall', '>= 0.8', '0.833', gates.PASSED),
          gates.Gate('change in sparse_categorical_accuracy', 'overall',
                     'no regression beyond 0.01 against the last blessed model', '–',
@@ -99,6 +99,17 @@ def test_a_model_from_before_calibration_says_it_has_none():
   details = markdown.table_rows(
       markdown.sections(card.render(facts(model=model)))['Model details'], ('', ''))
   assert details['calibration'] == ["none: the probabilities are the network's own softmax"]
+
+
+def test_a_calibration_the_eval_split_could_not_fit_says_t_is_one_and_why():
+  reason = 'every eval frame is graded right, so the eval NLL has no minimum'
+  model = {**MODEL, 'calibration': {**MODEL['calibration'], 'temperature': 1.0,
+                                    'fitted': False, 'reason': reason}}
+  details = markdown.table_rows(
+      markdown.sections(card.render(facts(model=model)))['Model details'], ('', ''))
+  assert details['calibration'] == [
+      f'not fitted ({reason}; 70 eval frames): T = 1, the probabilities are the '
+      "network's own softmax, not calibrated"]
 
 
 def test_subject_level_metrics_and_intervals_are_the_inputs():

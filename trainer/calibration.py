@@ -11,13 +11,20 @@ probability honest about how often it is right.
 ``T`` minimises the eval frames' mean negative log-likelihood (NLL) of
 ``softmax(logits / T)``. That NLL is convex in ``1 / T`` (a log-sum-exp of a linear map
 minus a linear term), so it has one minimum over ``log T`` too, and a bounded 1-D search
-(scipy's bounded Brent) finds it without a starting guess or derivatives. The bounds keep
-a degenerate eval split finite: when every eval frame is graded right, the NLL falls
-towards 0 as ``T`` does, and the fit returns the lower bound (``task.py`` warns).
+(scipy's bounded Brent) finds it without a starting guess or derivatives.
+
+When the eval split cannot pin ``T`` down, ``T`` stays 1 (the network's own softmax) and
+the record says why (``fitted`` false, ``reason``): with every eval frame graded right
+the NLL falls towards 0 as ``T`` does and has no minimum, and the lower bound it would
+stop at makes every probability about 1, the most dangerous answer a grader can give.
+A minimum under the lower bound is refused for the same reason. A minimum at the upper
+bound is kept (``at_bound``; ``task.py`` warns): it softens the probabilities towards
+uniform, the safe direction.
 
 Pure numpy and scipy: no TensorFlow, so the tests check it by hand.
 """
 import math
+from typing import Optional
 
 import numpy as np
 from scipy import optimize
@@ -36,14 +43,22 @@ def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> flo
   return float(np.mean(log_norm - scaled[np.arange(len(labels)), labels]))
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-  """The ``T`` within ``BOUNDS`` that minimises ``nll(logits, labels, T)``."""
+def why_not_fitted(logits: np.ndarray, labels: np.ndarray) -> Optional[str]:
+  """Why these eval frames cannot fit ``T`` before any search (None: they can)."""
   if len(labels) == 0:
-    raise ValueError('no eval frames to fit the temperature on')
+    return 'no eval frames'
   if np.array_equal(np.argmax(logits, axis=1), labels):
-    # Every frame graded right: the NLL falls towards 0 with T and has no minimum, and
-    # below some T it is flat at float precision, where the search would stop anywhere.
-    return BOUNDS[0]
+    return ('every eval frame is graded right, so the eval NLL has no minimum (it falls '
+            'towards 0 as T does)')
+  return None
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+  """The ``T`` within ``BOUNDS`` that minimises ``nll(logits, labels, T)``; a ValueError
+  when ``why_not_fitted`` names a reason."""
+  reason = why_not_fitted(logits, labels)
+  if reason:
+    raise ValueError(f'cannot fit the temperature: {reason}')
   found = optimize.minimize_scalar(
       lambda log_t: nll(logits, labels, math.exp(log_t)), method='bounded',
       bounds=tuple(map(math.log, BOUNDS)), options={'xatol': 1e-9})
@@ -52,9 +67,16 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
 def calibrate(logits: np.ndarray, labels: np.ndarray) -> dict:
   """The fitted ``T`` and the eval NLL before and after it, as ``palsy_model.json``'s
-  ``calibration`` records them."""
-  temperature = fit_temperature(logits, labels)
+  ``calibration`` records them; ``T = 1`` with ``fitted`` false and the ``reason`` when
+  the eval split cannot fit it (see the module's docstring)."""
+  reason = why_not_fitted(logits, labels)
+  temperature = 1.0 if reason else fit_temperature(logits, labels)
+  if temperature <= BOUNDS[0] * 1.001:
+    reason, temperature = (f'the eval NLL is least under T = {BOUNDS[0]}, which would make '
+                           'every probability about 1'), 1.0
+  before = nll(logits, labels) if len(labels) else None
   return {'method': 'temperature scaling on the eval split', 'temperature': temperature,
-          'eval_frames': int(len(labels)), 'eval_nll_before': nll(logits, labels),
-          'eval_nll_after': nll(logits, labels, temperature),
-          'at_bound': not BOUNDS[0] * 1.001 < temperature < BOUNDS[1] / 1.001}
+          'fitted': reason is None, 'reason': reason, 'eval_frames': int(len(labels)),
+          'eval_nll_before': before,
+          'eval_nll_after': nll(logits, labels, temperature) if len(labels) else None,
+          'at_bound': temperature >= BOUNDS[1] / 1.001}

@@ -77,20 +77,26 @@ def plot_history(history: dict, path: str) -> None:
 
 def calibrate(model: keras.Model, eval_ds: tf.data.Dataset) -> dict:
   """Temperature scaling fitted on ``eval_ds``'s frames (``calibration.calibrate``),
-  announced: the eval NLL before and after, and a warning when ``T`` sits at a bound."""
+  announced: the eval NLL before and after, and a warning when ``T`` could not be fitted
+  (it stays 1) or sits at the upper bound."""
   scores = tf.function(logits_function(model), reduce_retracing=True)
-  logits, labels = [], []
+  logits, labels = [np.zeros((0, len(GRADES)), np.float32)], [np.zeros(0, np.int64)]
   for images, one_hot in eval_ds:
     logits.append(scores(images).numpy())
     labels.append(np.argmax(one_hot.numpy(), axis=1))
   record = calibration.calibrate(np.concatenate(logits), np.concatenate(labels))
+  if not record['fitted']:
+    print(f'[train] WARNING: calibration not fitted ({record["reason"]}): the temperature '
+          f'stays 1 on {record["eval_frames"]} eval frames, so the probabilities are the '
+          'network\'s own softmax, not calibrated.', flush=True)
+    return record
   print(f'[train] calibration: temperature {record["temperature"]:.4f} on '
         f'{record["eval_frames"]} eval frames; eval NLL {record["eval_nll_before"]:.4f} '
         f'before, {record["eval_nll_after"]:.4f} after', flush=True)
   if record['at_bound']:
-    print(f'[train] WARNING: the temperature stopped at a bound {calibration.BOUNDS}: the '
-          'eval split cannot pin it down (every eval frame graded right, or too few '
-          'frames); its probabilities are not calibrated.', flush=True)
+    print(f'[train] WARNING: the temperature stopped at the upper bound of its search '
+          f'({calibration.BOUNDS[1]}): the eval split would soften the probabilities '
+          'further still.', flush=True)
   return record
 
 

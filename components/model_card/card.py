@@ -99,14 +99,17 @@ def is_demo(facts: Facts) -> bool:
 
 def calibration(record: Optional[dict]) -> str:
   """The temperature and what it did to the eval NLL; a model exported before
-  calibration says so."""
+  calibration, or whose eval split could not fit it, says so."""
   if not record:
     return 'none: the probabilities are the network\'s own softmax'
+  if record.get('fitted') is False:
+    return (f'not fitted ({record["reason"]}; {record["eval_frames"]} eval frames): T = 1, '
+            'the probabilities are the network\'s own softmax, not calibrated')
   line = (f'temperature scaling on the eval split ({record["eval_frames"]} frames): '
           f'T = {record["temperature"]:.4f}, eval NLL {record["eval_nll_before"]:.4f} '
           f'before, {record["eval_nll_after"]:.4f} after')
   if record.get('at_bound'):
-    line += ' (T stopped at a bound of its search: not calibrated)'
+    line += ' (T stopped at the upper bound of its search)'
   return line
 
 
@@ -118,8 +121,9 @@ def details(facts: Facts) -> str:
       ['preset', f'{m.get("preset")} (backbone {hp.get("backbone")}, head {m.get("head")})'],
       ['input', f'face crop, {m.get("image_size")} px square, normalisation '
                 f'{m.get("normalisation")}'],
-      ['output', 'calibrated softmax probability per grade; a video\'s or subject\'s grade '
-                 'is the argmax of the mean of its frames\' probabilities'],
+      ['output', 'softmax probability per grade, calibrated as the next row says; a '
+                 'video\'s or subject\'s grade is the argmax of the mean of its frames\' '
+                 'probabilities'],
       ['calibration', calibration(m.get('calibration'))],
       ['pretrained weights', m.get('weights')],
       ['epochs run', m.get('epochs_run')],
