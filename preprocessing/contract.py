@@ -64,5 +64,7 @@ INPUT_EXAMPLES = 'examples'
 INPUT_IMAGES = 'images'
 OUTPUT_PROBABILITIES = 'probabilities'  # [n, 6] calibrated softmax(logits / T), a row per crop
 OUTPUT_LOGITS = 'logits'                # [n, 6] the scores before the softmax, uncalibrated
+OUTPUT_OOD_SCORE = 'ood_score'          # [n] float32 out-of-distribution score, larger is less
+                                        # like the training crops; NaN: the model has no guard
 OUTPUT_GRADE = 'grade'                  # [n] the argmax grade's name
 OUTPUT_HEATMAPS = 'heatmaps'            # [n, size, size] Grad-CAM of the argmax grade, 0-1

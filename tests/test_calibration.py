@@ -143,16 +143,23 @@ def _encoded():
   return [tf.io.encode_png(c).numpy() for c in (_images() * 255).round().astype(np.uint8)]
 
 
-def test_the_trainer_fits_on_the_eval_batches_logits():
+def test_the_trainer_fits_on_the_eval_passes_logits():
   classifier = _tiny_classifier()
   images = _images(40)
   labels = np.arange(40) % 6
-  eval_ds = tf.data.Dataset.from_tensor_slices((images, tf.one_hot(labels, 6))).batch(16)
-  record = task.calibrate(classifier, eval_ds)
+  frames = tf.data.Dataset.from_tensor_slices(
+      (images, labels, np.array([b'v%d' % (i % 4) for i in range(40)]))).batch(16)
+  (outputs,) = task.frame_outputs(classifier, frames)
+  np.testing.assert_array_equal(outputs['labels'], labels)
+  assert outputs['video_ids'].tolist() == [b'v%d' % (i % 4) for i in range(40)]
+  assert outputs['features'].shape == (40, 4)
+  record = task.calibrate(outputs['logits'], outputs['labels'])
   # Independent: the log of the model's own probabilities (logits up to a constant per
   # row, which the softmax ignores).
   log_p = np.log(classifier.predict(images, verbose=0).astype(np.float64))
-  assert record['eval_frames'] == 40
+  np.testing.assert_allclose(calibration.probabilities(outputs['logits'], 1.0),
+                             np.exp(log_p), atol=1e-6, rtol=0)
+  assert record['eval_frames'] == 40 and record['fitted']
   assert record['temperature'] == pytest.approx(calibration.fit_temperature(log_p, labels),
                                                 abs=1e-4)
   assert record['eval_nll_before'] == pytest.approx(_nll_by_hand(log_p, labels, 1), abs=1e-5)
@@ -180,11 +187,15 @@ def test_every_signature_serves_softmax_of_the_logits_over_t(tmp_path):
           images=tf.constant(encoded)),
   }
   for name, out in outputs.items():
-    keys = {contract.OUTPUT_PROBABILITIES, contract.OUTPUT_LOGITS, contract.OUTPUT_GRADE}
+    keys = {contract.OUTPUT_PROBABILITIES, contract.OUTPUT_LOGITS, contract.OUTPUT_GRADE,
+            contract.OUTPUT_OOD_SCORE}
     assert set(out) == keys | ({contract.OUTPUT_HEATMAPS}
                                if name == contract.SERVING_EXPLAIN else set()), name
     probabilities = out[contract.OUTPUT_PROBABILITIES].numpy()
     logits = out[contract.OUTPUT_LOGITS].numpy()
+    # Exported without a guard (trainer.ood): no score, not a made-up one.
+    ood_score = out[contract.OUTPUT_OOD_SCORE].numpy()
+    assert ood_score.shape == (len(encoded),) and np.isnan(ood_score).all(), name
     np.testing.assert_allclose(probabilities, _softmax(logits / temperature), atol=1e-6,
                                rtol=0, err_msg=name)
     np.testing.assert_allclose(probabilities, expected, atol=1e-6, rtol=0, err_msg=name)

@@ -133,7 +133,9 @@ def _records(tmp_path, n=8, size=32):
       img = tf.io.encode_jpeg(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).numpy()
       ex = tf.train.Example(features=tf.train.Features(feature={
           'image': tf.train.Feature(bytes_list=tf.train.BytesList(value=[img])),
-          'label': tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 3]))}))
+          'label': tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 3])),
+          'video_id': tf.train.Feature(bytes_list=tf.train.BytesList(value=[b'v%d' % (i % 4)]))
+      }))
       w.write(ex.SerializeToString())
   return path
 

@@ -43,6 +43,13 @@ def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> flo
   return float(np.mean(log_norm - scaled[np.arange(len(labels)), labels]))
 
 
+def probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:
+  """``softmax(logits / temperature)``, what the exported signatures serve."""
+  scaled = np.asarray(logits, np.float64) / temperature
+  scaled = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+  return scaled / scaled.sum(axis=1, keepdims=True)
+
+
 def why_not_fitted(logits: np.ndarray, labels: np.ndarray) -> Optional[str]:
   """Why these eval frames cannot fit ``T`` before any search (None: they can)."""
   if len(labels) == 0:

@@ -1,5 +1,5 @@
 """Backbone + classification head, with the paper's freezing rule."""
-from typing import Callable
+from typing import Callable, Tuple
 
 import keras
 from keras import layers
@@ -114,9 +114,29 @@ def logits(softmax: layers.Dense, hidden) -> tf.Tensor:
           + tf.cast(softmax.bias, tf.float32))
 
 
-def logits_function(classifier: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
-  """Normalised image batch -> ``logits``, sharing ``classifier``'s layers (inference
-  mode: dropout off, batch normalisation's moving statistics)."""
+def pooled_features(classifier: keras.Model):
+  """The head's input, the backbone's pooled features (``trainer.ood`` says why the guard
+  reads these): the pooled map of a backbone that hands over a map, dlib_resnet's own
+  pooled features, or the asymmetry head's pooled plain and asymmetry features."""
+  names = {layer.name for layer in classifier.layers}
+  if 'head_pool' in names:
+    return classifier.get_layer('head_pool').output
+  if 'head_standardise' in names:
+    return classifier.get_layer('head_standardise').input
+  raise ValueError(f'{classifier.name}: no head_pool or head_standardise layer, so no '
+                   'pooled features for the out-of-distribution guard')
+
+
+def scores_function(classifier: keras.Model
+                    ) -> Callable[[tf.Tensor], Tuple[tf.Tensor, tf.Tensor]]:
+  """Normalised image batch -> (``logits``, pooled features in float32) from one pass,
+  sharing ``classifier``'s layers (inference mode: dropout off, batch normalisation's
+  moving statistics)."""
   softmax = classifier.get_layer(contract.OUTPUT_PROBABILITIES)
-  hidden = keras.Model(classifier.input, softmax.input, name='head_hidden')
-  return lambda images: logits(softmax, hidden(images, training=False))
+  inner = keras.Model(classifier.input, [pooled_features(classifier), softmax.input],
+                      name='head_scores')
+
+  def scores(images):
+    features, hidden = inner(images, training=False)
+    return logits(softmax, hidden), tf.cast(features, tf.float32)
+  return scores
