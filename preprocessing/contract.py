@@ -62,7 +62,10 @@ SERVING_EXPLAIN = 'serving_explain'   # input INPUT_IMAGES; outputs OUTPUT_HEATM
 SIGNATURES = (SERVING_DEFAULT, SERVING_IMAGES, SERVING_EXPLAIN)
 INPUT_EXAMPLES = 'examples'
 INPUT_IMAGES = 'images'
-OUTPUT_PROBABILITIES = 'probabilities'  # [n, 6] softmax, one row per example or crop
+OUTPUT_PROBABILITIES = 'probabilities'  # [n, 6] calibrated softmax(logits / T), a row per crop
+OUTPUT_LOGITS = 'logits'                # [n, 6] the scores before the softmax, uncalibrated
+OUTPUT_OOD_SCORE = 'ood_score'          # [n] float32 out-of-distribution score, larger is less
+                                        # like the training crops; NaN: the model has no guard
 OUTPUT_GRADE = 'grade'                  # [n] the argmax grade's name
 OUTPUT_OOD_SCORE = 'ood_score'          # [n] how unlike the training crops (trainer/ood.py)
 OUTPUT_HEATMAPS = 'heatmaps'            # [n, size, size] Grad-CAM of the argmax grade, 0-1
