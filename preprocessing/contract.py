@@ -67,5 +67,4 @@ OUTPUT_LOGITS = 'logits'                # [n, 6] the scores before the softmax, 
 OUTPUT_OOD_SCORE = 'ood_score'          # [n] float32 out-of-distribution score, larger is less
                                         # like the training crops; NaN: the model has no guard
 OUTPUT_GRADE = 'grade'                  # [n] the argmax grade's name
-OUTPUT_OOD_SCORE = 'ood_score'          # [n] how unlike the training crops (trainer/ood.py)
 OUTPUT_HEATMAPS = 'heatmaps'            # [n, size, size] Grad-CAM of the argmax grade, 0-1
