@@ -67,4 +67,8 @@ OUTPUT_LOGITS = 'logits'                # [n, 6] the scores before the softmax, 
 OUTPUT_OOD_SCORE = 'ood_score'          # [n] float32 out-of-distribution score, larger is less
                                         # like the training crops; NaN: the model has no guard
 OUTPUT_GRADE = 'grade'                  # [n] the argmax grade's name
+# serving_default only, for the Evaluator: the model's referral thresholds
+# (preprocessing.referral.Rules.as_row, in REFERRAL_RULE_FIELDS order), repeated per row.
+OUTPUT_REFERRAL_RULES = 'referral_rules'  # [n, 4] float32
+REFERRAL_RULE_FIELDS = ('ood_threshold', 'max_ood_share', 'min_confidence', 'min_faces')
 OUTPUT_HEATMAPS = 'heatmaps'            # [n, size, size] Grad-CAM of the argmax grade, 0-1

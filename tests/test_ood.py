@@ -201,9 +201,10 @@ def test_the_served_score_is_the_numpy_cores_and_the_records_match(trained):
   examples = [tf.train.Example(features=tf.train.Features(feature={
       contract.IMAGE: tf.train.Feature(bytes_list=tf.train.BytesList(value=[j]))})
   ).SerializeToString() for j in jpegs]
+  by_examples = trained['loaded'].signatures[contract.SERVING_DEFAULT](
+      examples=tf.constant(examples))
   served = {
-      contract.SERVING_DEFAULT: trained['loaded'].signatures[contract.SERVING_DEFAULT](
-          examples=tf.constant(examples))[contract.OUTPUT_OOD_SCORE].numpy(),
+      contract.SERVING_DEFAULT: by_examples[contract.OUTPUT_OOD_SCORE].numpy(),
       contract.SERVING_IMAGES: _served(trained, jpegs)[contract.OUTPUT_OOD_SCORE],
       contract.SERVING_EXPLAIN: _served(trained, jpegs, contract.SERVING_EXPLAIN)[
           contract.OUTPUT_OOD_SCORE]}
@@ -229,6 +230,15 @@ def test_the_served_score_is_the_numpy_cores_and_the_records_match(trained):
   assert rules.min_confidence == pytest.approx(
       np.quantile(confidences, referral.DEFAULT_CONFIDENCE_QUANTILE), abs=1e-5)
   assert info['referral']['eval_videos'] == 6
+  # serving_default carries the same rule on every row, for the Evaluator.
+  rows = by_examples[contract.OUTPUT_REFERRAL_RULES].numpy()
+  assert rows.shape == (40, len(contract.REFERRAL_RULE_FIELDS)) and rows.dtype == np.float32
+  for row in rows:
+    again = referral.Rules.from_row(row)
+    assert again.ood_threshold == pytest.approx(rules.ood_threshold, rel=1e-6)
+    assert again.min_confidence == pytest.approx(rules.min_confidence, rel=1e-6)
+    assert (again.max_ood_share, again.min_faces) == pytest.approx(
+        (rules.max_ood_share, rules.min_faces))
   assert '[train] out-of-distribution guard: Mahalanobis distance of' in trained['log']
 
 

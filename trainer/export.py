@@ -16,8 +16,11 @@ Evaluator and the evidence report all read calibrated probabilities. All return
 ``ood_score`` too: the out-of-distribution guard's score of each crop (``trainer.ood``),
 computed in the graph from the same preprocessed crop's pooled features, with the guard's
 constants (``ood_means``, ``ood_precision``) stored as variables; NaN from a model
-exported without a guard. Every name above is a constant of ``preprocessing.contract``,
-which the callers read too.
+exported without a guard. ``serving_default``, the signature TFMA evaluates, also returns
+``referral_rules``: the model's referral thresholds (``preprocessing.referral.Rules``) on
+every row, because the Evaluator sees only a signature's outputs and must refer the test
+subjects by the rule of the model it judges. Every name above is a constant of
+``preprocessing.contract``, which the callers read too.
 """
 import json
 import posixpath
@@ -26,7 +29,7 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
-from preprocessing import contract, crop_settings, image_ops
+from preprocessing import contract, crop_settings, image_ops, referral
 from preprocessing.labels import GRADES
 from trainer import gradcam, model as model_lib, ood
 
@@ -35,7 +38,8 @@ class ServingModule(tf.Module):
   """Wraps the Keras classifier with its preprocessing for TF Serving."""
 
   def __init__(self, model: keras.Model, image_size: int, normalisation: str,
-               temperature: float, guard: Optional[ood.Guard] = None):
+               temperature: float, guard: Optional[ood.Guard] = None,
+               rules: referral.Rules = referral.Rules()):
     super().__init__()
     self.model = model
     self.image_size = image_size
@@ -52,6 +56,7 @@ class ServingModule(tf.Module):
                                    name='ood_means')
       self.ood_precision = tf.Variable(guard.precision, dtype=tf.float64, trainable=False,
                                        name='ood_precision')
+    self.referral_rules = tf.constant([rules.as_row()], tf.float32)
     self.softmax = model.get_layer(contract.OUTPUT_PROBABILITIES)
     self.scores = model_lib.scores_function(model)
     self.cam, self.mirrored = gradcam.cam_model(model)
@@ -81,7 +86,8 @@ class ServingModule(tf.Module):
   def serve_examples(self, examples):
     parsed = tf.io.parse_example(examples,
                                  {contract.IMAGE: tf.io.FixedLenFeature([], tf.string)})
-    return self._predict(parsed[contract.IMAGE])
+    rules = tf.tile(self.referral_rules, [tf.shape(examples)[0], 1])
+    return {**self._predict(parsed[contract.IMAGE]), contract.OUTPUT_REFERRAL_RULES: rules}
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
                                               name=contract.INPUT_IMAGES)])
@@ -98,12 +104,13 @@ class ServingModule(tf.Module):
 
 
 def export(model: keras.Model, export_dir: str, image_size: int, normalisation: str,
-           metadata: dict, temperature: float = 1.0, guard: Optional[ood.Guard] = None
-           ) -> None:
+           metadata: dict, temperature: float = 1.0, guard: Optional[ood.Guard] = None,
+           rules: referral.Rules = referral.Rules()) -> None:
   """Save a SavedModel with its three signatures and ``palsy_model.json`` beside it.
   ``temperature``: the calibration's ``T``; 1 serves the network's own softmax.
-  ``guard``: the out-of-distribution guard's constants; None scores every crop NaN."""
-  module = ServingModule(model, image_size, normalisation, temperature, guard)
+  ``guard``: the out-of-distribution guard's constants; None scores every crop NaN.
+  ``rules``: the referral thresholds, for ``serving_default``'s ``referral_rules``."""
+  module = ServingModule(model, image_size, normalisation, temperature, guard, rules)
   tf.saved_model.save(module, export_dir, signatures={
       contract.SERVING_DEFAULT: module.serve_examples,
       contract.SERVING_IMAGES: module.serve_images,

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from preprocessing.crop_settings import DEFAULT_IMAGE_SIZE
 from preprocessing.labels import GRADES
+from preprocessing import referral
 from trainer import calibration, data, devices, export, ood, presets, referral_rules
 from trainer.model import build_classifier, pooled_features, scores_function
 
@@ -229,5 +230,6 @@ def run_fn(fn_args) -> None:
       # The out-of-distribution guard (its constants are in the SavedModel) and the
       # referral rule's thresholds, which every route that grades applies.
       'ood': guarded, 'referral': rules,
-  }, temperature=calibrated['temperature'], guard=guard)
+  }, temperature=calibrated['temperature'], guard=guard,
+      rules=referral.Rules.from_model({'referral': rules}))
   print(f'[train] exported {fn_args.serving_model_dir}', flush=True)
