@@ -26,7 +26,7 @@ _MEASURES = ('exact_accuracy', 'within_one_accuracy', 'mae', 'quadratic_weighted
              'balanced_accuracy', 'macro_f1', 'recall', 'precision', 'f1')
 
 
-def _object_ids(entity_ids) -> np.ndarray:
+def object_ids(entity_ids) -> np.ndarray:
   # Filled element by element so tuple ids stay scalars and bytes keep trailing
   # NULs, which np.asarray's fixed-width 'S' dtype would strip.
   ids = list(entity_ids)
@@ -65,7 +65,7 @@ def aggregate(entity_ids, labels, probabilities):
     and (G,) object array of ids, one row per group, sorted by id then grade so
     that repeated runs give identical output.
   """
-  ids = _object_ids(entity_ids)
+  ids = object_ids(entity_ids)
   labels = np.asarray(labels, dtype=np.int64).reshape(-1)
   probs = _as_probabilities(probabilities, len(labels))
   if len(ids) != len(labels):
