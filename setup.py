@@ -17,6 +17,6 @@ setup(
     package_data={'pipeline': ['schema/*.pbtxt']},
     install_requires=['tfx==1.16.0', 'tensorflow==2.16.2', 'keras==3.6.0',
                       'apache-beam[gcp,aws]==2.59.0', 'dlib-bin', 'av', 'opencv-python-headless',
-                      'scikit-image', 'tensorflow-serving-api', 'grpcio', 'kfp==2.5.0'],
+                      'scikit-image', 'scipy', 'tensorflow-serving-api', 'grpcio', 'kfp==2.5.0'],
     entry_points={'console_scripts': ['palsy-tfx=pipeline.cli.main:main']},
 )

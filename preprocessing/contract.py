@@ -64,6 +64,11 @@ INPUT_EXAMPLES = 'examples'
 INPUT_IMAGES = 'images'
 OUTPUT_PROBABILITIES = 'probabilities'  # [n, 6] calibrated softmax(logits / T), a row per crop
 OUTPUT_LOGITS = 'logits'                # [n, 6] the scores before the softmax, uncalibrated
+OUTPUT_OOD_SCORE = 'ood_score'          # [n] float32 out-of-distribution score, larger is less
+                                        # like the training crops; NaN: the model has no guard
 OUTPUT_GRADE = 'grade'                  # [n] the argmax grade's name
-OUTPUT_OOD_SCORE = 'ood_score'          # [n] how unlike the training crops (trainer/ood.py)
+# serving_default only, for the Evaluator: the model's referral thresholds
+# (preprocessing.referral.Rules.as_row, in REFERRAL_RULE_FIELDS order), repeated per row.
+OUTPUT_REFERRAL_RULES = 'referral_rules'  # [n, 4] float32
+REFERRAL_RULE_FIELDS = ('ood_threshold', 'max_ood_share', 'min_confidence', 'min_faces')
 OUTPUT_HEATMAPS = 'heatmaps'            # [n, size, size] Grad-CAM of the argmax grade, 0-1

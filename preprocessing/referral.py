@@ -52,6 +52,18 @@ class Rules:
   def as_dict(self) -> dict:
     return dataclasses.asdict(self)
 
+  def as_row(self) -> List[float]:
+    """The rules as ``contract.REFERRAL_RULE_FIELDS`` numbers (no guard: NaN), the form
+    ``serving_default`` repeats on every row for the Evaluator."""
+    return [float('nan') if self.ood_threshold is None else float(self.ood_threshold),
+            float(self.max_ood_share), float(self.min_confidence), float(self.min_faces)]
+
+  @classmethod
+  def from_row(cls, row: Sequence[float]) -> 'Rules':
+    ood_threshold, max_ood_share, min_confidence, min_faces = (float(v) for v in row)
+    return cls(None if np.isnan(ood_threshold) else ood_threshold, max_ood_share,
+               min_confidence, int(round(min_faces)))
+
   @classmethod
   def from_model(cls, model: Optional[dict]) -> 'Rules':
     """The rules of a model's ``palsy_model.json`` (its ``referral``); a model from
@@ -76,24 +88,32 @@ def confidence(pooled_probabilities: Sequence[float]) -> float:
   return float(np.max(pooled_probabilities))
 
 
+def reasons(top: float, ood_share: Optional[float], faces_found: int, frames_sampled: int,
+            rules: Rules) -> List[str]:
+  """The rule itself, on a file's (or subject's) confidence ``top``, the share of its
+  faces over the guard's threshold (None: no guard) and its frame counts."""
+  found = []
+  if ood_share is not None and ood_share > rules.max_ood_share:
+    found.append(OUT_OF_DISTRIBUTION)
+  if top < rules.min_confidence:
+    found.append(LOW_CONFIDENCE)
+  if faces_found < min(rules.min_faces, max(frames_sampled, 1)):
+    found.append(TOO_FEW_FACES)
+  return found
+
+
 def decide(pooled_probabilities: Sequence[float], ood_scores: Optional[Sequence[float]],
            faces_found: int, frames_sampled: int, rules: Rules) -> Referral:
   """The referral of one graded file from its pooled probabilities, its face frames'
   ``ood_scores`` (None: the model has no guard) and its frame counts."""
-  reasons = []
   ood_score = ood_share = None
   if ood_scores is not None and rules.ood_threshold is not None and len(ood_scores):
     scores = np.asarray(ood_scores, np.float64)
     ood_score = float(np.median(scores))
     ood_share = float(np.mean(scores > rules.ood_threshold))
-    if ood_share > rules.max_ood_share:
-      reasons.append(OUT_OF_DISTRIBUTION)
   top = confidence(pooled_probabilities)
-  if top < rules.min_confidence:
-    reasons.append(LOW_CONFIDENCE)
-  if faces_found < min(rules.min_faces, max(frames_sampled, 1)):
-    reasons.append(TOO_FEW_FACES)
-  return Referral(top, ood_score, ood_share, bool(reasons), reasons)
+  found = reasons(top, ood_share, faces_found, frames_sampled, rules)
+  return Referral(top, ood_score, ood_share, bool(found), found)
 
 
 def choose_min_confidence(eval_confidences: Sequence[float],

@@ -1,22 +1,24 @@
 """Grad-CAM: on a hand-weighted model whose grade comes from one of two marks (the heatmap
 lies on the mark that drove the grade, and moves when that mark is masked), and through
 the exported ``serving_explain`` signature of the demo CNN and of dlib_resnet with both
-heads (the crop's shape, values in [0, 1], the same probabilities as ``serving_images``)."""
+heads (the crop's shape, values in [0, 1], the same probabilities and out-of-distribution
+scores as ``serving_images``)."""
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from preprocessing import image_ops
 from preprocessing.labels import GRADES
 from tests import marked_model
-from trainer import export, gradcam, model, presets
+from trainer import export, gradcam, model, ood, presets
 
 
 def _explain(classifier, images):
   cam, mirrored = gradcam.cam_model(classifier)
-  probabilities, heatmaps = gradcam.explain(cam, mirrored, tf.constant(np.stack(images)),
-                                            marked_model.SIZE)
-  return probabilities.numpy(), heatmaps.numpy()
+  logits, _, heatmaps = gradcam.explain(classifier.get_layer('probabilities'), cam, mirrored,
+                                        tf.constant(np.stack(images)), marked_model.SIZE)
+  return tf.nn.softmax(logits).numpy(), heatmaps.numpy()
 
 
 @pytest.fixture(scope='module')
@@ -67,14 +69,23 @@ def test_the_explain_signature(tmp_path, astronaut, preset, overrides, size):
   keras.utils.set_random_seed(0)  # the head's weights: the mirror check has a margin of 0.04
   resolved = presets.resolve(preset, overrides)
   classifier = model.build_classifier(resolved, size, '')
-  export.export(classifier, str(tmp_path), size, resolved.normalisation, {})
+  faces = tf.constant(_faces(astronaut, size))
+  # A guard fitted on these faces' pooled features: serving_explain reads them from
+  # Grad-CAM's own pass (for dlib_resnet's plain head, its level maps pooled in the open).
+  features = model.scores_function(classifier)(
+      image_ops.preprocess_bytes(faces, size, resolved.normalisation))[1].numpy()
+  guard = ood.fit(np.concatenate([features, features + 0.01]), np.zeros(6, np.int64))
+  export.export(classifier, str(tmp_path), size, resolved.normalisation, {}, guard=guard)
   loaded = tf.saved_model.load(str(tmp_path))
   assert set(loaded.signatures) == {'serving_default', 'serving_images', 'serving_explain'}
-  faces = tf.constant(_faces(astronaut, size))
   served = loaded.signatures['serving_images'](images=faces)
   explained = loaded.signatures['serving_explain'](images=faces)
   np.testing.assert_allclose(explained['probabilities'].numpy(),
                              served['probabilities'].numpy(), atol=1e-6, rtol=0)
+  np.testing.assert_allclose(explained['ood_score'].numpy(), served['ood_score'].numpy(),
+                             rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(served['ood_score'].numpy(), ood.score(guard, features),
+                             rtol=1e-4, atol=1e-4)
   assert explained['grade'].numpy().tolist() == served['grade'].numpy().tolist()
   heatmaps = explained['heatmaps'].numpy()
   assert heatmaps.shape == (3, size, size) and heatmaps.dtype == np.float32

@@ -41,7 +41,15 @@ MODEL = {
                          'head': 'plain'},
     'crop_settings': {'crop': {'size': 64, 'margin': 0.25, 'detect_width': 640,
                                'alignment': 'five_point', 'jpeg_quality': 95},
-                      'source_fps': {'meei': 3.0, 'yfp': 6.0}, 'default_fps': 3.0}}
+                      'source_fps': {'meei': 3.0, 'yfp': 6.0}, 'default_fps': 3.0},
+    'calibration': {'method': 'temperature scaling on the eval split', 'temperature': 1.73205,
+                    'fitted': True, 'reason': None, 'eval_frames': 70,
+                    'eval_nll_before': 0.61234, 'eval_nll_after': 0.48766, 'at_bound': False},
+    'ood': {'method': 'Mahalanobis', 'threshold': 13.45678, 'percentile': 99.0,
+            'threshold_split': 'eval', 'train_frames': 400, 'eval_frames': 70,
+            'feature_dim': 128, 'shrinkage': 0.23456, 'grades_with_mean': [0, 1, 2, 3, 4, 5]},
+    'referral': {'ood_threshold': 13.45678, 'max_ood_share': 0.5, 'min_confidence': 0.41234,
+                 'min_faces': 3, 'confidence_quantile': 0.05, 'eval_videos': 12}}
 GATES = [gates.Gate('subject_balanced_accuracy', 'overall', '>= 0.8', '0.833', gates.PASSED),
          gates.Gate('change in sparse_categorical_accuracy', 'overall',
                     'no regression beyond 0.01 against the last blessed model', '–',
@@ -87,6 +95,64 @@ def test_every_required_section_is_there():
   assert details['preset'] == ['demo (backbone small_cnn, head plain)']
   assert details['input'] == ['face crop, 64 px square, normalisation standardize']
   assert details['epochs run'] == ['37'] and details['best eval loss'] == ['0.4213']
+  assert details['calibration'] == [
+      'temperature scaling on the eval split (70 frames): T = 1.7321, eval NLL 0.6123 '
+      'before, 0.4877 after']
+
+
+def test_a_model_from_before_calibration_says_it_has_none():
+  model = {k: v for k, v in MODEL.items() if k != 'calibration'}
+  details = markdown.table_rows(
+      markdown.sections(card.render(facts(model=model)))['Model details'], ('', ''))
+  assert details['calibration'] == ["none: the probabilities are the network's own softmax"]
+
+
+def test_a_calibration_the_eval_split_could_not_fit_says_t_is_one_and_why():
+  reason = 'every eval frame is graded right, so the eval NLL has no minimum'
+  model = {**MODEL, 'calibration': {**MODEL['calibration'], 'temperature': 1.0,
+                                    'fitted': False, 'reason': reason}}
+  details = markdown.table_rows(
+      markdown.sections(card.render(facts(model=model)))['Model details'], ('', ''))
+  assert details['calibration'] == [
+      f'not fitted ({reason}; 70 eval frames): T = 1, the probabilities are the '
+      "network's own softmax, not calibrated"]
+
+
+def _details(model):
+  return markdown.table_rows(
+      markdown.sections(card.render(facts(model=model)))['Model details'], ('', ''))
+
+
+def test_the_card_states_the_guard_and_the_referral_thresholds():
+  details = _details(MODEL)
+  assert details['out-of-distribution guard'] == [
+      "Mahalanobis distance of a crop's 128 pooled backbone features to the nearest grade's "
+      'mean over 400 train crops (one shared covariance, shrinkage 0.235), served as '
+      "ood_score; threshold 13.457, the 99th percentile of 70 eval crops' scores: a crop "
+      'over it is less like the training crops than 99% of the held-out ones']
+  assert details['referral'] == [
+      'refer a file to a clinician, not grade it, when more than 50% of its face frames '
+      'score over 13.457; or its confidence (top pooled probability) is under 0.412 (the 5% '
+      'quantile of 12 eval videos); or it has fewer than 3 frames with a face']
+
+
+def test_a_guard_set_on_the_train_split_says_so():
+  model = {**MODEL, 'ood': {**MODEL['ood'], 'threshold_split': 'train', 'eval_frames': 0}}
+  (row,) = _details(model)['out-of-distribution guard']
+  assert "99th percentile of 400 train crops' scores" in row
+  assert row.endswith('(the eval split was empty, so the train crops set it, and it refers '
+                      'more than it should)')
+
+
+def test_a_model_from_before_the_guard_says_it_has_none():
+  model = {k: v for k, v in MODEL.items() if k not in ('ood', 'referral')}
+  details = _details(model)
+  assert details['out-of-distribution guard'] == [
+      'none: exported without the guard, so no crop is referred as unlike the training '
+      'crops']
+  assert details['referral'] == [
+      'none recorded: exported before the rule, a file is referred only when it has fewer '
+      'than 3 frames with a face']
 
 
 def test_subject_level_metrics_and_intervals_are_the_inputs():

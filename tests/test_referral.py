@@ -64,3 +64,10 @@ def test_the_confidence_threshold_is_the_eval_quantile():
 def test_impossible_rules_are_refused(kwargs):
   with pytest.raises(ValueError):
     referral.Rules(**kwargs)
+
+
+def test_the_rules_round_trip_through_the_row_serving_default_repeats():
+  rules = referral.Rules(ood_threshold=12.5, max_ood_share=0.25, min_confidence=0.4,
+                         min_faces=5)
+  assert referral.Rules.from_row(rules.as_row()) == rules
+  assert referral.Rules.from_row(referral.Rules().as_row()) == referral.Rules()  # NaN: none

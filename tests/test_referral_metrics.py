@@ -65,10 +65,10 @@ def test_subjects_are_referred_from_their_pooled_frames():
   probs = np.array([_row(0, 0.9), _row(0, 0.7), _row(1, 0.6), _row(1, 0.6), _row(2, 0.9)])
   rules = referral.Rules(ood_threshold=5.0, max_ood_share=0.5, min_confidence=0.6,
                          min_faces=2)
-  got_labels, pooled, referred, confidence = referral_metrics.subject_referrals(
+  got_labels, pooled, referred = referral_metrics.subject_referrals(
       ids, labels, probs, [1.0, 2.0, 9.0, 1.0, 1.0], rules)
   assert got_labels.tolist() == [0, 1, 2]
-  np.testing.assert_allclose(confidence, [0.8, 0.6, 0.9])
+  np.testing.assert_allclose(pooled.max(axis=1), [0.8, 0.6, 0.9])
   assert referred.tolist() == [False, False, False]
   # b's confidence 0.6 meets min_confidence 0.6; just above it refers b as well, and a
   # stricter share refers it for its out-of-distribution frame.

@@ -216,7 +216,8 @@ def test_the_standin_refuses_malformed_rest_requests_as_tf_serving_does(server, 
   b64 = {'b64': base64.b64encode(jpegs[0]).decode()}
   assert _post(server, {'signature_name': 'serving_images', 'inputs': {'images': [b64]}})[0] == 200
   row_status, row = _post(server, {'signature_name': 'serving_images', 'instances': [b64]})
-  assert row_status == 200 and set(row['predictions'][0]) == {'probabilities', 'grade'}
+  assert row_status == 200 and set(row['predictions'][0]) == {'probabilities', 'logits', 'grade',
+                                                             'ood_score'}
   for body, message in [
       ({'signature_name': 'images', 'inputs': {'images': [b64]}},
        'Serving signature name: "images" not found in signature def'),

@@ -133,7 +133,9 @@ def _records(tmp_path, n=8, size=32):
       img = tf.io.encode_jpeg(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).numpy()
       ex = tf.train.Example(features=tf.train.Features(feature={
           'image': tf.train.Feature(bytes_list=tf.train.BytesList(value=[img])),
-          'label': tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 3]))}))
+          'label': tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 3])),
+          'video_id': tf.train.Feature(bytes_list=tf.train.BytesList(value=[b'v%d' % (i % 4)]))
+      }))
       w.write(ex.SerializeToString())
   return path
 
@@ -193,8 +195,12 @@ def test_a_seeded_rerun_on_cpu_reproduces_the_model(tmp_path):
                        serving_model_dir=str(out / 'serving'), model_run_dir=str(out / 'run'),
                        custom_config={'preset': 'demo', 'image_size': 32, 'seed': seed,
                                       'overrides': {'epochs': 2}}))
-    probs = tf.saved_model.load(str(out / 'serving')).signatures['serving_default'](
-        examples=serialized)['probabilities'].numpy()
+    loaded = tf.saved_model.load(str(out / 'serving'))
+    probs = loaded.signatures['serving_default'](examples=serialized)['probabilities'].numpy()
+    with open(out / 'serving' / 'assets.extra' / 'palsy_model.json') as f:
+      calibrated = json.load(f)['calibration']  # fitted on the eval files, stored in the model
+    assert calibrated['eval_frames'] == 12
+    assert loaded.temperature.numpy() == np.float32(calibrated['temperature'])
     with open(out / 'run' / 'history.json') as f:
       return json.load(f)['loss'], probs
 

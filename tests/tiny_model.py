@@ -4,7 +4,9 @@ import json
 import os
 import shutil
 
-from preprocessing import crop_settings
+import numpy as np
+
+from preprocessing import crop_settings, referral
 
 CROP = crop_settings.CropSettings(size=48)
 
@@ -13,7 +15,7 @@ def save(export_dir: str, with_crop_record: bool = True) -> str:
   """Random weights over 32 px inputs; ``palsy_model.json`` with the crop record unless
   ``with_crop_record`` is False (a model from before the record existed)."""
   import keras  # pylint: disable=g-import-not-at-top
-  from trainer import export  # pylint: disable=g-import-not-at-top
+  from trainer import export, ood  # pylint: disable=g-import-not-at-top
   keras.utils.set_random_seed(0)
   inputs = keras.Input((32, 32, 3))
   hidden = keras.layers.Conv2D(4, 5, strides=4, activation='relu')(inputs)
@@ -23,7 +25,12 @@ def save(export_dir: str, with_crop_record: bool = True) -> str:
   info = {'preset': 'tiny'}
   if with_crop_record:
     info['crop_settings'] = json.loads(crop_settings.to_json(CROP, {'yfp': 5.0}, 2.0))
-  export.export(keras.Model(inputs, outputs), export_dir, 32, 'paper', info)
+  # A guard over the 4 pooled features, fitted on made-up features of two grades: scores
+  # that are not NaN, for the tests that compare routes.
+  rng = np.random.default_rng(0)
+  guard = ood.fit(rng.normal(0.5, 0.2, (40, 4)), np.repeat([0, 2], 20))
+  info['referral'] = referral.Rules(ood_threshold=2.0, min_confidence=0.2).as_dict()
+  export.export(keras.Model(inputs, outputs), export_dir, 32, 'paper', info, guard=guard)
   return export_dir
 
 

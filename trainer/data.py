@@ -1,7 +1,8 @@
 """The Trainer's tf.data input: gzip TFRecords of tf.Examples -> (image, one-hot grade).
 
 Decoding and normalisation are preprocessing.image_ops' functions, the very ones the
-serving signatures call. Augmentation happens only for training.
+serving signatures call. Augmentation happens only for training. ``frames`` is the
+input of the passes after training, which also need each frame's video.
 """
 from typing import Dict, List, Optional
 
@@ -95,3 +96,20 @@ def dataset(file_patterns, image_size: int, normalisation: str, batch_size: int,
   ds = ds.map(lambda x, y: (image_ops.normalise(x, normalisation), y),
               num_parallel_calls=AUTOTUNE)
   return ds.prefetch(AUTOTUNE)
+
+
+def frames(file_patterns, image_size: int, normalisation: str, batch_size: int
+           ) -> tf.data.Dataset:
+  """Batches of (normalised images, grade ids, video ids), never shuffled or augmented:
+  the passes after training that calibrate, fit the out-of-distribution guard and set the
+  referral thresholds (``trainer.task``) see each crop as serving does."""
+  features = {**_FEATURES, contract.VIDEO_ID: tf.io.FixedLenFeature([], tf.string)}
+
+  def parse(serialized):
+    ex = tf.io.parse_single_example(serialized, features)
+    return (image_ops.decode_resize(ex[contract.IMAGE], image_size), ex[contract.LABEL],
+            ex[contract.VIDEO_ID])
+
+  ds = records(file_patterns).map(parse, num_parallel_calls=AUTOTUNE).batch(batch_size)
+  return ds.map(lambda x, y, v: (image_ops.normalise(x, normalisation), y, v),
+                num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)

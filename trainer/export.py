@@ -7,44 +7,87 @@
   size] in [0, 1]: the Grad-CAM of each crop's grade (``trainer.gradcam``), for
   ``palsy-tfx predict --explain``. It computes a gradient, so it costs about twice as much.
 All run preprocessing.image_ops.preprocess_bytes, so the same face gives the same
-probabilities each way, and all return ``probabilities`` (softmax over the six grades)
-and ``grade`` (the name of the most probable grade). Every name above is a constant of
+probabilities each way, and all return ``probabilities`` (the calibrated softmax over the
+six grades, ``softmax(logits / T)``), ``logits`` (the scores before it, uncalibrated) and
+``grade`` (the name of the most probable grade, which ``T`` does not change). ``T`` is the
+temperature the Trainer fitted on the eval split (``trainer.calibration``), stored in the
+SavedModel as the variable ``temperature``; so ``predict``, the TF Serving clients, the
+Evaluator and the evidence report all read calibrated probabilities. All return
+``ood_score`` too: the out-of-distribution guard's score of each crop (``trainer.ood``),
+computed in the graph from the same preprocessed crop's pooled features, with the guard's
+constants (``ood_means``, ``ood_precision``) stored as variables; NaN from a model
+exported without a guard. ``serving_default``, the signature TFMA evaluates, also returns
+``referral_rules``: the model's referral thresholds (``preprocessing.referral.Rules``) on
+every row, because the Evaluator sees only a signature's outputs and must refer the test
+subjects by the rule of the model it judges. Every name above is a constant of
 ``preprocessing.contract``, which the callers read too.
 """
 import json
 import posixpath
+from typing import Optional
 
 import keras
 import tensorflow as tf
 
-from preprocessing import contract, crop_settings, image_ops
+from preprocessing import contract, crop_settings, image_ops, referral
 from preprocessing.labels import GRADES
-from trainer import gradcam
+from trainer import gradcam, model as model_lib, ood
 
 
 class ServingModule(tf.Module):
   """Wraps the Keras classifier with its preprocessing for TF Serving."""
 
-  def __init__(self, model: keras.Model, image_size: int, normalisation: str):
+  def __init__(self, model: keras.Model, image_size: int, normalisation: str,
+               temperature: float, guard: Optional[ood.Guard] = None,
+               rules: referral.Rules = referral.Rules()):
     super().__init__()
     self.model = model
     self.image_size = image_size
     self.normalisation = normalisation
     self.grade_names = tf.constant(GRADES)
+    self.temperature = tf.Variable(temperature, dtype=tf.float32, trainable=False,
+                                   name='temperature')
+    # float64, as trainer.ood computes: the precision of a tied covariance of hundreds of
+    # features can be ill-conditioned, and the score's quadratic form then loses digits
+    # in float32.
+    self.ood_means = self.ood_precision = None
+    if guard is not None:
+      self.ood_means = tf.Variable(guard.means, dtype=tf.float64, trainable=False,
+                                   name='ood_means')
+      self.ood_precision = tf.Variable(guard.precision, dtype=tf.float64, trainable=False,
+                                       name='ood_precision')
+    self.referral_rules = tf.constant([rules.as_row()], tf.float32)
+    self.softmax = model.get_layer(contract.OUTPUT_PROBABILITIES)
+    self.scores = model_lib.scores_function(model)
     self.cam, self.mirrored = gradcam.cam_model(model)
+
+  def _ood_score(self, features):
+    """[n] float32 ``trainer.ood.score`` of the crops' pooled features."""
+    if self.ood_means is None:
+      return tf.fill(tf.shape(features)[:1], float('nan'))
+    diff = tf.cast(features, tf.float64)[:, None, :] - self.ood_means[None]
+    squared = tf.reduce_sum(tf.einsum('nkd,de->nke', diff, self.ood_precision) * diff, -1)
+    return tf.cast(tf.sqrt(tf.maximum(tf.reduce_min(squared, axis=1), 0.0)), tf.float32)
+
+  def _outputs(self, logits, features):
+    """Every signature's outputs from the crops' logits and pooled features: one place
+    that calibrates and scores the guard."""
+    return {contract.OUTPUT_PROBABILITIES: tf.nn.softmax(logits / self.temperature),
+            contract.OUTPUT_LOGITS: logits,
+            contract.OUTPUT_GRADE: tf.gather(self.grade_names, tf.argmax(logits, axis=1)),
+            contract.OUTPUT_OOD_SCORE: self._ood_score(features)}
 
   def _predict(self, image_bytes):
     images = image_ops.preprocess_bytes(image_bytes, self.image_size, self.normalisation)
-    probabilities = tf.cast(self.model(images, training=False), tf.float32)
-    grade = tf.gather(self.grade_names, tf.argmax(probabilities, axis=1))
-    return {contract.OUTPUT_PROBABILITIES: probabilities, contract.OUTPUT_GRADE: grade}
+    return self._outputs(*self.scores(images))
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
                                               name=contract.INPUT_EXAMPLES)])
   def serve_examples(self, examples):
     parsed = tf.io.parse_example(examples,
                                  {contract.IMAGE: tf.io.FixedLenFeature([], tf.string)})
-    return self._predict(parsed[contract.IMAGE])
+    rules = tf.tile(self.referral_rules, [tf.shape(examples)[0], 1])
+    return {**self._predict(parsed[contract.IMAGE]), contract.OUTPUT_REFERRAL_RULES: rules}
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
                                               name=contract.INPUT_IMAGES)])
@@ -55,17 +98,19 @@ class ServingModule(tf.Module):
                                               name=contract.INPUT_IMAGES)])
   def serve_explain(self, images):
     normalised = image_ops.preprocess_bytes(images, self.image_size, self.normalisation)
-    probabilities, heatmaps = gradcam.explain(self.cam, self.mirrored, normalised,
-                                              self.image_size)
-    grade = tf.gather(self.grade_names, tf.argmax(probabilities, axis=1))
-    return {contract.OUTPUT_PROBABILITIES: probabilities, contract.OUTPUT_GRADE: grade,
-            contract.OUTPUT_HEATMAPS: heatmaps}
+    logits, features, heatmaps = gradcam.explain(self.softmax, self.cam, self.mirrored,
+                                                 normalised, self.image_size)
+    return {**self._outputs(logits, features), contract.OUTPUT_HEATMAPS: heatmaps}
 
 
 def export(model: keras.Model, export_dir: str, image_size: int, normalisation: str,
-           metadata: dict) -> None:
-  """Save a SavedModel with its three signatures and ``palsy_model.json`` beside it."""
-  module = ServingModule(model, image_size, normalisation)
+           metadata: dict, temperature: float = 1.0, guard: Optional[ood.Guard] = None,
+           rules: referral.Rules = referral.Rules()) -> None:
+  """Save a SavedModel with its three signatures and ``palsy_model.json`` beside it.
+  ``temperature``: the calibration's ``T``; 1 serves the network's own softmax.
+  ``guard``: the out-of-distribution guard's constants; None scores every crop NaN.
+  ``rules``: the referral thresholds, for ``serving_default``'s ``referral_rules``."""
+  module = ServingModule(model, image_size, normalisation, temperature, guard, rules)
   tf.saved_model.save(module, export_dir, signatures={
       contract.SERVING_DEFAULT: module.serve_examples,
       contract.SERVING_IMAGES: module.serve_images,

@@ -27,7 +27,7 @@ import keras
 import tensorflow as tf
 
 from preprocessing import contract
-from trainer import dlib_resnet
+from trainer import dlib_resnet, model
 
 DLIB_LEVEL = 'alevel2'
 # The softmax layer of trainer.model.build_classifier, named after the output it gives.
@@ -35,42 +35,47 @@ PROBABILITIES = contract.OUTPUT_PROBABILITIES
 
 
 def cam_model(classifier: keras.Model) -> Tuple[keras.Model, bool]:
-  """A model sharing ``classifier``'s layers: image -> [feature map, the softmax layer's
-  input, probabilities]; and whether the map is a mirror batch (crops, then mirrors)."""
+  """A model sharing ``classifier``'s layers: image -> [feature map, the pooled features
+  (``model.pooled_features``, the guard's input), the softmax layer's input]; and whether
+  the map is a mirror batch (crops, then mirrors)."""
   softmax = classifier.get_layer(PROBABILITIES)
   names = {layer.name for layer in classifier.layers}
   level = dlib_resnet.FEATURE_LEVELS.index(DLIB_LEVEL)
   if 'mirror_asymmetry' in names:
     maps = classifier.get_layer('mirror_asymmetry').input
-    return keras.Model(classifier.input, [maps[level], softmax.input, classifier.output],
-                       name='gradcam'), True
+    return keras.Model(classifier.input, [maps[level], model.pooled_features(classifier),
+                                          softmax.input], name='gradcam'), True
   if 'head_pool' in names:  # the backbone's output map, pooled by the head
     return keras.Model(classifier.input, [classifier.get_layer('head_pool').input,
-                                          softmax.input, classifier.output], name='gradcam'), False
+                                          model.pooled_features(classifier), softmax.input],
+                       name='gradcam'), False
   backbone = classifier.get_layer('dlib_resnet')
   maps = dlib_resnet.level_maps(backbone)(classifier.input)
   x = backbone.get_layer('features')([backbone.get_layer(f'{name}_pool')(m)
                                       for name, m in zip(dlib_resnet.FEATURE_LEVELS, maps)])
+  features = x
   for layer in classifier.layers[classifier.layers.index(backbone) + 1:]:
     if layer is softmax:
       break
     x = layer(x)
-  return keras.Model(classifier.input, [maps[level], x, softmax(x)], name='gradcam'), False
+  return keras.Model(classifier.input, [maps[level], features, x], name='gradcam'), False
 
 
-def explain(cam: keras.Model, mirrored: bool, images: tf.Tensor, size: int
-            ) -> Tuple[tf.Tensor, tf.Tensor]:
-  """(probabilities [n, grades], heatmaps [n, size, size] in [0, 1]) for a batch of
-  normalised images, each heatmap for that image's most probable grade."""
-  softmax = cam.get_layer(PROBABILITIES)
+def explain(softmax: keras.layers.Dense, cam: keras.Model, mirrored: bool,
+            images: tf.Tensor, size: int) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+  """(logits [n, grades], pooled features [n, d] in float32, heatmaps [n, size, size] in
+  [0, 1]) for a batch of normalised images, each heatmap for that image's most probable
+  grade; ``softmax`` is the classifier's last layer. The logits, not probabilities: the
+  caller calibrates them (``trainer.export``), which changes neither the grade nor, as the
+  map is scaled to its peak, the heatmap. The features come from the same pass, for the
+  caller's out-of-distribution guard (``trainer.ood``)."""
   with tf.GradientTape() as tape:
     tape.watch(images)  # the backbone may be frozen: record its ops all the same
-    feature_map, hidden, probabilities = cam(images, training=False)
-    logits = (tf.matmul(tf.cast(hidden, tf.float32), tf.cast(softmax.kernel, tf.float32))
-              + tf.cast(softmax.bias, tf.float32))
+    feature_map, features, hidden = cam(images, training=False)
+    logits = model.logits(softmax, hidden)
     # Each image's score depends on its own map only (and on its mirror's), so the
     # gradient of the sum is each image's own.
-    score = tf.gather(logits, tf.argmax(probabilities, axis=1), batch_dims=1)
+    score = tf.gather(logits, tf.argmax(logits, axis=1), batch_dims=1)
   gradients = tf.cast(tape.gradient(score, feature_map), tf.float32)
   feature_map = tf.cast(feature_map, tf.float32)
   weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
@@ -80,4 +85,4 @@ def explain(cam: keras.Model, mirrored: bool, images: tf.Tensor, size: int
     raw = raw[:n] + tf.reverse(raw[n:], axis=[2])
   heatmaps = tf.image.resize(tf.nn.relu(raw)[..., None], (size, size), 'bilinear')[..., 0]
   peak = tf.reduce_max(heatmaps, axis=(1, 2), keepdims=True)
-  return tf.cast(probabilities, tf.float32), tf.math.divide_no_nan(heatmaps, peak)
+  return logits, tf.cast(features, tf.float32), tf.math.divide_no_nan(heatmaps, peak)

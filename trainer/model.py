@@ -1,6 +1,9 @@
 """Backbone + classification head, with the paper's freezing rule."""
+from typing import Callable, Tuple
+
 import keras
 from keras import layers
+import tensorflow as tf
 
 from preprocessing import contract
 from preprocessing.labels import NUM_GRADES
@@ -100,3 +103,40 @@ def build_classifier(preset: Preset, image_size: int, weights_path: str) -> kera
   model.compile(optimizer=optimizer, loss='categorical_crossentropy',
                 metrics=['accuracy'])
   return model
+
+
+def logits(softmax: layers.Dense, hidden) -> tf.Tensor:
+  """The grades' scores before ``softmax`` (the classifier's last layer) for its input
+  ``hidden``, in float32: what temperature scaling divides (``trainer.calibration``) and
+  what Grad-CAM differentiates. The log of the probabilities would equal them only up to
+  a constant per row and loses them where a probability rounds to 0."""
+  return (tf.matmul(tf.cast(hidden, tf.float32), tf.cast(softmax.kernel, tf.float32))
+          + tf.cast(softmax.bias, tf.float32))
+
+
+def pooled_features(classifier: keras.Model):
+  """The head's input, the backbone's pooled features (``trainer.ood`` says why the guard
+  reads these): the pooled map of a backbone that hands over a map, dlib_resnet's own
+  pooled features, or the asymmetry head's pooled plain and asymmetry features."""
+  names = {layer.name for layer in classifier.layers}
+  if 'head_pool' in names:
+    return classifier.get_layer('head_pool').output
+  if 'head_standardise' in names:
+    return classifier.get_layer('head_standardise').input
+  raise ValueError(f'{classifier.name}: no head_pool or head_standardise layer, so no '
+                   'pooled features for the out-of-distribution guard')
+
+
+def scores_function(classifier: keras.Model
+                    ) -> Callable[[tf.Tensor], Tuple[tf.Tensor, tf.Tensor]]:
+  """Normalised image batch -> (``logits``, pooled features in float32) from one pass,
+  sharing ``classifier``'s layers (inference mode: dropout off, batch normalisation's
+  moving statistics)."""
+  softmax = classifier.get_layer(contract.OUTPUT_PROBABILITIES)
+  inner = keras.Model(classifier.input, [pooled_features(classifier), softmax.input],
+                      name='head_scores')
+
+  def scores(images):
+    features, hidden = inner(images, training=False)
+    return logits(softmax, hidden), tf.cast(features, tf.float32)
+  return scores

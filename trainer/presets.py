@@ -16,6 +16,12 @@ CONFIG_OVERRIDES = 'overrides'
 CONFIG_SEED = 'seed'
 CONFIG_IMAGE_SIZE = 'image_size'
 CONFIG_WEIGHTS = 'weights'
+# The referral rule's settings (preprocessing.referral's defaults when absent): the share
+# of a file's faces over the guard's threshold that refers it, the least faces per file,
+# and the share of eval videos whose confidence falls under min_confidence.
+CONFIG_REFER_MAX_OOD_SHARE = 'refer_max_ood_share'
+CONFIG_REFER_MIN_FACES = 'refer_min_faces'
+CONFIG_REFER_CONFIDENCE_QUANTILE = 'refer_confidence_quantile'
 # plain: the backbone's pooled features. asymmetry: those and how a crop's feature maps
 # differ from its mirror image's (trainer/asymmetry.py); it reads maps at several levels,
 # which only dlib_resnet hands over.

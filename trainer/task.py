@@ -1,14 +1,20 @@
 """The TFX Trainer entry point: ``run_fn='trainer.task.run_fn'``.
 
 Reads the preset and overrides from ``custom_config``, trains with early stopping on the
-eval split, and exports the serving SavedModel plus TensorBoard logs, ``history.json``
-and ``training_curves.png``.
+eval split, and then, from one pass over the train split's crops and one over the eval
+split's (no augmentation): fits the temperature that calibrates the probabilities on the
+eval split (``trainer.calibration``), the out-of-distribution guard on the train split
+with its threshold on the eval split (``trainer.ood``), and the referral rule's
+confidence threshold on the eval videos (``trainer.referral_rules``). It exports the
+serving SavedModel with all three, plus TensorBoard logs, ``history.json`` and
+``training_curves.png``.
 """
 import dataclasses
 import json
 import math
 import os
 import time
+from typing import Dict, List, Tuple
 
 import keras
 import numpy as np
@@ -16,8 +22,9 @@ import tensorflow as tf
 
 from preprocessing.crop_settings import DEFAULT_IMAGE_SIZE
 from preprocessing.labels import GRADES
-from trainer import data, devices, export, presets
-from trainer.model import build_classifier
+from preprocessing import referral
+from trainer import calibration, data, devices, export, ood, presets, referral_rules
+from trainer.model import build_classifier, pooled_features, scores_function
 
 
 def _devices():
@@ -74,10 +81,83 @@ def plot_history(history: dict, path: str) -> None:
   plt.close(fig)
 
 
+def frame_outputs(model: keras.Model, *datasets: tf.data.Dataset
+                  ) -> List[Dict[str, np.ndarray]]:
+  """For each ``data.frames`` dataset, one inference pass: every frame's ``logits``,
+  pooled ``features`` (the guard's input), ``labels`` (grade ids) and ``video_ids``."""
+  scores = tf.function(scores_function(model), reduce_retracing=True)
+  empty = {'logits': np.zeros((0, len(GRADES)), np.float32),
+           'features': np.zeros((0, pooled_features(model).shape[-1]), np.float32),
+           'labels': np.zeros(0, np.int64), 'video_ids': np.zeros(0, object)}
+  outputs = []
+  for ds in datasets:
+    parts = {k: [v] for k, v in empty.items()}
+    for images, labels, video_ids in ds:
+      logits, features = scores(images)
+      for key, value in (('logits', logits), ('features', features), ('labels', labels),
+                         ('video_ids', video_ids)):
+        parts[key].append(value.numpy())
+    outputs.append({k: np.concatenate(v) for k, v in parts.items()})
+  return outputs
+
+
+def calibrate(logits: np.ndarray, labels: np.ndarray) -> dict:
+  """Temperature scaling fitted on the eval frames' ``logits`` and grade ids
+  (``calibration.calibrate``), announced: the eval NLL before and after, and a warning
+  when ``T`` could not be fitted (it stays 1) or sits at the upper bound."""
+  record = calibration.calibrate(logits, labels)
+  if not record['fitted']:
+    print(f'[train] WARNING: calibration not fitted ({record["reason"]}): the temperature '
+          f'stays 1 on {record["eval_frames"]} eval frames, so the probabilities are the '
+          'network\'s own softmax, not calibrated.', flush=True)
+    return record
+  print(f'[train] calibration: temperature {record["temperature"]:.4f} on '
+        f'{record["eval_frames"]} eval frames; eval NLL {record["eval_nll_before"]:.4f} '
+        f'before, {record["eval_nll_after"]:.4f} after', flush=True)
+  if record['at_bound']:
+    print(f'[train] WARNING: the temperature stopped at the upper bound of its search '
+          f'({calibration.BOUNDS[1]}): the eval split would soften the probabilities '
+          'further still.', flush=True)
+  return record
+
+
+def guard_and_rules(train: Dict[str, np.ndarray], eval_: Dict[str, np.ndarray],
+                    temperature: float, settings: referral_rules.Settings
+                    ) -> Tuple[ood.Guard, dict, dict]:
+  """The out-of-distribution guard fitted on the train frames, its threshold on the eval
+  frames' scores (the train frames' when the eval split is empty), and the referral
+  rules with ``min_confidence`` chosen on the eval videos' calibrated confidences;
+  announced in one line. Returns (guard, ``ood`` record, ``referral`` record)."""
+  guard = ood.fit(train['features'], train['labels'])
+  split = 'eval' if len(eval_['labels']) else 'train'
+  if split == 'train':
+    print('[train] WARNING: the eval split is empty: the guard\'s threshold is set on the '
+          'train crops\' scores, which are lower than new crops\' (it will refer more), '
+          'and min_confidence is 0.', flush=True)
+  scored = eval_ if split == 'eval' else train
+  limit = ood.threshold(ood.score(guard, scored['features']))
+  confidences = referral_rules.video_confidences(
+      calibration.probabilities(eval_['logits'], temperature), eval_['video_ids'])
+  rules = referral_rules.rules(limit, confidences, settings)
+  record = ood.record(guard, limit, split, len(eval_['labels']))
+  print(f'[train] out-of-distribution guard: Mahalanobis distance of '
+        f'{record["feature_dim"]} pooled features (shrinkage {guard.shrinkage:.3f}, '
+        f'{guard.train_frames} train frames), threshold {limit:.3f} (the '
+        f'{ood.PERCENTILE:g}th percentile of {len(scored["labels"])} {split} crops\' '
+        f'scores); referral: more than {rules.max_ood_share:.0%} of the faces over it, '
+        f'confidence under {rules.min_confidence:.3f} (the '
+        f'{settings.confidence_quantile:.0%} quantile of {len(confidences)} eval videos), '
+        f'or fewer than {rules.min_faces} faces', flush=True)
+  return guard, record, {**rules.as_dict(),
+                         'confidence_quantile': settings.confidence_quantile,
+                         'eval_videos': len(confidences)}
+
+
 def run_fn(fn_args) -> None:
   config = dict(fn_args.custom_config or {})
   preset_name = config.get(presets.CONFIG_PRESET, presets.DEFAULT_PRESET)
   preset = presets.resolve(preset_name, config.get(presets.CONFIG_OVERRIDES, {}))
+  refer = referral_rules.Settings.from_config(config)  # a bad setting fails before training
   image_size = int(config.get(presets.CONFIG_IMAGE_SIZE, DEFAULT_IMAGE_SIZE))
   weights_path = config.get(presets.CONFIG_WEIGHTS, '')
   seed = int(config.get(presets.CONFIG_SEED, presets.DEFAULT_SEED))
@@ -117,6 +197,12 @@ def run_fn(fn_args) -> None:
                       steps_per_epoch=steps, class_weight=weights, callbacks=callbacks,
                       verbose=0)
   keras.mixed_precision.set_global_policy('float32')  # later components share the process
+  train_frames, eval_frames = frame_outputs(
+      model, *(data.frames(files, image_size, preset.normalisation, batch)
+               for files in (fn_args.train_files, fn_args.eval_files)))
+  calibrated = calibrate(eval_frames['logits'], eval_frames['labels'])
+  guard, guarded, rules = guard_and_rules(train_frames, eval_frames,
+                                          calibrated['temperature'], refer)
   record = {k: [float(v) for v in vals] for k, vals in history.history.items()}
   record['images_per_second'] = throughput.rates
   tf.io.gfile.makedirs(fn_args.model_run_dir)
@@ -139,5 +225,11 @@ def run_fn(fn_args) -> None:
       # How ingest cropped the faces (size, margin, detection, alignment, JPEG) and the
       # frame rates per source: prediction repeats them.
       'crop_settings': crop,
-  })
+      # The temperature the signatures divide the logits by, and what it did on eval.
+      'calibration': calibrated,
+      # The out-of-distribution guard (its constants are in the SavedModel) and the
+      # referral rule's thresholds, which every route that grades applies.
+      'ood': guarded, 'referral': rules,
+  }, temperature=calibrated['temperature'], guard=guard,
+      rules=referral.Rules.from_model({'referral': rules}))
   print(f'[train] exported {fn_args.serving_model_dir}', flush=True)

@@ -38,7 +38,7 @@ ECE_BINS = 10
 NLL_EPSILON = 1e-12
 
 
-def _object_ids(entity_ids) -> np.ndarray:
+def object_ids(entity_ids) -> np.ndarray:
   # Filled element by element so tuple ids stay scalars and bytes keep trailing
   # NULs, which np.asarray's fixed-width 'S' dtype would strip.
   ids = list(entity_ids)
@@ -77,7 +77,7 @@ def aggregate(entity_ids, labels, probabilities):
     and (G,) object array of ids, one row per group, sorted by id then grade so
     that repeated runs give identical output.
   """
-  ids = _object_ids(entity_ids)
+  ids = object_ids(entity_ids)
   labels = np.asarray(labels, dtype=np.int64).reshape(-1)
   probs = _as_probabilities(probabilities, len(labels))
   if len(ids) != len(labels):
@@ -291,7 +291,7 @@ def entity_calibration_sums(entity_ids, labels, probabilities) -> CalibrationSum
   """The calibration sums of each entity's frames, a leading axis of entities in sorted
   id order: the pieces a bootstrap over subjects adds up, since the sums of a resample
   are the sums of the entities it draws."""
-  ids = _object_ids(entity_ids)
+  ids = object_ids(entity_ids)
   bins, correct, top, brier, nll = _item_terms(labels, probabilities)
   if len(ids) != len(bins):
     raise ValueError(f'{len(ids)} entity ids but {len(bins)} labels')

@@ -23,27 +23,34 @@ from preprocessing import referral
 MEASURES = ('coverage', 'accepted_exact_accuracy', 'accepted_within_one_accuracy')
 
 
+def referred(pooled_probabilities, frames, over, rules: referral.Rules) -> np.ndarray:
+  """[G] bool: whether the rule refers each subject, from its pooled probabilities, its
+  frame count (each a face) and how many of them score over the guard's threshold."""
+  guarded = rules.ood_threshold is not None
+  return np.array([bool(referral.reasons(referral.confidence(row), o / n if guarded else None,
+                                         int(n), int(n), rules))
+                   for row, n, o in zip(pooled_probabilities, frames, over)], bool)
+
+
 def subject_referrals(subject_ids, labels, probabilities, ood_scores: Optional[Sequence[float]],
                       rules: referral.Rules):
   """Per subject (per subject and grade, as ``clinical_metrics.aggregate`` groups): its
-  grade, pooled probabilities, whether the rule refers it, and its confidence.
+  grade, pooled probabilities, and whether the rule refers it.
 
-  Returns (labels [G], pooled probabilities [G, K], referred [G] bool, confidence [G]) in
-  ``aggregate``'s order."""
-  ids = clinical_metrics._object_ids(subject_ids)  # pylint: disable=protected-access
+  Returns (labels [G], pooled probabilities [G, K], referred [G] bool) in ``aggregate``'s
+  order."""
+  ids = clinical_metrics.object_ids(subject_ids)
   labels = np.asarray(labels, np.int64).reshape(-1)
   entity_labels, pooled, _ = clinical_metrics.aggregate(ids, labels, probabilities)
   # Each frame's group, numbered as aggregate numbers them (by id, then grade).
   _, codes = np.unique(ids, return_inverse=True)
   _, group = np.unique(codes * (labels.max(initial=0) + 1) + labels, return_inverse=True)
-  order = np.argsort(group, kind='stable')
-  bounds = np.cumsum(np.bincount(group, minlength=len(entity_labels)))[:-1]
-  frames_of = np.split(order, bounds)
-  ood = None if ood_scores is None else np.asarray(ood_scores, np.float64).reshape(-1)
-  found = [referral.decide(pooled[g], None if ood is None else ood[rows], len(rows),
-                           len(rows), rules) for g, rows in enumerate(frames_of)]
-  return (entity_labels, pooled, np.array([f.refer for f in found], bool),
-          np.array([f.confidence for f in found]))
+  frames = np.bincount(group, minlength=len(entity_labels))
+  over = np.zeros(len(entity_labels))
+  if ood_scores is not None and rules.ood_threshold is not None:
+    flags = np.asarray(ood_scores, np.float64).reshape(-1) > rules.ood_threshold
+    over = np.bincount(group, weights=flags.astype(np.float64), minlength=len(entity_labels))
+  return entity_labels, pooled, referred(pooled, frames, over, rules)
 
 
 def _rates(correct: np.ndarray, near: np.ndarray, accepted: np.ndarray) -> dict:

@@ -17,6 +17,7 @@ import numpy as np
 from components.evaluation import gates as gates_lib
 from components.evaluation import tables
 from components.video_ingest.summary import SPLIT_HEADER, split_rows
+from preprocessing import referral
 from preprocessing.labels import GRADES
 
 CARD_FILE = 'model_card.md'
@@ -97,6 +98,58 @@ def is_demo(facts: Facts) -> bool:
   return bool((facts.ingest or {}).get('sample_data'))
 
 
+def calibration(record: Optional[dict]) -> str:
+  """The temperature and what it did to the eval NLL; a model exported before
+  calibration, or whose eval split could not fit it, says so."""
+  if not record:
+    return 'none: the probabilities are the network\'s own softmax'
+  if record.get('fitted') is False:
+    return (f'not fitted ({record["reason"]}; {record["eval_frames"]} eval frames): T = 1, '
+            'the probabilities are the network\'s own softmax, not calibrated')
+  line = (f'temperature scaling on the eval split ({record["eval_frames"]} frames): '
+          f'T = {record["temperature"]:.4f}, eval NLL {record["eval_nll_before"]:.4f} '
+          f'before, {record["eval_nll_after"]:.4f} after')
+  if record.get('at_bound'):
+    line += ' (T stopped at the upper bound of its search)'
+  return line
+
+
+def guard(record: Optional[dict]) -> str:
+  """The out-of-distribution guard: how it scores, its threshold and what that means."""
+  if not record:
+    return ('none: exported without the guard, so no crop is referred as unlike the '
+            'training crops')
+  split = record['threshold_split']
+  frames = record['eval_frames'] if split == 'eval' else record['train_frames']
+  return (f'Mahalanobis distance of a crop\'s {record["feature_dim"]} pooled backbone '
+          f'features to the nearest grade\'s mean over {record["train_frames"]} train '
+          f'crops (one shared covariance, shrinkage {record["shrinkage"]:.3f}), served as '
+          f'ood_score; threshold {record["threshold"]:.3f}, the '
+          f'{record["percentile"]:g}th percentile of {frames} {split} crops\' scores: a '
+          'crop over it is less like the training crops than '
+          f'{record["percentile"]:g}% of the held-out ones'
+          + ('' if split == 'eval' else ' (the eval split was empty, so the train crops '
+                                        'set it, and it refers more than it should)'))
+
+
+def referral_rule(record: Optional[dict]) -> str:
+  """The thresholds of ``preprocessing.referral``'s rule that the model carries."""
+  rules = referral.Rules.from_model({'referral': record})
+  if not record:
+    return (f'none recorded: exported before the rule, a file is referred only when it has '
+            f'fewer than {rules.min_faces} frames with a face')
+  reasons = []
+  if rules.ood_threshold is not None:
+    reasons.append(f'more than {rules.max_ood_share:.0%} of its face frames score over '
+                   f'{rules.ood_threshold:.3f}')
+  confidence = f'its confidence (top pooled probability) is under {rules.min_confidence:.3f}'
+  if 'confidence_quantile' in record:
+    confidence += (f' (the {record["confidence_quantile"]:.0%} quantile of '
+                   f'{record["eval_videos"]} eval videos)')
+  reasons += [confidence, f'it has fewer than {rules.min_faces} frames with a face']
+  return 'refer a file to a clinician, not grade it, when ' + '; or '.join(reasons)
+
+
 def details(facts: Facts) -> str:
   m, hp = facts.model, facts.model.get('hyper_parameters', {})
   rows = [
@@ -105,8 +158,12 @@ def details(facts: Facts) -> str:
       ['preset', f'{m.get("preset")} (backbone {hp.get("backbone")}, head {m.get("head")})'],
       ['input', f'face crop, {m.get("image_size")} px square, normalisation '
                 f'{m.get("normalisation")}'],
-      ['output', 'softmax probability per grade; a video\'s or subject\'s grade is the argmax '
-                 'of the mean of its frames\' probabilities'],
+      ['output', 'softmax probability per grade, calibrated as the next row says; a '
+                 'video\'s or subject\'s grade is the argmax of the mean of its frames\' '
+                 'probabilities'],
+      ['calibration', calibration(m.get('calibration'))],
+      ['out-of-distribution guard', guard(m.get('ood'))],
+      ['referral', referral_rule(m.get('referral'))],
       ['pretrained weights', m.get('weights')],
       ['epochs run', m.get('epochs_run')],
       ['best eval loss', _number(m.get('best_val_loss'))],

@@ -45,6 +45,15 @@ class Grader(Protocol):
     """The crops through ``serving_explain``: their probabilities and heatmaps."""
 
 
+def guard_scores(values) -> Optional[np.ndarray]:
+  """A model's ``ood_score`` rows as float32, or None when it has no guard: it lacks the
+  output (exported before it) or serves NaN (exported without the Trainer's fit)."""
+  if values is None:
+    return None
+  values = np.asarray(values, np.float32).reshape(-1)
+  return None if values.size and np.isnan(values).all() else values
+
+
 def no_rows() -> np.ndarray:
   """No crops' probabilities, without calling the model."""
   return np.zeros((0, NUM_GRADES), np.float32)

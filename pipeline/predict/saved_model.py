@@ -3,7 +3,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pipeline.predict.base import Explanation, Scores, explanation, no_scores
+from pipeline.predict.base import Explanation, Scores, explanation, guard_scores, no_scores
 from preprocessing import contract
 
 
@@ -32,7 +32,7 @@ class SavedModelGrader:
     out = self._call(contract.SERVING_IMAGES, jpegs)
     ood = out.get(contract.OUTPUT_OOD_SCORE)
     return Scores(out[contract.OUTPUT_PROBABILITIES].numpy().astype(np.float32),
-                  None if ood is None else ood.numpy().astype(np.float32))
+                  guard_scores(None if ood is None else ood.numpy()))
 
   def explain(self, jpegs: Sequence[bytes]) -> Explanation:
     out = self._call(contract.SERVING_EXPLAIN, jpegs)

@@ -69,7 +69,8 @@ class _Grader:
     if not jpegs:
       return base.no_scores()
     found = self._joined(SERVING_IMAGES, jpegs, (OUTPUT_PROBABILITIES,), (OUTPUT_OOD_SCORE,))
-    return base.Scores(found[OUTPUT_PROBABILITIES], found.get(OUTPUT_OOD_SCORE))
+    return base.Scores(found[OUTPUT_PROBABILITIES],
+                       base.guard_scores(found.get(OUTPUT_OOD_SCORE)))
 
   def explain(self, jpegs: Sequence[bytes]) -> base.Explanation:
     if not jpegs:
