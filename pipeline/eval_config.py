@@ -14,19 +14,23 @@ the overall accuracy (a cross-check of ours) and the per-grade one-vs-rest AUC.
 Grades absent from the manifest get no per-grade metric and no gate: their recall is
 undefined, and a gate on it could never pass.
 
-Calibration (ECE, Brier score, NLL) is measured at every level by the same metric.
+Calibration (ECE, Brier score, NLL) is measured at every level by the same metric. The
+referral rule is measured at subject level by ``referral_metric.ReferralMetric``: the
+coverage and the accuracy among the subjects it accepts.
 
 Gates (overall slice only: a site slice may lack a grade): frame accuracy, frame recall
 per grade, subject balanced accuracy, subject within-one accuracy, subject recall per
 grade, optionally a ceiling on the frame-level ECE (``--max-ece``: frames are where there
 are enough items to fill ten bins), and no regression beyond a tolerance in frame accuracy and subject balanced
-accuracy against the last blessed model.
+accuracy against the last blessed model; optionally floors on the referral rule's subject
+coverage (``--min-coverage``) and within-one accuracy among the accepted
+(``--min-accepted-within-one``).
 """
 from typing import Optional, Sequence
 
 import tensorflow_model_analysis as tfma
 
-from components.evaluation import patient_metrics
+from components.evaluation import patient_metrics, referral_metric
 from pipeline.options import Gates
 from preprocessing import contract
 from preprocessing.labels import NUM_GRADES
@@ -79,6 +83,14 @@ def build(gates: Gates, grades: Optional[Sequence[int]] = None) -> tfma.EvalConf
   for level in patient_metrics.LEVELS:
     for measure in patient_metrics.SCALAR_MEASURES + (patient_metrics.CONFUSION_MATRIX,):
       overall.append(_grading(level, measure, **gated.get(level, {}).get(measure, {})))
+  referral_floors = {'coverage': gates.min_coverage,
+                     'accepted_within_one_accuracy': gates.min_accepted_within_one}
+  for measure in referral_metric.MEASURES:
+    config = tfma.MetricConfig(class_name='ReferralMetric', module=referral_metric.__name__,
+                               config=f'"measure": "{measure}"')
+    if referral_floors.get(measure) is not None:
+      config.per_slice_thresholds.extend(_overall(value_floor=referral_floors[measure]))
+    overall.append(config)
   specs = [tfma.MetricsSpec(metrics=overall)]
   for grade in grades:
     frame_floor = gates.min_class_recall[grade]

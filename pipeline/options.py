@@ -237,10 +237,15 @@ class Gates:
   min_subject_class_recall: Tuple[float, ...] = (configs.DEFAULT_MIN_SUBJECT_CLASS_RECALL,)
   regression_tolerance: float = configs.DEFAULT_REGRESSION_TOLERANCE
   max_ece: Optional[float] = None  # None: calibration is measured, not gated
+  # The referral rule's, at subject level; None: measured, not gated.
+  min_coverage: Optional[float] = None
+  min_accepted_within_one: Optional[float] = None
 
   def __post_init__(self):
-    if self.max_ece is not None and not 0.0 <= self.max_ece <= 1.0:
-      raise ValueError(f'--max-ece must lie in [0, 1], got {self.max_ece}')
+    for field in ('max_ece', 'min_coverage', 'min_accepted_within_one'):
+      value = getattr(self, field)
+      if value is not None and not 0.0 <= value <= 1.0:
+        raise ValueError(f'--{field.replace("_", "-")} must lie in [0, 1], got {value}')
     for field in ('min_class_recall', 'min_subject_class_recall'):
       object.__setattr__(self, field, tuple(per_grade(getattr(self, field), field)))
     if self.regression_tolerance < 0:
@@ -273,6 +278,12 @@ class Gates:
                             'error (top-label, 10 equal-width bins) of the probabilities the '
                             'model serves; passes when frame_ece <= MAX_ECE (default: not '
                             'gated)')
+    group.add_argument('--min-coverage', type=float, default=None,
+                       help='floor on subject_coverage, the share of test subjects that the '
+                            "model's referral rule does not refer (default: not gated)")
+    group.add_argument('--min-accepted-within-one', type=float, default=None,
+                       help='floor on subject_accepted_within_one_accuracy, the within-one '
+                            'accuracy among the subjects not referred (default: not gated)')
 
   @classmethod
   def from_args(cls, args: argparse.Namespace) -> 'Gates':

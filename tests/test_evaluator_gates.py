@@ -20,6 +20,7 @@ from tfx.utils import proto_utils
 from components.evaluation import clinical_metrics, results, tables
 from pipeline import eval_config
 from pipeline.options import Gates
+from preprocessing import referral
 from preprocessing.labels import GRADES
 from tests import fixed_model
 
@@ -76,6 +77,15 @@ SUBJECT_ECE = (1 - 0.34 - 2.3 / 7 + 1.2 + 0.5) / 7
 SUBJECT_CONFUSION = [[2, 0, 0, 0, 0, 0], [0, 1, 1, 0, 0, 0], [0, 0, 1, 0, 0, 0],
                      [0, 1, 0, 1, 0, 0], [0] * 6, [0] * 6]
 
+# The referral rule: the model's guard threshold 5, and s3's frames score 10 (the others
+# 0), so s3 alone is referred (share 1 > 0.5; no confidence floor; every subject has at
+# least 3 frames). Accepted: s1 s2 s4 s5 s6 s7, of whom s7 is wrong, by two grades.
+RULES = referral.Rules(ood_threshold=5.0)
+UNLIKE = {'s3': 10.0}
+SUBJECT_COVERAGE = 6 / 7
+SUBJECT_ACCEPTED_EXACT = 5 / 6
+SUBJECT_ACCEPTED_WITHIN_ONE = 5 / 6
+
 ABSENT = (0.0, 0.0)  # floors of grades 4 and 5: absent, so never gated
 
 
@@ -88,7 +98,8 @@ def _gates(eps=0.0):
       min_subject_balanced_accuracy=SUBJECT_BALANCED_ACCURACY + eps,
       min_subject_within_one=SUBJECT_WITHIN_ONE + eps,
       min_subject_class_recall=tuple(SUBJECT_RECALL[g] + eps for g in PRESENT) + ABSENT,
-      max_ece=FRAME_ECE - eps)
+      max_ece=FRAME_ECE - eps, min_coverage=SUBJECT_COVERAGE + eps,
+      min_accepted_within_one=SUBJECT_ACCEPTED_WITHIN_ONE + eps)
 
 
 EPS = 1e-9
@@ -105,11 +116,12 @@ def _evaluate(tmp_path, name, gates, frames=FRAMES, grades=PRESENT):
                               options='GZIP') as writer:
       for subject, grade, video, preds in frames:
         for pred in preds:
-          writer.write(fixed_model.example(grade, pred, subject, video))
+          writer.write(fixed_model.example(grade, pred, subject, video,
+                                           ood=UNLIKE.get(subject, 0.0)))
   model = standard_artifacts.Model()
   model.uri = str(tmp_path / 'model')
   if not os.path.exists(model.uri):
-    fixed_model.save(model.uri)
+    fixed_model.save(model.uri, rules=RULES)
   evaluation = standard_artifacts.ModelEvaluation()
   evaluation.uri = str(tmp_path / name / 'evaluation')
   blessing = standard_artifacts.ModelBlessing()
@@ -157,6 +169,15 @@ def test_subject_and_video_levels(at_true_values):
   # Seven subjects cannot pin a balanced accuracy down: the interval says so.
   low, high = m['subject_balanced_accuracy_ci_low'], m['subject_balanced_accuracy_ci_high']
   assert low <= SUBJECT_BALANCED_ACCURACY <= high and high - low > 0.3
+
+
+def test_the_referral_rule_by_the_models_own_thresholds(at_true_values):
+  m = at_true_values['metrics']
+  assert m['subject_coverage'] == pytest.approx(SUBJECT_COVERAGE)
+  assert m['subject_accepted_exact_accuracy'] == pytest.approx(SUBJECT_ACCEPTED_EXACT)
+  assert m['subject_accepted_within_one_accuracy'] == pytest.approx(SUBJECT_ACCEPTED_WITHIN_ONE)
+  for name in ('coverage', 'accepted_exact_accuracy', 'accepted_within_one_accuracy'):
+    assert m[f'subject_{name}_ci_low'] <= m[f'subject_{name}'] <= m[f'subject_{name}_ci_high']
 
 
 def _frame_probabilities(frames=FRAMES):
@@ -217,7 +238,9 @@ def test_every_gate_fails_just_beyond_its_true_value(tmp_path):
     assert f'frame_recall[{name}] (overall)' in failed
     assert f'subject_recall[{name}] (overall)' in failed
   assert 'frame_ece (overall) = 0.125, required <= 0.125' in failed
-  assert len(result['failed']) == 4 + 2 * len(PRESENT), failed
+  assert 'subject_coverage (overall)' in failed
+  assert 'subject_accepted_within_one_accuracy (overall)' in failed
+  assert len(result['failed']) == 6 + 2 * len(PRESENT), failed
 
 
 def _ceilings(config):

@@ -121,7 +121,7 @@ def _computations(name: str, level: str, measure: str, eval_config=None,
   ]
 
 
-def _entity_id(element, level: str):
+def entity_id(element, level: str):
   value = element.features[ID_FEATURES[level]]
   value = value.item() if isinstance(value, np.ndarray) and value.size == 1 else value
   if isinstance(value, (list, np.ndarray)):
@@ -165,7 +165,7 @@ class _GradingRowsCombiner(beam.CombineFn):
         cm[grade, int(np.argmax(probs))] += 1
         accumulator = (cm, sums.merged(clinical_metrics.calibration_sums([grade], [probs])))
       else:
-        entry = accumulator.setdefault((_entity_id(element, self._level), grade),
+        entry = accumulator.setdefault((entity_id(element, self._level), grade),
                                        [np.zeros(NUM_GRADES), 0])
         entry[0] += probs
         entry[1] += 1

@@ -9,7 +9,9 @@ among the accepted, each with its bootstrap interval over subjects
 
 The rule's thresholds are the model's: its ``serving_default`` returns them on every row
 (``contract.OUTPUT_REFERRAL_RULES``), with each frame's ``ood_score``, so the baseline
-and the candidate are each judged by their own rule. The accumulator holds, per subject
+and the candidate are each judged by their own rule. A model exported before the rule
+(a last blessed baseline, say) has neither output and is judged by the default rule
+without a guard, which refers no test subject: its coverage is 1. The accumulator holds, per subject
 and grade, the sum of the probabilities, the frame count and the count over the guard's
 threshold: it grows with the subjects, not the frames, and merges across workers.
 """
@@ -20,7 +22,7 @@ import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 
 from components.evaluation import referral_metrics
-from components.evaluation.patient_metrics import ID_FEATURES, NUM_RESAMPLES
+from components.evaluation.patient_metrics import ID_FEATURES, NUM_RESAMPLES, entity_id
 from preprocessing import contract, referral
 from preprocessing.labels import NUM_GRADES
 
@@ -74,17 +76,18 @@ def _computations(name: str, measure: str, eval_config=None, model_name: str = '
   ]
 
 
-def model_outputs(element: metric_types.StandardMetricInputs, model_name: str) -> dict:
-  """The signature's whole output dict of one example (TFMA keys it by model name when
-  it evaluates a candidate beside a baseline)."""
+def guard_outputs(element: metric_types.StandardMetricInputs, model_name: str):
+  """(ood score, rules row) of one example from the signature's whole output dict (TFMA
+  keys it by model name when it evaluates a candidate beside a baseline); (NaN, the
+  default rules' row) for a model without them."""
   outputs = element.predictions
   if model_name and isinstance(outputs, dict) and model_name in outputs:
     outputs = outputs[model_name]
-  for name in (contract.OUTPUT_OOD_SCORE, contract.OUTPUT_REFERRAL_RULES):
-    if not isinstance(outputs, dict) or name not in outputs:
-      raise ValueError(f'the model gives no {name} output: the referral rule needs a '
-                       'model exported with its guard and rules (retrain it)')
-  return outputs
+  if not isinstance(outputs, dict) or contract.OUTPUT_REFERRAL_RULES not in outputs:
+    return float('nan'), np.asarray(referral.Rules().as_row())
+  ood = np.asarray(outputs.get(contract.OUTPUT_OOD_SCORE, np.nan), np.float64).reshape(-1)
+  rules = np.asarray(outputs[contract.OUTPUT_REFERRAL_RULES], np.float64).reshape(-1)
+  return float(ood[0]), rules[:len(contract.REFERRAL_RULE_FIELDS)]
 
 
 class _ReferralRowsCombiner(beam.CombineFn):
@@ -99,11 +102,8 @@ class _ReferralRowsCombiner(beam.CombineFn):
     return [{}, None]
 
   def add_input(self, accumulator, element: metric_types.StandardMetricInputs):
-    outputs = model_outputs(element, self._key.model_name)
-    subject = element.features[ID_FEATURES[LEVEL]]
-    subject = subject.item() if isinstance(subject, np.ndarray) and subject.size == 1 else subject
-    ood = np.asarray(outputs[contract.OUTPUT_OOD_SCORE], np.float64).reshape(-1)
-    rules = np.asarray(outputs[contract.OUTPUT_REFERRAL_RULES], np.float64).reshape(-1)
+    ood, rules = guard_outputs(element, self._key.model_name)
+    subject = entity_id(element, LEVEL)
     for label, prediction, _ in metric_util.to_label_prediction_example_weight(
         element, eval_config=self._eval_config, model_name=self._key.model_name,
         output_name=self._key.output_name, flatten=False):
@@ -112,12 +112,11 @@ class _ReferralRowsCombiner(beam.CombineFn):
       if probs.shape != (NUM_GRADES,):
         raise ValueError(f'expected {NUM_GRADES} grade probabilities per example, got '
                          f'shape {probs.shape}')
-      accumulator[1] = rules[:len(contract.REFERRAL_RULE_FIELDS)]
-      threshold = accumulator[1][0]
+      accumulator[1] = rules
       entry = accumulator[0].setdefault((subject, grade), [np.zeros(NUM_GRADES), 0, 0])
       entry[0] += probs
       entry[1] += 1
-      entry[2] += int(not np.isnan(threshold) and ood[0] > threshold)
+      entry[2] += int(not np.isnan(rules[0]) and ood > rules[0])
     return accumulator
 
   def merge_accumulators(self, accumulators):
