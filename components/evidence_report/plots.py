@@ -84,7 +84,7 @@ def reliability_figure(panels: Dict[str, clinical_metrics.CalibrationSums], titl
   The bins are ``clinical_metrics.reliability_bins``, the ones the ECE is computed on.
   """
   plt = _pyplot()
-  fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.6), squeeze=False)
+  fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 5), squeeze=False)
   for ax, (name, sums) in zip(axes[0], panels.items()):
     bins = clinical_metrics.reliability_bins(sums)
     centres, width = (bins['low'] + bins['high']) / 2, bins['high'] - bins['low']
@@ -101,5 +101,6 @@ def reliability_figure(panels: Dict[str, clinical_metrics.CalibrationSums], titl
     ax.set_xlabel('confidence (top probability)')
     ax.set_ylabel('accuracy (frames, count above each bar)')
     ax.set_title(f'{name}\n({title})')
-    ax.legend(loc='upper left', fontsize='small')
+    # Below the axes: inside, it would hide a bar or its count wherever it went.
+    ax.legend(loc='upper center', bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize='small')
   return fig
