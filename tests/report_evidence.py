@@ -2,8 +2,9 @@
 grades are worked out by hand, metrics, and a complete ``sections.Evidence``."""
 import numpy as np
 
-from components.evaluation import gates
+from components.evaluation import gates, referral_metrics
 from components.evidence_report import predictions, reliability, sections
+from preprocessing import referral
 from preprocessing.labels import NUM_GRADES
 
 
@@ -56,7 +57,13 @@ def evidence(**changes) -> sections.Evidence:
       confusion=b'not drawn', matrices={'subject': subject}, recomputed_subject=subject,
       roc=b'not drawn', aucs={'normal': 1.0},
       calibration=reliability.curves(FRAMES, num_resamples=200), reliability=b'not drawn',
-      temperature=None, metrics=METRICS,
+      temperature=None,
+      # No guard: nobody is referred (both subjects have a face in every frame).
+      referral=referral_metrics.summarise(
+          *referral_metrics.subject_referrals(FRAMES.subjects, FRAMES.labels,
+                                              FRAMES.probabilities, None, referral.Rules()),
+          num_resamples=200),
+      referral_rules=referral.Rules(), risk_coverage=b'not drawn', metrics=METRICS,
       videos=predictions.per_video(FRAMES), counts=predictions.counts(FRAMES), split='test',
       provenance={'model': '/root/Trainer/model/3'})
   return result._replace(**changes)

@@ -286,6 +286,8 @@ def test_the_reports_predictions_reproduce_the_evaluators_subject_matrix(runs):
   assert 'equals the Evaluator' in html and 'class="warning"' not in html
   # The frame ECE recomputed for the reliability diagram equals the Evaluator's frame_ece.
   assert "equals the Evaluator's frame_ece" in html.replace('&#x27;', "'")
+  # The referral rule's coverage recomputed for the report equals the Evaluator's.
+  assert "equals the Evaluator's subject_coverage" in html.replace('&#x27;', "'")
 
 
 def test_the_report_of_the_refused_model_names_the_failed_gate(runs):
@@ -300,8 +302,9 @@ def test_the_report_of_the_refused_model_names_the_failed_gate(runs):
 @pytest.mark.parametrize('which', ['first', 'second'])
 def test_the_report_renders_in_chromium_with_every_image(runs, which, tmp_path):
   rendered = browser.render(runs[which]['report'], str(tmp_path / 'report.png'))
-  # Training curves, confusion matrices, ROC curves, the reliability diagram.
-  assert rendered.images == 4
+  # Training curves, confusion matrices, ROC curves, the reliability diagram, the
+  # risk-coverage curve.
+  assert rendered.images == 5
   assert rendered.images_loaded == rendered.images
   assert not browser.is_blank(rendered.screenshot)
 

@@ -27,11 +27,14 @@ def test_a_report_renders_with_every_image_loaded(tmp_path):
   html = sections.report_page(evidence(
       training_curves=figure, roc=figure,
       confusion=plots.confusion_png({'frame': matrix, 'subject': matrix}, 'held-out'),
-      reliability=plots.reliability_png({c.name: c.sums for c in found}, 'frames')))
+      reliability=plots.reliability_png({c.name: c.sums for c in found}, 'frames'),
+      risk_coverage=plots.risk_coverage_png(np.array([0.5, 1.0]), np.array([0.0, 0.5]),
+                                            np.array([0.0, 0.0]), 1.0)))
   rendered = browser.render(_write(tmp_path, html), str(tmp_path / 'shot.png'))
-  # Training curves, confusion matrices, ROC curves, the reliability diagram.
-  assert rendered.images == 4
-  assert rendered.images_loaded == 4
+  # Training curves, confusion matrices, ROC curves, the reliability diagram, the
+  # risk-coverage curve.
+  assert rendered.images == 5
+  assert rendered.images_loaded == 5
   assert not browser.is_blank(rendered.screenshot)
 
 

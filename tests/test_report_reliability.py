@@ -122,9 +122,12 @@ def test_the_temperature_comes_from_the_models_record(tmp_path):
   from components.evidence_report import component  # pylint: disable=g-import-not-at-top
   from preprocessing import crop_settings  # pylint: disable=g-import-not-at-top
   record = tmp_path / 'model' / 'Format-Serving' / crop_settings.MODEL_INFO_FILE
-  assert component._temperature(str(tmp_path / 'model')) is None  # no record at all
+  def temperature():
+    return component._temperature(component._model_info(str(tmp_path / 'model')))
+
+  assert temperature() is None  # no record at all
   record.parent.mkdir(parents=True)
   record.write_text('{"preset": "demo"}')  # a model from before temperature scaling
-  assert component._temperature(str(tmp_path / 'model')) is None
+  assert temperature() is None
   record.write_text('{"calibration": {"temperature": 1.37, "fitted": true}}')
-  assert component._temperature(str(tmp_path / 'model')) == 1.37
+  assert temperature() == 1.37

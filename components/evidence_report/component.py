@@ -25,12 +25,12 @@ from tfx.types import artifact, artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import path_utils
 
-from components.evaluation import judgement
+from components.evaluation import judgement, referral_metrics
 from components.evidence_report import (headline, inference, plots, predictions, reliability,
                                         roc, sections)
 from components.evidence_report import statistics as statistics_lib
 from components.video_ingest.summary import describe_test_split, read_summary
-from preprocessing import crop_settings
+from preprocessing import crop_settings, referral
 from preprocessing.labels import GRADES
 
 EXAMPLES_KEY = 'examples'
@@ -85,12 +85,17 @@ def _pushed_to(pushed: List[types.Artifact]):
   return pushed[0].get_string_custom_property('pushed_destination')
 
 
-def _temperature(model_uri: str):
-  """The calibration temperature the Trainer recorded in ``palsy_model.json``, or None
-  (a model from before temperature scaling, or one without the record)."""
+def _model_info(model_uri: str) -> dict:
+  """The model's ``palsy_model.json`` ({} for a model without it)."""
   info = _read_bytes(os.path.join(path_utils.serving_model_path(model_uri),
                                   crop_settings.MODEL_INFO_FILE))
-  return ((json.loads(info) if info else {}).get('calibration') or {}).get('temperature')
+  return json.loads(info) if info else {}
+
+
+def _temperature(info: dict):
+  """The calibration temperature the Trainer recorded, or None (a model from before
+  temperature scaling, or one without the record)."""
+  return (info.get('calibration') or {}).get('temperature')
 
 
 def gather(input_dict: Dict[str, List[types.Artifact]], split: str,
@@ -106,6 +111,11 @@ def gather(input_dict: Dict[str, List[types.Artifact]], split: str,
   curves = {grade: curve for g, grade in enumerate(GRADES)
             if (curve := roc.roc_curve(frames.labels == g, frames.probabilities[:, g]))}
   calibration = reliability.curves(frames)
+  info = _model_info(single(MODEL_KEY).uri)
+  rules = referral.Rules.from_model(info)
+  referral_labels, pooled, referred = referral_metrics.subject_referrals(
+      frames.subjects, frames.labels, frames.probabilities, frames.ood_scores, rules)
+  referred_summary = referral_metrics.summarise(referral_labels, pooled, referred)
   judged = judgement.read(evaluation.uri)
   ingest = read_summary(examples.uri)
   return sections.Evidence(
@@ -123,7 +133,12 @@ def gather(input_dict: Dict[str, List[types.Artifact]], split: str,
       aucs={grade: curve.auc for grade, curve in curves.items()}, calibration=calibration,
       reliability=plots.reliability_png({c.name: c.sums for c in calibration},
                                         f'frames of the {split} split'),
-      temperature=_temperature(single(MODEL_KEY).uri), metrics=judged.metrics,
+      temperature=_temperature(info),
+      referral=referred_summary, referral_rules=rules,
+      risk_coverage=plots.risk_coverage_png(
+          *referral_metrics.risk_coverage(referral_labels, pooled),
+          referred_summary['coverage']['value']),
+      metrics=judged.metrics,
       videos=predictions.per_video(frames), counts=predictions.counts(frames), split=split,
       provenance={key: single(key).uri for key in (EXAMPLES_KEY, STATISTICS_KEY, MODEL_KEY,
                                                    MODEL_RUN_KEY, EVALUATION_KEY)})

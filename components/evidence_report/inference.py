@@ -29,8 +29,8 @@ _ROWS = 'frames'  # file prefix of the compact rows in the work directory
 
 
 class ServingDefault(base.ModelHandler[bytes, Any, Callable]):
-  """Serialized tf.Examples in; out per example its (K,) float32 probabilities and its
-  (K,) logits, or None for a model exported without a ``logits`` output."""
+  """Serialized tf.Examples in; out per example its (K,) float32 probabilities, its (K,)
+  logits and its ``ood_score``, each None for a model exported without that output."""
 
   def __init__(self, serving_model_dir: str):
     super().__init__()
@@ -46,10 +46,10 @@ class ServingDefault(base.ModelHandler[bytes, Any, Callable]):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     outputs = model(**{contract.INPUT_EXAMPLES: tf.constant(list(batch))})
     probabilities = outputs[contract.OUTPUT_PROBABILITIES].numpy()
-    logits = (outputs[contract.OUTPUT_LOGITS].numpy() if contract.OUTPUT_LOGITS in outputs
-              else [None] * len(batch))
-    return [base.PredictionResult(example, pair)
-            for example, pair in zip(batch, zip(probabilities, logits))]
+    logits, ood = ((outputs[name].numpy() if name in outputs else [None] * len(batch))
+                   for name in (contract.OUTPUT_LOGITS, contract.OUTPUT_OOD_SCORE))
+    return [base.PredictionResult(example, answer)
+            for example, answer in zip(batch, zip(probabilities, logits, ood))]
 
   def get_num_bytes(self, batch: Sequence[bytes]) -> int:
     return sum(len(example) for example in batch)

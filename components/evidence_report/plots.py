@@ -1,11 +1,11 @@
-"""The report's figures as PNG bytes: confusion matrices, per-grade ROC curves and the
-reliability diagram.
+"""The report's figures as PNG bytes: confusion matrices, per-grade ROC curves, the
+reliability diagram and the risk-coverage curve.
 
 Bytes, not files, because the page embeds them and the executor also writes them
 beside it on whatever filesystem the artifact lives (GCS on Kubeflow).
 """
 import io
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -104,3 +104,22 @@ def reliability_figure(panels: Dict[str, clinical_metrics.CalibrationSums], titl
     # Below the axes: inside, it would hide a bar or its count wherever it went.
     ax.legend(loc='upper center', bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize='small')
   return fig
+
+
+def risk_coverage_png(coverage: np.ndarray, exact_risk: np.ndarray,
+                      within_one_risk: np.ndarray, accepted: Optional[float]) -> bytes:
+  """Error among the k most confident subjects against the share k / n, both errors,
+  and the rule's own coverage as a vertical line."""
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(6, 4))
+  ax.step(coverage, exact_risk, where='post', label='exact error')
+  ax.step(coverage, within_one_risk, where='post', label='error beyond one grade')
+  if accepted is not None:
+    ax.axvline(accepted, color='grey', linestyle='--', label="the rule's coverage")
+  ax.set_xlim(0, 1.02)
+  ax.set_ylim(-0.02, 1.02)
+  ax.set_xlabel('coverage (most confident subjects first)')
+  ax.set_ylabel('error among them')
+  ax.set_title('Risk-coverage (subjects of the test split)')
+  ax.legend(loc='upper left')
+  return _png(fig)

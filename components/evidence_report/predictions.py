@@ -28,16 +28,20 @@ class Frames(NamedTuple):
   probabilities: np.ndarray  # (N, K) what the model serves: softmax(logits / T)
   # (N, K) the scores before the calibrated softmax; None for a model without them
   logits: Optional[np.ndarray] = None
+  # (N,) each frame's out-of-distribution score; None for a model without the guard
+  ood_scores: Optional[np.ndarray] = None
 
 
 def frame_row(label: int, subject: str, video: str, source: str, probabilities,
-              logits=None) -> str:
+              logits=None, ood_score=None) -> str:
   """One frame as a line of JSON. The numbers go in as float64, whose JSON form reads
   back to the same bits, so a row loses nothing of the model's float32 output."""
   row = {'label': int(label), 'subject': subject, 'video': video, 'source': source,
          'probabilities': np.asarray(probabilities, np.float64).tolist()}
   if logits is not None:
     row['logits'] = np.asarray(logits, np.float64).tolist()
+  if ood_score is not None and not np.isnan(ood_score):
+    row['ood_score'] = float(ood_score)
   return json.dumps(row)
 
 
@@ -56,13 +60,15 @@ def read_frames(pattern: str) -> Frames:
   rows.sort(key=lambda r: (r['subject'], r['video'], r['label'], r['probabilities']))
   # One model wrote every row: all carry logits, or none does (a model without them).
   with_logits = bool(rows) and 'logits' in rows[0]
+  guarded = bool(rows) and 'ood_score' in rows[0]
   return Frames(np.array([r['label'] for r in rows], np.int64),
                 [r['subject'] for r in rows], [r['video'] for r in rows],
                 [r['source'] for r in rows],
                 np.array([r['probabilities'] for r in rows],
                          np.float64).reshape(len(rows), NUM_GRADES),
                 np.array([r['logits'] for r in rows], np.float64).reshape(len(rows), NUM_GRADES)
-                if with_logits else None)
+                if with_logits else None,
+                np.array([r['ood_score'] for r in rows], np.float64) if guarded else None)
 
 
 def per_video(data: Frames) -> List[Dict]:

@@ -11,12 +11,13 @@ import numpy as np
 
 from components.evaluation import gates as gates_lib
 from components.evaluation import tables
-from components.evidence_report import page, reliability
+from components.evidence_report import page, reliability, trust
 from components.evidence_report.headline import HEADLINE_METRICS
 from components.evidence_report.statistics import FEATURE_HEADER
 from components.video_ingest.summary import (FRAME_SPLIT_WARNING, SPLIT_HEADER, by_frame,
                                              describe_input, describe_test_split,
                                              split_rows)
+from preprocessing import referral as referral_lib
 from preprocessing.labels import GRADES
 
 TITLE = 'palsy-tfx evidence report'
@@ -41,6 +42,9 @@ class Evidence(NamedTuple):
   calibration: List[reliability.Curve]   # before (if the model has logits) and after
   reliability: bytes                     # PNG
   temperature: Optional[float]           # palsy_model.json's calibration.temperature
+  referral: dict                         # referral_metrics.summarise of the test subjects
+  referral_rules: referral_lib.Rules     # the model's (palsy_model.json's referral)
+  risk_coverage: bytes                   # PNG
   metrics: Dict[str, float]              # the Evaluator's overall metrics
   videos: List[dict]                     # predictions.per_video
   counts: Dict[str, int]                 # predictions.counts
@@ -194,5 +198,6 @@ def report_page(e: Evidence) -> str:
       TITLE, summary(e), data(e.ingest), statistics(e), training(e.training_curves),
       confusion(e), roc(e),
       reliability.section(e.calibration, e.reliability, e.metrics, e.temperature),
+      trust.section(e.referral, e.referral_rules, e.risk_coverage, e.metrics),
       measures(e.metrics, e.matrices.get('subject')),
       videos(e.videos), gates(e.gates, e.failures), provenance(e.provenance))

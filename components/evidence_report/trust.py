@@ -7,11 +7,11 @@ among the accepted with intervals (``referral_metrics.summarise``), the threshol
 the risk-coverage curve, which shows what any confidence threshold would give.
 Pure: numbers and PNG bytes in, HTML out.
 """
-from typing import Optional
+from typing import Dict, Optional
 
 import numpy as np
 
-from components.evidence_report import page, plots
+from components.evidence_report import page
 from preprocessing import referral
 
 ANCHOR = 'referral'
@@ -47,28 +47,26 @@ def rules_line(rules: referral.Rules) -> str:
           f'{rules.min_faces} frames with a face.')
 
 
-def risk_coverage_png(coverage: np.ndarray, exact_risk: np.ndarray,
-                      within_one_risk: np.ndarray, accepted: Optional[float]) -> bytes:
-  """Error among the k most confident subjects against the share k / n, both errors,
-  and the rule's own coverage as a vertical line."""
-  plt = plots._pyplot()  # pylint: disable=protected-access
-  fig, ax = plt.subplots(figsize=(6, 4))
-  ax.step(coverage, exact_risk, where='post', label='exact error')
-  ax.step(coverage, within_one_risk, where='post', label='error beyond one grade')
-  if accepted is not None:
-    ax.axvline(accepted, color='grey', linestyle='--', label="the rule's coverage")
-  ax.set_xlim(0, 1.02)
-  ax.set_ylim(-0.02, 1.02)
-  ax.set_xlabel('coverage (most confident subjects first)')
-  ax.set_ylabel('error among them')
-  ax.set_title('Risk-coverage (subjects of the test split)')
-  ax.legend(loc='upper left')
-  return plots._png(fig)  # pylint: disable=protected-access
+def cross_check(summary: dict, metrics: Dict[str, float]) -> Optional[str]:
+  """None when the report's coverage equals the Evaluator's ``subject_coverage`` (or the
+  Evaluator did not measure it), else a warning naming both."""
+  theirs = metrics.get('subject_coverage')
+  ours = summary['coverage']['value']
+  if theirs is None or abs(theirs - ours) <= 1e-6:
+    return None
+  return (f"this report's subject coverage {ours:.4f} differs from the Evaluator's "
+          f'{theirs:.4f}: the section may not show the rule that was judged')
 
 
-def section(summary: dict, rules: referral.Rules, curve_png: bytes) -> str:
+def section(summary: dict, rules: referral.Rules, curve_png: bytes,
+            metrics: Dict[str, float]) -> str:
+  problem = cross_check(summary, metrics)
   return page.section(
       ANCHOR, 'Referral: which grades to trust',
       page.paragraph(rules_line(rules), 'note'),
       page.table(HEADER, rows(summary)),
+      page.warning(problem) if problem else page.paragraph(
+          "Cross-check: the coverage recomputed here equals the Evaluator's "
+          'subject_coverage.' if 'subject_coverage' in metrics else
+          'The Evaluator did not measure the referral rule.', 'note'),
       page.image(curve_png, 'risk-coverage curve'))
