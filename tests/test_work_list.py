@@ -63,6 +63,7 @@ def _graph_bytes(tmp_path, n):
 
 def test_the_job_graph_does_not_grow_with_the_cohort(tmp_path):
   small, large = _graph_bytes(tmp_path, 10), _graph_bytes(tmp_path, 5000)
-  # Only the folder's name (one more digit) differs; rows in the graph (beam.Create)
-  # added ~80 bytes a row, 400 KB here.
-  assert abs(large - small) <= 64, (small, large)
+  # Only the folder's name (two more digits, in every path the DoFns hold) differs, and
+  # Beam compresses each pickled DoFn, so the sizes wander by tens of bytes (64 to 98
+  # measured). Rows in the graph (beam.Create) added ~80 bytes a row, 400 KB here.
+  assert abs(large - small) <= 1024, (small, large)
