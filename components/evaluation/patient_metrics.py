@@ -18,7 +18,7 @@ value. The frame and video levels report point values: their rows are not indepe
 Per-grade measures (``recall``, ``precision``, ``f1``) take their grade from the
 MetricsSpec's ``binarize.class_ids``, as TFMA's own per-class metrics do.
 """
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -130,6 +130,20 @@ def entity_id(element, level: str):
   return value
 
 
+def graded_rows(element: metric_types.StandardMetricInputs, key: metric_types.MetricKey,
+                eval_config) -> Iterator[Tuple[int, np.ndarray]]:
+  """(true grade, the six probabilities) of each of ``element``'s rows for ``key``'s
+  model and output, checked to be six."""
+  for label, prediction, _ in metric_util.to_label_prediction_example_weight(
+      element, eval_config=eval_config, model_name=key.model_name,
+      output_name=key.output_name, flatten=False):
+    probs = np.asarray(prediction, np.float64).reshape(-1)
+    if probs.shape != (NUM_GRADES,):
+      raise ValueError(f'expected {NUM_GRADES} grade probabilities per example, got '
+                       f'shape {probs.shape}')
+    yield int(np.asarray(label).reshape(-1)[0]), probs
+
+
 class _GradingRowsCombiner(beam.CombineFn):
   """Collects the frames' grades: pooled per video or subject, or counted per frame.
 
@@ -152,14 +166,7 @@ class _GradingRowsCombiner(beam.CombineFn):
     return {}
 
   def add_input(self, accumulator, element: metric_types.StandardMetricInputs):
-    for label, prediction, _ in metric_util.to_label_prediction_example_weight(
-        element, eval_config=self._eval_config, model_name=self._key.model_name,
-        output_name=self._key.output_name, flatten=False):
-      grade = int(np.asarray(label).reshape(-1)[0])
-      probs = np.asarray(prediction, np.float64).reshape(-1)
-      if probs.shape != (NUM_GRADES,):
-        raise ValueError(f'expected {NUM_GRADES} grade probabilities per example, got '
-                         f'shape {probs.shape}')
+    for grade, probs in graded_rows(element, self._key, self._eval_config):
       if self._level == 'frame':
         cm, sums = accumulator
         cm[grade, int(np.argmax(probs))] += 1

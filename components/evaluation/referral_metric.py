@@ -22,7 +22,8 @@ import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 
 from components.evaluation import referral_metrics
-from components.evaluation.patient_metrics import ID_FEATURES, NUM_RESAMPLES, entity_id
+from components.evaluation.patient_metrics import (ID_FEATURES, NUM_RESAMPLES, entity_id,
+                                                  graded_rows)
 from preprocessing import contract, referral
 from preprocessing.labels import NUM_GRADES
 
@@ -104,14 +105,7 @@ class _ReferralRowsCombiner(beam.CombineFn):
   def add_input(self, accumulator, element: metric_types.StandardMetricInputs):
     ood, rules = guard_outputs(element, self._key.model_name)
     subject = entity_id(element, LEVEL)
-    for label, prediction, _ in metric_util.to_label_prediction_example_weight(
-        element, eval_config=self._eval_config, model_name=self._key.model_name,
-        output_name=self._key.output_name, flatten=False):
-      grade = int(np.asarray(label).reshape(-1)[0])
-      probs = np.asarray(prediction, np.float64).reshape(-1)
-      if probs.shape != (NUM_GRADES,):
-        raise ValueError(f'expected {NUM_GRADES} grade probabilities per example, got '
-                         f'shape {probs.shape}')
+    for grade, probs in graded_rows(element, self._key, self._eval_config):
       accumulator[1] = rules
       entry = accumulator[0].setdefault((subject, grade), [np.zeros(NUM_GRADES), 0, 0])
       entry[0] += probs
