@@ -287,3 +287,19 @@ def test_only_a_pushing_pipeline_writes_a_card_and_its_pusher_takes_it(tmp_path,
   assert isinstance(components['Pusher'], pusher.CardPusher)
   assert components['Pusher'].inputs['model_card'] is (
       components['ModelCardWriter'].outputs['model_card'])
+
+
+def test_the_evaluators_referral_measures_are_stated():
+  metrics = {**_metrics(), 'subject_coverage': 5 / 6, 'subject_coverage_ci_low': 0.5,
+             'subject_coverage_ci_high': 1.0, 'subject_accepted_exact_accuracy': 0.8,
+             'subject_accepted_exact_accuracy_ci_low': 0.4,
+             'subject_accepted_exact_accuracy_ci_high': 1.0,
+             'subject_accepted_within_one_accuracy': 1.0,
+             'subject_accepted_within_one_accuracy_ci_low': 1.0,
+             'subject_accepted_within_one_accuracy_ci_high': 1.0}
+  section = markdown.sections(card.render(facts(metrics=metrics)))[REQUIRED_SECTIONS[4]]
+  assert ("Referral by the model's rule: coverage (subjects not referred) 0.833 [0.50, 1.00]; "
+          'among the accepted, exact 0.800 [0.40, 1.00] and within one 1.000 [1.00, 1.00].'
+          ) in section
+  assert 'Referral by' not in card.render(facts())  # not measured: not claimed
+  assert tables.referral_line(metrics) in tables.metrics_table(metrics)

@@ -41,6 +41,16 @@ def counts_line(metrics: Dict[str, float]) -> str:
           'subjects.')
 
 
+def referral_line(metrics: Dict[str, float]) -> Optional[str]:
+  """The referral rule's subject measures in a sentence; None when not measured."""
+  if 'subject_coverage' not in metrics:
+    return None
+  return ("Referral by the model's rule: coverage (subjects not referred) "
+          f"{format_value(metrics, 'subject_coverage', ci=True)}; among the accepted, exact "
+          f"{format_value(metrics, 'subject_accepted_exact_accuracy', ci=True)} and within one "
+          f"{format_value(metrics, 'subject_accepted_within_one_accuracy', ci=True)}.")
+
+
 LEVEL_HEADER = ('', 'subject [95% CI]', 'video', 'frame')
 GRADE_HEADER = ('grade', 'subject recall [95% CI]', 'subj. prec.', 'frame recall',
                 'frame prec.', 'frame F1', 'AUC')
@@ -89,4 +99,6 @@ def metrics_table(metrics: Dict[str, float], subject_matrix: Optional[np.ndarray
   lines += [_text_row(row, level_widths) for row in level_rows(metrics)]
   lines.append('\n' + _text_row(GRADE_HEADER, grade_widths))
   lines += [_text_row(row, grade_widths) for row in grade_rows(metrics, subject_matrix)]
+  if referral_line(metrics):
+    lines.append('\n  ' + referral_line(metrics))
   return '\n'.join(lines)

@@ -197,7 +197,8 @@ def evaluation(facts: Facts) -> str:
       f'Evaluation on the {facts.split} split: subject level with 95% confidence intervals',
       tables.counts_line(facts.metrics),
       table(tables.LEVEL_HEADER, tables.level_rows(facts.metrics)),
-      table(tables.GRADE_HEADER, tables.grade_rows(facts.metrics, facts.subject_matrix)))
+      table(tables.GRADE_HEADER, tables.grade_rows(facts.metrics, facts.subject_matrix)),
+      *([tables.referral_line(facts.metrics)] if tables.referral_line(facts.metrics) else []))
 
 
 def gates(rows: List[gates_lib.Gate]) -> str:
