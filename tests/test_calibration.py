@@ -189,8 +189,9 @@ def test_every_signature_serves_softmax_of_the_logits_over_t(tmp_path):
   for name, out in outputs.items():
     keys = {contract.OUTPUT_PROBABILITIES, contract.OUTPUT_LOGITS, contract.OUTPUT_GRADE,
             contract.OUTPUT_OOD_SCORE}
-    assert set(out) == keys | ({contract.OUTPUT_HEATMAPS}
-                               if name == contract.SERVING_EXPLAIN else set()), name
+    extra = {contract.SERVING_EXPLAIN: {contract.OUTPUT_HEATMAPS},
+             contract.SERVING_DEFAULT: {contract.OUTPUT_REFERRAL_RULES}}.get(name, set())
+    assert set(out) == keys | extra, name
     probabilities = out[contract.OUTPUT_PROBABILITIES].numpy()
     logits = out[contract.OUTPUT_LOGITS].numpy()
     # Exported without a guard (trainer.ood): no score, not a made-up one.
