@@ -99,6 +99,7 @@ def metrics_table(metrics: Dict[str, float], subject_matrix: Optional[np.ndarray
   lines += [_text_row(row, level_widths) for row in level_rows(metrics)]
   lines.append('\n' + _text_row(GRADE_HEADER, grade_widths))
   lines += [_text_row(row, grade_widths) for row in grade_rows(metrics, subject_matrix)]
-  if referral_line(metrics):
-    lines.append('\n  ' + referral_line(metrics))
+  referral = referral_line(metrics)
+  if referral:
+    lines.append('\n  ' + referral)
   return '\n'.join(lines)

@@ -193,12 +193,13 @@ def training_data(ingest: Optional[dict], train_per_grade: Optional[Sequence[int
 
 
 def evaluation(facts: Facts) -> str:
+  referral = tables.referral_line(facts.metrics)
   return _section(
       f'Evaluation on the {facts.split} split: subject level with 95% confidence intervals',
       tables.counts_line(facts.metrics),
       table(tables.LEVEL_HEADER, tables.level_rows(facts.metrics)),
       table(tables.GRADE_HEADER, tables.grade_rows(facts.metrics, facts.subject_matrix)),
-      *([tables.referral_line(facts.metrics)] if tables.referral_line(facts.metrics) else []))
+      *([referral] if referral else []))
 
 
 def gates(rows: List[gates_lib.Gate]) -> str:
