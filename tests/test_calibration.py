@@ -89,21 +89,61 @@ def test_a_temperature_of_one_leaves_the_probabilities_unchanged():
                              rtol=0)
 
 
-def test_an_eval_split_graded_all_right_keeps_t_at_one_and_says_so():
-  logits = np.tile([3.0, 0, 0, 0, 0, 0], (10, 1))
-  labels = np.zeros(10, np.int64)
+def test_an_eval_split_graded_all_right_matches_laplaces_rule_by_hand():
+  # Every row: score z on grade 0, the right one, and 0 on the other five. Its top
+  # probability exp(z/T) / (exp(z/T) + 5) equals Laplace's (n + 1) / (n + 2) where
+  # exp(z/T) = 5 (n + 1), so T = z / ln(5 (n + 1)) = 3 / ln 55 = 0.74862...
+  z, n = 3.0, 10
+  logits = np.tile([z, 0, 0, 0, 0, 0], (n, 1))
+  labels = np.zeros(n, np.int64)
   record = calibration.calibrate(logits, labels)
-  # Not the lower bound, which would make every probability about 1.
-  assert record['temperature'] == 1.0 and record['fitted'] is False
-  assert 'every eval frame is graded right' in record['reason']
-  assert record['eval_nll_after'] == record['eval_nll_before'] == pytest.approx(
-      _nll_by_hand(logits, labels, 1), abs=1e-12)
+  assert record['temperature'] == pytest.approx(z / math.log(5 * (n + 1)), abs=1e-9)
+  assert record['fitted'] and record['objective'] == 'laplace' and record['reason'] is None
+  assert record['laplace_target'] == 11 / 12
+  assert _softmax(logits / record['temperature'])[:, 0].mean() == pytest.approx(11 / 12,
+                                                                                abs=1e-9)
+  # Not the lower bound the NLL would run to, which makes every probability about 1.
+  assert record['temperature'] > 10 * calibration.BOUNDS[0]
+  assert record['eval_nll_after'] == pytest.approx(_nll_by_hand(logits, labels,
+                                                                record['temperature']))
   with pytest.raises(ValueError, match='every eval frame is graded right'):
     calibration.fit_temperature(logits, labels)
   empty = calibration.calibrate(np.zeros((0, 6)), np.zeros(0, np.int64))
   assert (empty['temperature'], empty['fitted'], empty['reason']) == (1.0, False,
                                                                       'no eval frames')
   assert empty['eval_nll_before'] is None and empty['eval_frames'] == 0
+
+
+def test_laplaces_rule_on_varied_rows_equals_a_bisection_of_the_tests_own():
+  rng = np.random.default_rng(3)
+  labels = rng.integers(0, 6, 60)
+  logits = rng.uniform(0, 1, (60, 6))
+  logits[np.arange(60), labels] += rng.uniform(1.5, 9, 60)  # all right, by varied margins
+  target = 61 / 62
+
+  def mean_top(t):
+    return _softmax(logits / t).max(axis=1).mean()
+  low, high = 0.05, 20.0  # mean_top falls as t grows: bisect on it
+  for _ in range(200):
+    mid = (low + high) / 2
+    low, high = (mid, high) if mean_top(mid) > target else (low, mid)
+  record = calibration.calibrate(logits, labels)
+  assert record['objective'] == 'laplace'
+  assert record['temperature'] == pytest.approx((low + high) / 2, abs=1e-6)
+  # The objective is what makes this T: a T 1% off misses the target.
+  for off in (0.99, 1.01):
+    assert abs(mean_top(record['temperature'] * off) - target) > 1e-4
+
+
+def test_laplaces_rule_stops_at_a_bound_it_cannot_pass():
+  # Right by a hair: even T = 0.05 leaves the top probability near 1/6, under 11/12.
+  logits = np.tile([1e-3, 0, 0, 0, 0, 0], (10, 1))
+  record = calibration.calibrate(logits, np.zeros(10, np.int64))
+  assert record['temperature'] == calibration.BOUNDS[0] and record['objective'] == 'laplace'
+  # Sure of everything: even T = 20 leaves the top probability above 11/12: softened most.
+  sure = calibration.calibrate(np.tile([500.0, 0, 0, 0, 0, 0], (10, 1)),
+                               np.zeros(10, np.int64))
+  assert sure['temperature'] == calibration.BOUNDS[1] and sure['at_bound']
 
 
 def test_a_minimum_under_the_lower_bound_keeps_t_at_one():

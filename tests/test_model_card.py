@@ -107,8 +107,17 @@ def test_a_model_from_before_calibration_says_it_has_none():
   assert details['calibration'] == ["none: the probabilities are the network's own softmax"]
 
 
+def test_a_calibration_by_laplaces_rule_says_so():
+  model = {**MODEL, 'calibration': {**MODEL['calibration'], 'temperature': 0.36699,
+                                    'objective': 'laplace', 'laplace_target': 71 / 72}}
+  assert _details(model)['calibration'] == [
+      'temperature scaling on the eval split (70 frames, every one graded right, so T '
+      "matches their mean top probability to Laplace's 71/72 = 0.9861): T = 0.3670, eval "
+      'NLL 0.6123 before, 0.4877 after']
+
+
 def test_a_calibration_the_eval_split_could_not_fit_says_t_is_one_and_why():
-  reason = 'every eval frame is graded right, so the eval NLL has no minimum'
+  reason = 'no eval frames'
   model = {**MODEL, 'calibration': {**MODEL['calibration'], 'temperature': 1.0,
                                     'fitted': False, 'reason': reason}}
   details = markdown.table_rows(

@@ -111,8 +111,12 @@ def calibrate(logits: np.ndarray, labels: np.ndarray) -> dict:
           f'stays 1 on {record["eval_frames"]} eval frames, so the probabilities are the '
           'network\'s own softmax, not calibrated.', flush=True)
     return record
+  how = ''
+  if record['objective'] == 'laplace':
+    how = (f' (every one graded right: T sets their mean top probability to Laplace\'s '
+           f'{record["laplace_target"]:.4f})')
   print(f'[train] calibration: temperature {record["temperature"]:.4f} on '
-        f'{record["eval_frames"]} eval frames; eval NLL {record["eval_nll_before"]:.4f} '
+        f'{record["eval_frames"]} eval frames{how}; eval NLL {record["eval_nll_before"]:.4f} '
         f'before, {record["eval_nll_after"]:.4f} after', flush=True)
   if record['at_bound']:
     print(f'[train] WARNING: the temperature stopped at the upper bound of its search '

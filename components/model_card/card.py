@@ -98,6 +98,15 @@ def is_demo(facts: Facts) -> bool:
   return bool((facts.ingest or {}).get('sample_data'))
 
 
+def laplace_clause(record: dict) -> str:
+  """How ``T`` was chosen when every eval frame was right (``trainer.calibration``)."""
+  if record.get('objective') != 'laplace':
+    return ''
+  n = record['eval_frames']
+  return (f', every one graded right, so T matches their mean top probability to '
+          f'Laplace\'s {n + 1}/{n + 2} = {record["laplace_target"]:.4f}')
+
+
 def calibration(record: Optional[dict]) -> str:
   """The temperature and what it did to the eval NLL; a model exported before
   calibration, or whose eval split could not fit it, says so."""
@@ -106,9 +115,9 @@ def calibration(record: Optional[dict]) -> str:
   if record.get('fitted') is False:
     return (f'not fitted ({record["reason"]}; {record["eval_frames"]} eval frames): T = 1, '
             'the probabilities are the network\'s own softmax, not calibrated')
-  line = (f'temperature scaling on the eval split ({record["eval_frames"]} frames): '
-          f'T = {record["temperature"]:.4f}, eval NLL {record["eval_nll_before"]:.4f} '
-          f'before, {record["eval_nll_after"]:.4f} after')
+  line = (f'temperature scaling on the eval split ({record["eval_frames"]} frames'
+          f'{laplace_clause(record)}): T = {record["temperature"]:.4f}, eval NLL '
+          f'{record["eval_nll_before"]:.4f} before, {record["eval_nll_after"]:.4f} after')
   if record.get('at_bound'):
     line += ' (T stopped at the upper bound of its search)'
   return line
