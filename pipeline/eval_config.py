@@ -14,7 +14,8 @@ the overall accuracy (a cross-check of ours) and the per-grade one-vs-rest AUC.
 Grades absent from the manifest get no per-grade metric and no gate: their recall is
 undefined, and a gate on it could never pass.
 
-Calibration (ECE, Brier score, NLL) is measured at every level by the same metric. The
+Calibration (ECE, Brier score, NLL) is measured at every level by the same metric, and at
+frame level also before the Trainer's temperature (``uncalibrated_metric``). The
 referral rule is measured at subject level by ``referral_metric.ReferralMetric``: the
 coverage and the accuracy among the subjects it accepts.
 
@@ -30,7 +31,7 @@ from typing import Optional, Sequence
 
 import tensorflow_model_analysis as tfma
 
-from components.evaluation import patient_metrics, referral_metric
+from components.evaluation import patient_metrics, referral_metric, uncalibrated_metric
 from pipeline.options import Gates
 from preprocessing import contract
 from preprocessing.labels import NUM_GRADES
@@ -83,6 +84,10 @@ def build(gates: Gates, grades: Optional[Sequence[int]] = None) -> tfma.EvalConf
   for level in patient_metrics.LEVELS:
     for measure in patient_metrics.SCALAR_MEASURES + (patient_metrics.CONFUSION_MATRIX,):
       overall.append(_grading(level, measure, **gated.get(level, {}).get(measure, {})))
+  for measure in uncalibrated_metric.MEASURES:
+    overall.append(tfma.MetricConfig(class_name='UncalibratedMetric',
+                                     module=uncalibrated_metric.__name__,
+                                     config=f'"measure": "{measure}"'))
   referral_floors = {'coverage': gates.min_coverage,
                      'accepted_within_one_accuracy': gates.min_accepted_within_one}
   for measure in referral_metric.MEASURES:

@@ -253,3 +253,18 @@ def test_clustered_calibration_of_no_frames_is_nan():
   summary = cm_lib.clustered_calibration([], [], [], num_resamples=10)
   assert all(math.isnan(summary[name][field]) for name in cm_lib.CALIBRATION_MEASURES
              for field in ('value', 'ci_low', 'ci_high'))
+
+
+def test_the_uncalibrated_metric_reads_the_softmax_of_the_logits():
+  from tensorflow_model_analysis.metrics import metric_types
+  from components.evaluation import uncalibrated_metric
+  logits = np.log(np.array([0.5, 0.1, 0.1, 0.1, 0.1, 0.1])) * 2  # T = 2 of tests/fixed_model
+  element = metric_types.StandardMetricInputs(
+      labels=np.array([0]), predictions={'probabilities': np.full(6, 1 / 6), 'logits': logits})
+  np.testing.assert_allclose(uncalibrated_metric.own_probabilities(element, ''),
+                             np.array([25, 1, 1, 1, 1, 1]) / 30, atol=1e-12)
+  assert uncalibrated_metric.own_probabilities(metric_types.StandardMetricInputs(
+      labels=np.array([0]), predictions={'probabilities': np.full(6, 1 / 6)}), '') is None
+  beside = metric_types.StandardMetricInputs(
+      labels=np.array([0]), predictions={'candidate': {'logits': logits}})
+  assert uncalibrated_metric.own_probabilities(beside, 'candidate')[0] == pytest.approx(5 / 6)

@@ -74,6 +74,15 @@ FRAME_NLL = (20 * np.log(2) + 12 * np.log(10)) / 32
 #   bin 5: s2, s4 0.5 right, s7 0.5 wrong.
 #   ECE = (|1 - 0.34 - 2.3/7| + |2 - 0.8| + |2 - 1.5|) / 7 = 0.29020
 SUBJECT_ECE = (1 - 0.34 - 2.3 / 7 + 1.2 + 0.5) / 7
+# Before calibration: the model is saved with T = 2, so its logits are 2 ln p and its own
+# softmax is p^2 / sum p^2: top 0.25 / (0.25 + 5 * 0.01) = 5/6 on every frame (bin 8),
+# 20 of 32 right: ECE = 5/6 - 20/32 = 0.208333...; Brier: a right frame (1/6)^2 + 5/30^2,
+# a wrong one (5/6)^2 + (29/30)^2 + 4/30^2; NLL: -ln 5/6 right, -ln 1/30 wrong.
+TEMPERATURE = 2.0
+UNCALIBRATED_ECE = 5 / 6 - 20 / 32
+UNCALIBRATED_BRIER = (20 * ((1 / 6) ** 2 + 5 / 900)
+                      + 12 * ((5 / 6) ** 2 + (29 / 30) ** 2 + 4 / 900)) / 32
+UNCALIBRATED_NLL = (20 * np.log(6 / 5) + 12 * np.log(30)) / 32
 SUBJECT_CONFUSION = [[2, 0, 0, 0, 0, 0], [0, 1, 1, 0, 0, 0], [0, 0, 1, 0, 0, 0],
                      [0, 1, 0, 1, 0, 0], [0] * 6, [0] * 6]
 
@@ -121,7 +130,7 @@ def _evaluate(tmp_path, name, gates, frames=FRAMES, grades=PRESENT):
   model = standard_artifacts.Model()
   model.uri = str(tmp_path / 'model')
   if not os.path.exists(model.uri):
-    fixed_model.save(model.uri, rules=RULES)
+    fixed_model.save(model.uri, temperature=TEMPERATURE, rules=RULES)
   evaluation = standard_artifacts.ModelEvaluation()
   evaluation.uri = str(tmp_path / name / 'evaluation')
   blessing = standard_artifacts.ModelBlessing()
@@ -203,6 +212,17 @@ def test_calibration_at_every_level(at_true_values):
   for name in clinical_metrics.CALIBRATION_MEASURES:
     low, high = m[f'subject_{name}_ci_low'], m[f'subject_{name}_ci_high']
     assert low <= m[f'subject_{name}'] <= high and high > low, name
+
+
+def test_calibration_before_the_temperature_by_hand(at_true_values):
+  m = at_true_values['metrics']
+  assert m['frame_ece_uncalibrated'] == pytest.approx(UNCALIBRATED_ECE, abs=1e-6)
+  assert m['frame_brier_uncalibrated'] == pytest.approx(UNCALIBRATED_BRIER, abs=1e-6)
+  assert m['frame_nll_uncalibrated'] == pytest.approx(UNCALIBRATED_NLL, abs=1e-6)
+  # The served probabilities are softmax(logits / 2): the calibrated ECE is the 0.125 above.
+  assert m['frame_ece'] == pytest.approx(FRAME_ECE, abs=1e-12)
+  row = dict((r[0], r[1:]) for r in tables.level_rows(m))[tables.UNCALIBRATED_LABEL]
+  assert row == ['', '', f'{UNCALIBRATED_ECE:.3f}']
 
 
 def test_confusion_matrices_agree_with_the_metric_tables(at_true_values):

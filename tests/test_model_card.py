@@ -312,3 +312,14 @@ def test_the_evaluators_referral_measures_are_stated():
           ) in section
   assert 'Referral by' not in card.render(facts())  # not measured: not claimed
   assert tables.referral_line(metrics) in tables.metrics_table(metrics)
+
+
+def test_the_frame_ece_before_calibration_sits_under_the_ece():
+  text = card.render(facts(metrics={**_metrics(), 'frame_ece_uncalibrated': 0.0893}))
+  labels = [line.split('|')[1].strip() for line in text.splitlines()
+            if line.startswith('|') and '|' in line[1:]]
+  ece = labels.index('ECE (top-label, 10 bins)')
+  assert labels[ece + 1] == tables.UNCALIBRATED_LABEL
+  rows = markdown.table_rows(text, tables.LEVEL_HEADER)
+  assert rows[tables.UNCALIBRATED_LABEL] == ['', '', '0.089']
+  assert tables.UNCALIBRATED_LABEL not in card.render(facts())

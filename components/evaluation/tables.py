@@ -57,11 +57,22 @@ GRADE_HEADER = ('grade', 'subject recall [95% CI]', 'subj. prec.', 'frame recall
 ABSENT_GRADE = 'n/a: absent from the manifest'
 
 
+UNCALIBRATED_ECE = 'frame_ece_uncalibrated'  # components.evaluation.uncalibrated_metric
+UNCALIBRATED_LABEL = 'ECE at T=1 (uncalibrated)'
+
+
 def level_rows(metrics: Dict[str, float]) -> List[List[str]]:
-  """One row per measure: its subject value with the 95% CI, video and frame values."""
-  return [[label, format_value(metrics, 'subject_' + measure, ci=True),
-           format_value(metrics, 'video_' + measure), format_value(metrics, 'frame_' + measure)]
-          for measure, label in SUBJECT_MEASURES]
+  """One row per measure: its subject value with the 95% CI, video and frame values;
+  below the ECE, the frame ECE of the network's own softmax when it was measured, so the
+  table shows what the temperature did."""
+  rows = []
+  for measure, label in SUBJECT_MEASURES:
+    rows.append([label, format_value(metrics, 'subject_' + measure, ci=True),
+                 format_value(metrics, 'video_' + measure),
+                 format_value(metrics, 'frame_' + measure)])
+    if measure == 'ece' and UNCALIBRATED_ECE in metrics:
+      rows.append([UNCALIBRATED_LABEL, '', '', format_value(metrics, UNCALIBRATED_ECE)])
+  return rows
 
 
 def grade_rows(metrics: Dict[str, float], subject_matrix: Optional[np.ndarray] = None
