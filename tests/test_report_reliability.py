@@ -117,6 +117,13 @@ def test_a_report_whose_ece_differs_from_the_evaluators_warns(found):
   assert 'class="warning"' in html and 'differs from the Evaluator' in html
 
 
+def test_the_before_curve_is_checked_against_the_evaluators_uncalibrated_ece(found):
+  metrics = {'frame_ece': AFTER_ECE, 'frame_ece_uncalibrated': BEFORE_ECE}
+  assert reliability.agreement(found, metrics) is None
+  moved = {**metrics, 'frame_ece_uncalibrated': BEFORE_ECE + 1e-3}
+  assert 'frame_ece_uncalibrated recomputed' in reliability.agreement(found, moved)
+
+
 def test_the_temperature_comes_from_the_models_record(tmp_path):
   # pylint: disable=protected-access
   from components.evidence_report import component  # pylint: disable=g-import-not-at-top

@@ -101,18 +101,26 @@ def bin_rows(found: List[Curve]) -> List[List[str]]:
   return rows
 
 
+EVALUATOR_KEYS = {AFTER: 'frame_ece', SERVED: 'frame_ece',
+                  BEFORE: 'frame_ece_uncalibrated'}  # components.evaluation.uncalibrated_metric
+
+
 def agreement(found: List[Curve], metrics: Dict[str, float]) -> Optional[str]:
-  """None when the served probabilities' ECE recomputed here (the last curve) equals
-  the Evaluator's ``frame_ece``,
-  else a warning (the diagram would not show what was judged)."""
-  evaluator = metrics.get('frame_ece')
-  mine = found[-1].summary['ece']['value']
-  if evaluator is None:
+  """None when every curve's frame ECE recomputed here equals the Evaluator's (the
+  served probabilities' ``frame_ece``; the "before" curve's ``frame_ece_uncalibrated``
+  where the Evaluator measured it), else a warning (the diagram would not show what was
+  judged)."""
+  if metrics.get('frame_ece') is None:
     return 'the Evaluator computed no frame_ece to compare with'
-  if abs(evaluator - mine) <= AGREEMENT or (np.isnan(evaluator) and np.isnan(mine)):
-    return None
-  return (f'the frame ECE recomputed from this report\'s predictions ({mine:.6f}) differs '
-          f'from the Evaluator\'s ({evaluator:.6f})')
+  for curve in found:
+    key = EVALUATOR_KEYS[curve.name]
+    evaluator, mine = metrics.get(key), curve.summary['ece']['value']
+    if evaluator is None or abs(evaluator - mine) <= AGREEMENT or (
+        np.isnan(evaluator) and np.isnan(mine)):
+      continue
+    return (f'the {key} recomputed from this report\'s predictions ({mine:.6f}) differs '
+            f'from the Evaluator\'s ({evaluator:.6f})')
+  return None
 
 
 def temperature_line(temperature: Optional[float]) -> str:
