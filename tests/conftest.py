@@ -3,6 +3,7 @@ import os
 import sys
 
 import numpy as np
+import PIL.Image
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,6 +43,26 @@ def astronaut():
 def no_face_images():
   import skimage.data
   return {'coffee': skimage.data.coffee(), 'chelsea': skimage.data.chelsea()}
+
+
+@pytest.fixture(scope='session')
+def unseen_faces():
+  """Real faces of people the demo data never shows, as RGB face crops of any size:
+  Grace Hopper (a public-domain US Navy portrait that matplotlib ships as sample data),
+  cropped by the one crop path, and five faces of scikit-image's LFW subset (25 px
+  grey crops of Labeled Faces in the Wild)."""
+  import matplotlib.cbook
+  import skimage.data
+  from preprocessing import faces
+  with matplotlib.cbook.get_sample_data('grace_hopper.jpg') as f:
+    hopper = np.asarray(PIL.Image.open(f).convert('RGB'))
+  box = faces.detect_face(hopper)
+  assert box is not None, 'dlib finds no face in grace_hopper.jpg'
+  crop, _ = faces.square_crop(hopper, box)
+  lfw = skimage.data.lfw_subset()[:5]  # the subset's first 100 images are faces
+  return {'grace_hopper': crop, **{
+      f'lfw_{i}': np.repeat((np.clip(face, 0, 1) * 255).round().astype(np.uint8)[..., None],
+                            3, axis=2) for i, face in enumerate(lfw)}}
 
 
 def subject_frames(grade: int, n: int, seed: int = 0, size=(200, 160)):

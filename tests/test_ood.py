@@ -2,8 +2,9 @@
 worked by hand, its Ledoit-Wolf shrinkage by hand and against scikit-learn, a grade absent
 from the train split, a covariance that is singular without the shrinkage; then, on the
 tiny demo model trained by the Trainer itself, the served ``ood_score`` against the numpy
-core, faces under the threshold, non-faces over it (and not referred with the guard
-switched off), and what it does with blurred and darkened faces."""
+core, faces under the threshold, non-faces and faces of people it never saw over it (and
+not referred with the guard switched off), and what it does with blurred and darkened
+faces."""
 import contextlib
 import io
 import json
@@ -258,19 +259,43 @@ def test_faces_fall_under_the_threshold_and_non_faces_over_it(trained, no_face_i
   assert all(v > threshold for v in scores.values()), scores
 
 
+def _resized(faces):
+  return {name: _jpeg(cv2.resize(face, (SIZE, SIZE), interpolation=cv2.INTER_AREA))
+          for name, face in faces.items()}
+
+
+@pytest.mark.slow
+def test_faces_of_people_it_never_saw_go_over_it(trained, unseen_faces):
+  """The demo model learns one person's face (the astronaut, warped per grade), so any
+  other person is outside its data: Grace Hopper and five LFW faces are referred."""
+  threshold = trained['info']['ood']['threshold']
+  others = _resized(unseen_faces)
+  served = _served(trained, list(others.values()))
+  scores = dict(zip(others, served[contract.OUTPUT_OOD_SCORE]))
+  print(f'ood_score of unseen people, threshold {threshold:.2f}: '
+        + ', '.join(f'{k} {v:.2f}' for k, v in scores.items()))
+  assert all(v > threshold for v in scores.values()), scores
+  rules = referral.Rules.from_model(trained['info'])
+  for probabilities, score in zip(served[contract.OUTPUT_PROBABILITIES], scores.values()):
+    assert referral.OUT_OF_DISTRIBUTION in _refer(probabilities, score, rules).refer_reasons
+
+
 def _refer(probabilities, score, rules):
   """The rule's decision on one still (one frame, one face)."""
   return referral.decide(probabilities, [score], faces_found=1, frames_sampled=1, rules=rules)
 
 
 @pytest.mark.slow
-def test_without_the_guard_the_non_faces_are_not_referred_as_unlike(trained, no_face_images):
-  """The test above depends on the guard: the same crops, through the same rule with the
-  guard switched off (a model's rules without ``ood_threshold``), are not referred as out
-  of distribution, and are referred at all only for low confidence."""
+def test_without_the_guard_the_non_faces_are_not_referred_as_unlike(trained, no_face_images,
+                                                                    unseen_faces):
+  """The tests above depend on the guard: the same crops (non-faces and unseen people),
+  through the same rule with the guard switched off (a model's rules without
+  ``ood_threshold``), are not referred as out of distribution, and are referred at all
+  only for low confidence."""
   guarded = referral.Rules.from_model(trained['info'])
   unguarded = referral.Rules(**{**guarded.as_dict(), 'ood_threshold': None})
-  served = _served(trained, list(_non_faces(no_face_images).values()))
+  served = _served(trained, list(_non_faces(no_face_images).values())
+                   + list(_resized(unseen_faces).values()))
   for probabilities, score in zip(served[contract.OUTPUT_PROBABILITIES],
                                   served[contract.OUTPUT_OOD_SCORE]):
     with_guard = _refer(probabilities, score, guarded)
