@@ -40,7 +40,7 @@ def found():
 def test_before_is_the_softmax_of_the_logits_and_after_what_the_model_serves(found):
   before, after = found
   assert (before.name, after.name) == (reliability.BEFORE, reliability.AFTER)
-  np.testing.assert_allclose(reliability.softmax(FRAMES.logits)[0, :2], [0.25 / 0.3, 0.01 / 0.3],
+  np.testing.assert_allclose(clinical_metrics.softmax(FRAMES.logits)[0, :2], [0.25 / 0.3, 0.01 / 0.3],
                              rtol=0, atol=TOL)
   assert abs(after.summary['ece']['value'] - AFTER_ECE) < TOL
   assert abs(before.summary['ece']['value'] - BEFORE_ECE) < TOL
@@ -49,7 +49,7 @@ def test_before_is_the_softmax_of_the_logits_and_after_what_the_model_serves(fou
 
 
 def test_bins_are_clinical_metrics_sums(found):
-  for curve, probs in zip(found, (reliability.softmax(FRAMES.logits), AFTER_P)):
+  for curve, probs in zip(found, (clinical_metrics.softmax(FRAMES.logits), AFTER_P)):
     sums = clinical_metrics.calibration_sums(FRAMES.labels, probs)
     for got, want in zip(curve.sums, sums):
       np.testing.assert_array_equal(got, want)

@@ -47,6 +47,15 @@ def object_ids(entity_ids) -> np.ndarray:
   return out
 
 
+def softmax(logits) -> np.ndarray:
+  """Row-wise softmax of [n, grades] scores (or one row of them), the row maximum taken
+  out so that large scores do not overflow: a model's own probabilities, before ``T``."""
+  shifted = np.asarray(logits, np.float64)
+  shifted = shifted - shifted.max(axis=-1, keepdims=True)
+  exp = np.exp(shifted)
+  return exp / exp.sum(axis=-1, keepdims=True)
+
+
 def _as_probabilities(probabilities, n: int) -> np.ndarray:
   probs = np.asarray(probabilities, dtype=np.float64)
   if probs.size == 0 and probs.ndim < 2:

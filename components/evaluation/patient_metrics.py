@@ -130,6 +130,15 @@ def entity_id(element, level: str):
   return value
 
 
+def model_outputs(element: metric_types.StandardMetricInputs, model_name: str):
+  """The signature's whole output dict of one example (TFMA keys it by model name when
+  it evaluates a candidate beside a baseline); None when the model returns one tensor."""
+  outputs = element.predictions
+  if model_name and isinstance(outputs, dict) and model_name in outputs:
+    outputs = outputs[model_name]
+  return outputs if isinstance(outputs, dict) else None
+
+
 def graded_rows(element: metric_types.StandardMetricInputs, key: metric_types.MetricKey,
                 eval_config) -> Iterator[Tuple[int, np.ndarray]]:
   """(true grade, the six probabilities) of each of ``element``'s rows for ``key``'s

@@ -23,7 +23,7 @@ from tensorflow_model_analysis.metrics import metric_types, metric_util
 
 from components.evaluation import referral_metrics
 from components.evaluation.patient_metrics import (ID_FEATURES, NUM_RESAMPLES, entity_id,
-                                                  graded_rows)
+                                                  graded_rows, model_outputs)
 from preprocessing import contract, referral
 from preprocessing.labels import NUM_GRADES
 
@@ -81,10 +81,8 @@ def guard_outputs(element: metric_types.StandardMetricInputs, model_name: str):
   """(ood score, rules row) of one example from the signature's whole output dict (TFMA
   keys it by model name when it evaluates a candidate beside a baseline); (NaN, the
   default rules' row) for a model without them."""
-  outputs = element.predictions
-  if model_name and isinstance(outputs, dict) and model_name in outputs:
-    outputs = outputs[model_name]
-  if not isinstance(outputs, dict) or contract.OUTPUT_REFERRAL_RULES not in outputs:
+  outputs = model_outputs(element, model_name)
+  if outputs is None or contract.OUTPUT_REFERRAL_RULES not in outputs:
     return float('nan'), np.asarray(referral.Rules().as_row())
   ood = np.asarray(outputs.get(contract.OUTPUT_OOD_SCORE, np.nan), np.float64).reshape(-1)
   rules = np.asarray(outputs[contract.OUTPUT_REFERRAL_RULES], np.float64).reshape(-1)

@@ -17,7 +17,7 @@ import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
 
 from components.evaluation import clinical_metrics
-from components.evaluation.patient_metrics import graded_rows
+from components.evaluation.patient_metrics import graded_rows, model_outputs
 from preprocessing import contract
 
 MEASURES = clinical_metrics.CALIBRATION_MEASURES
@@ -48,10 +48,7 @@ def _computations(name: str, measure: str, eval_config=None, model_name: str = '
                                example_weighted=example_weighted)
 
   def pick(metrics: Dict[metric_types.MetricKey, Any]) -> Dict[metric_types.MetricKey, Any]:
-    sums = metrics[sums_key]
-    if sums is None:
-      return {key: float('nan')}
-    return {key: float(clinical_metrics.calibration_from_sums(sums)[measure])}
+    return {key: float(clinical_metrics.calibration_from_sums(metrics[sums_key])[measure])}
 
   return [
       metric_types.MetricComputation(keys=[sums_key], preprocessors=None,
@@ -63,41 +60,36 @@ def _computations(name: str, measure: str, eval_config=None, model_name: str = '
 def own_probabilities(element: metric_types.StandardMetricInputs, model_name: str):
   """``softmax(logits)`` of one example from the signature's whole output dict (keyed by
   model name beside a baseline); None for a model without ``logits``."""
-  outputs = element.predictions
-  if model_name and isinstance(outputs, dict) and model_name in outputs:
-    outputs = outputs[model_name]
-  if not isinstance(outputs, dict) or contract.OUTPUT_LOGITS not in outputs:
+  outputs = model_outputs(element, model_name)
+  if outputs is None or contract.OUTPUT_LOGITS not in outputs:
     return None
-  logits = np.asarray(outputs[contract.OUTPUT_LOGITS], np.float64).reshape(-1)
-  shares = np.exp(logits - logits.max())
-  return shares / shares.sum()
+  return clinical_metrics.softmax(np.asarray(outputs[contract.OUTPUT_LOGITS]).reshape(-1))
 
 
 class _SumsCombiner(beam.CombineFn):
-  """The calibration sums of the frames' own probabilities; None while no frame had
-  ``logits``."""
+  """The calibration sums of the frames' own probabilities (none for a model without
+  ``logits``, whose measures are then NaN)."""
 
   def __init__(self, key: metric_types.MetricKey, eval_config):
     self._key = key
     self._eval_config = eval_config
 
   def create_accumulator(self):
-    return None
+    return clinical_metrics.calibration_sums([], [])
 
   def add_input(self, accumulator, element: metric_types.StandardMetricInputs):
     probs = own_probabilities(element, self._key.model_name)
     if probs is None:
       return accumulator
     for grade, _ in graded_rows(element, self._key, self._eval_config):
-      sums = clinical_metrics.calibration_sums([grade], [probs])
-      accumulator = sums if accumulator is None else accumulator.merged(sums)
+      accumulator = accumulator.merged(clinical_metrics.calibration_sums([grade], [probs]))
     return accumulator
 
   def merge_accumulators(self, accumulators):
-    merged = None
+    accumulators = iter(accumulators)
+    merged = next(accumulators)
     for acc in accumulators:
-      if acc is not None:
-        merged = acc if merged is None else merged.merged(acc)
+      merged = merged.merged(acc)
     return merged
 
   def extract_output(self, accumulator):

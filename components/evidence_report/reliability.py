@@ -38,21 +38,13 @@ class Curve(NamedTuple):
   summary: Dict[str, dict]  # clinical_metrics.clustered_calibration
 
 
-def softmax(logits) -> np.ndarray:
-  """Row-wise softmax, the row maximum taken out so that large scores do not overflow."""
-  shifted = np.asarray(logits, np.float64)
-  shifted = shifted - shifted.max(axis=1, keepdims=True)
-  exp = np.exp(shifted)
-  return exp / exp.sum(axis=1, keepdims=True)
-
-
 def curves(frames: Frames, num_resamples: int = 2000) -> List[Curve]:
   """Before and after calibration when the frames carry logits, else the served
   probabilities alone."""
   if frames.logits is None:
     scored = [(SERVED, frames.probabilities)]
   else:
-    scored = [(BEFORE, softmax(frames.logits)), (AFTER, frames.probabilities)]
+    scored = [(BEFORE, clinical_metrics.softmax(frames.logits)), (AFTER, frames.probabilities)]
   return [Curve(name, clinical_metrics.calibration_sums(frames.labels, probs),
                 clinical_metrics.clustered_calibration(frames.subjects, frames.labels, probs,
                                                        num_resamples))
@@ -101,8 +93,7 @@ def bin_rows(found: List[Curve]) -> List[List[str]]:
   return rows
 
 
-EVALUATOR_KEYS = {AFTER: 'frame_ece', SERVED: 'frame_ece',
-                  BEFORE: 'frame_ece_uncalibrated'}  # components.evaluation.uncalibrated_metric
+EVALUATOR_KEYS = {AFTER: 'frame_ece', SERVED: 'frame_ece', BEFORE: tables.UNCALIBRATED_ECE}
 
 
 def agreement(found: List[Curve], metrics: Dict[str, float]) -> Optional[str]:
