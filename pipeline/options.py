@@ -20,6 +20,7 @@ import dataclasses
 import json
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
+from components.serving_check import settings as serving_check
 from components.video_ingest import limits as limits_lib, splits, workers
 from pipeline import configs
 from preprocessing import labels
@@ -307,14 +308,20 @@ def per_grade(values: Sequence[float], field: str) -> List[float]:
 @dataclasses.dataclass(frozen=True)
 class ServingOptions:
   """Where the Pusher puts a blessed model: ``serving_dir/model_name/<version>``.
-  ``serving_dir`` None: the runner's default (locally PIPELINE_ROOT/serving)."""
+  ``serving_dir`` None: the runner's default (locally PIPELINE_ROOT/serving).
+  ``max_p99_ms``: the ServingCheck's limits on the 99th-percentile latency of a request
+  at batch 1 and at batch 32, in milliseconds; over either, the model is not pushed."""
   model_name: str = DEFAULT_MODEL_NAME
   serving_dir: Optional[str] = None
+  max_p99_ms: Tuple[float, float] = serving_check.Settings().max_p99_ms
 
   def __post_init__(self):
     if not self.model_name or '/' in self.model_name:
       raise ValueError(f'--model-name must be a non-empty name without "/", '
                        f'got {self.model_name!r}')
+    if len(self.max_p99_ms) != 2 or not all(float(m) > 0 for m in self.max_p99_ms):
+      raise ValueError(f'--max-p99-ms takes two limits > 0 (batch 1, batch 32) in '
+                       f'milliseconds, got {list(self.max_p99_ms)}')
 
   @staticmethod
   def add_args(parser, serving_dir_required: bool = False) -> None:
@@ -323,10 +330,17 @@ class ServingOptions:
     parser.add_argument('--serving-dir', required=serving_dir_required, default=None,
                         help='push destination' + ('' if serving_dir_required else
                                                    ' (default PIPELINE_ROOT/serving)'))
+    default = serving_check.Settings().max_p99_ms
+    parser.add_argument('--max-p99-ms', nargs=2, type=float, metavar=('BATCH_1', 'BATCH_32'),
+                        default=list(default),
+                        help="the ServingCheck's limits on a request's 99th-percentile "
+                             'latency at batch 1 and 32, in ms; over either, the model is not '
+                             f'pushed (default {default[0]:g} {default[1]:g})')
 
   @classmethod
   def from_args(cls, args: argparse.Namespace) -> 'ServingOptions':
-    return cls(model_name=args.model_name, serving_dir=args.serving_dir)
+    return cls(model_name=args.model_name, serving_dir=args.serving_dir,
+               max_p99_ms=tuple(args.max_p99_ms))
 
 
 # --- runtime (Beam, cache) -----------------------------------------------------------

@@ -14,6 +14,7 @@ from components.anomaly_gate import AnomalyGate
 from components.curated_schema import CuratedSchema
 from components.evidence_report import EvidenceReporter
 from components.model_card import CardPusher, ModelCardWriter
+from components.serving_check import ServingCheck
 from components.video_ingest import VideoIngest
 from pipeline import eval_config
 from pipeline.options import DataOptions, Gates, ModelOptions, ServingOptions
@@ -40,7 +41,7 @@ def create_pipeline(
     trainer_resources: Optional[Any] = None,
 ) -> tfx.dsl.Pipeline:
   """Ingest -> statistics -> schema -> validation -> Trainer -> Evaluator -> model card
-  -> Pusher, then the evidence report.
+  and serving check -> Pusher, then the evidence report.
 
   The options (``pipeline.options``) are the runner-independent choices; the rest is
   the runner's: names and paths, Beam's options, the metadata store, resources.
@@ -107,15 +108,21 @@ def create_pipeline(
           examples=ingest.outputs['examples'], model=trainer.outputs['model'],
           evaluation=evaluator.outputs['evaluation'], blessing=evaluator.outputs['blessing'],
           model_name=serving.model_name, split=EVAL_SPLIT)
+      # The blessed model proven in its serving runtime (a fresh process, its warmup
+      # requests, the Trainer's answers, latency); the Pusher pushes only what passed.
+      serving_check = ServingCheck(
+          model=trainer.outputs['model'], model_blessing=evaluator.outputs['blessing'],
+          max_p99_ms_batch_1=serving.max_p99_ms[0], max_p99_ms_batch_32=serving.max_p99_ms[1])
       pusher = CardPusher(
           model=trainer.outputs['model'],
           model_blessing=evaluator.outputs['blessing'],
+          infra_blessing=serving_check.outputs['blessing'],
           model_card=card.outputs['model_card'],
           push_destination=tfx.proto.PushDestination(
               filesystem=tfx.proto.PushDestination.Filesystem(
                   base_directory=os.path.join(serving.serving_dir,
                                               serving.model_name)))).with_id('Pusher')
-      components += [card, pusher]
+      components += [card, serving_check, pusher]
       pushed_model = pusher.outputs['pushed_model']
     # Every evaluated model gets its report, blessed or not, pushed or not (a frame
     # split's says it is inflated). With a Pusher the report follows it, whose output

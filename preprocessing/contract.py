@@ -72,3 +72,17 @@ OUTPUT_GRADE = 'grade'                  # [n] the argmax grade's name
 OUTPUT_REFERRAL_RULES = 'referral_rules'  # [n, 4] float32
 REFERRAL_RULE_FIELDS = ('ood_threshold', 'max_ood_share', 'min_confidence', 'min_faces')
 OUTPUT_HEATMAPS = 'heatmaps'            # [n, size, size] Grad-CAM of the argmax grade, 0-1
+
+# Every exported SavedModel carries TF Serving's warmup file: a TFRecord of PredictionLogs,
+# one request per signature above, with WARMUP_CROPS real crops each (preprocessing/warmup.py).
+# TF Serving replays it when it loads a version; the name and folder are TF Serving's own
+# (WarmupConsts::kRequestsFileName under assets.extra). Beside it, the responses the
+# Trainer computed for the same requests in its own process, which the ServingCheck
+# (components/serving_check) compares with a fresh process's: a TFRecord of
+# PredictResponses, record i answering request i.
+WARMUP_FILE = 'assets.extra/tf_serving_warmup_requests'
+WARMUP_RESPONSES_FILE = 'assets.extra/warmup_expected_responses'
+WARMUP_CROPS = 4
+# The input each signature takes, as the warmup requests fill it.
+SIGNATURE_INPUTS = {SERVING_DEFAULT: INPUT_EXAMPLES, SERVING_IMAGES: INPUT_IMAGES,
+                    SERVING_EXPLAIN: INPUT_IMAGES}

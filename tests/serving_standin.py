@@ -19,6 +19,13 @@ unknown input name, a bad base64 string, a wrong dtype, bytes that are not an im
 JSON strings reach the model as their UTF-8 bytes, as in TF Serving), and more rows than
 the batching config's ``max_batch_size``. Every request is recorded so that tests can check
 what went over the wire.
+
+At load, each version replays its ``assets.extra/tf_serving_warmup_requests`` as TF Serving
+does (servables/tensorflow/saved_model_warmup_util.cc and saved_model_warmup.cc): read as an
+uncompressed TFRecord of ``PredictionLog``s, each predict request run as a Predict call
+(with the checks above), at most 1000 records; a file that is not a TFRecord, a record that
+is not a PredictionLog, or a request that fails stops that version's load, which then is not
+served and reports state END with the error, as TF Serving's model status does.
 """
 import base64
 import binascii
@@ -37,7 +44,7 @@ import tensorflow as tf
 from google.protobuf import json_format
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
-from tensorflow_serving.apis import (get_model_status_pb2, predict_pb2,
+from tensorflow_serving.apis import (get_model_status_pb2, predict_pb2, prediction_log_pb2,
                                      prediction_service_pb2_grpc)
 
 # model_servers/http_rest_api_util.cc
@@ -62,9 +69,23 @@ class Refused(Exception):
     self.message = message
 
 
+# servables/tensorflow/saved_model_warmup_util.h, WarmupConsts
+WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
+MAX_WARMUP_RECORDS = 1000
+
+
+class LoadFailed(Exception):
+  """A version TF Serving would not load: its status code and message."""
+
+  def __init__(self, code: grpc.StatusCode, message: str):
+    super().__init__(message)
+    self.code = code
+    self.message = message
+
+
 class Servable:
   """One version of the model: its signature_defs as TF Serving reads them, and the loaded
-  SavedModel whose signatures answer."""
+  SavedModel whose signatures answer, warmed up by its warmup file."""
 
   def __init__(self, path: str, version: int):
     with open(os.path.join(path, 'saved_model.pb'), 'rb') as f:
@@ -73,6 +94,86 @@ class Servable:
     self.signature_defs = graph.signature_def
     self.loaded = tf.saved_model.load(path, tags=['serve'])
     self.version = version
+    self.warmup_requests = self._warm_up(os.path.join(path, WARMUP_FILE))
+
+  def _warm_up(self, path: str) -> List[predict_pb2.PredictRequest]:
+    """RunSavedModelWarmup: replay every record; the requests replayed, in order."""
+    if not os.path.exists(path):
+      return []  # "No warmup data file found": optional in TF Serving
+    replayed = []
+    records = iter(tf.data.TFRecordDataset([path]))  # uncompressed, as RecordReader reads
+    while True:
+      try:
+        record = next(records).numpy()
+      except StopIteration:
+        return replayed
+      except tf.errors.DataLossError as err:
+        raise LoadFailed(grpc.StatusCode.DATA_LOSS, f'{err.message}. Please verify your warmup '
+                         'data is in TFRecord format.') from err
+      try:
+        log = prediction_log_pb2.PredictionLog.FromString(record)
+      except Exception as err:  # protobuf's DecodeError: ParseFromArray returned false
+        raise LoadFailed(grpc.StatusCode.INVALID_ARGUMENT, f'Failed to parse warmup record: '
+                         f'{record[:100]!r} from {path}') from err
+      kind = log.WhichOneof('log_type')
+      if kind == 'session_run_log':
+        raise LoadFailed(grpc.StatusCode.UNIMPLEMENTED, 'Unsupported log_type for warmup: '
+                         f'{kind}')
+      if kind in ('classify_log', 'regress_log', 'multi_inference_log'):
+        raise LoadFailed(grpc.StatusCode.UNIMPLEMENTED, f'stand-in: no warmup of {kind}')
+      if kind == 'predict_log':
+        request = log.predict_log.request
+        try:
+          run_predict(self, request.model_spec.signature_name, _request_tensors(request))
+        except Refused as refused:
+          raise LoadFailed(refused.code, refused.message) from refused
+        replayed.append(request)
+      if len(replayed) > MAX_WARMUP_RECORDS:
+        raise LoadFailed(grpc.StatusCode.INVALID_ARGUMENT, 'Number of warmup records exceeds '
+                         f'the maximum ({MAX_WARMUP_RECORDS}) at {path}')
+
+
+def _request_tensors(request: predict_pb2.PredictRequest) -> Dict[str, tf.Tensor]:
+  return {name: tf.constant(tf.make_ndarray(proto), dtype=tf.dtypes.as_dtype(proto.dtype))
+          for name, proto in request.inputs.items()}
+
+
+def run_predict(servable: Servable, signature_name: str, inputs: Dict[str, tf.Tensor],
+                max_batch_size: Optional[int] = None) -> Dict[str, np.ndarray]:
+  """servables/tensorflow/predict_util.cc RunPredict, then the session run."""
+  signature_name = signature_name or 'serving_default'
+  if signature_name not in servable.signature_defs:
+    raise Refused(grpc.StatusCode.FAILED_PRECONDITION,
+                  f'Serving signature key "{signature_name}" not found.')
+  expected = servable.signature_defs[signature_name].inputs
+  if len(inputs) != len(expected):  # VerifyRequestInputsSize (our signatures have no defaults)
+    raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
+                  f'input size does not match signature: {len(inputs)}!={len(expected)} '
+                  f'len({{{",".join(sorted(inputs))}}}) != len({{{",".join(sorted(expected))}}}).'
+                  f' Sent extra: {{{",".join(sorted(set(inputs) - set(expected)))}}}. Missing '
+                  f'but required: {{{",".join(sorted(set(expected) - set(inputs)))}}}.')
+  for name in inputs:  # GetInputValues
+    if name not in expected:
+      raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
+                    f'input tensor alias not found in signature: {name}. Inputs expected to '
+                    f'be in the set {{{",".join(sorted(expected))}}}.')
+  for position, (name, tensor) in enumerate(sorted(inputs.items())):
+    if tensor.dtype.as_datatype_enum != expected[name].dtype:
+      raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
+                    f'Expects arg[{position}] to be {_type_name(expected[name].dtype)} but '
+                    f'{_type_name(tensor.dtype.as_datatype_enum)} is provided')
+    rows = tensor.shape[0] if tensor.shape.rank else 1
+    if max_batch_size is not None and rows > max_batch_size:
+      raise Refused(grpc.StatusCode.INVALID_ARGUMENT,  # TF's SharedBatchScheduler
+                    f'Task size {rows} is larger than maximum input batch size '
+                    f'{max_batch_size}')
+  try:
+    outputs = servable.loaded.signatures[signature_name](**inputs)
+  except tf.errors.OpError as err:
+    raise Refused(_STATUS_BY_NUMBER[err.error_code], err.message) from err
+  except (TypeError, ValueError) as err:  # a shape the signature cannot take
+    raise Refused(grpc.StatusCode.INVALID_ARGUMENT, str(err)) from err
+  return {name: value.numpy() for name, value in outputs.items()}
 
 
 class ModelServer:
@@ -82,8 +183,15 @@ class ModelServer:
   def __init__(self, base_path: str, model_name: str = 'palsy',
                labels: Optional[Dict[str, int]] = None, max_batch_size: Optional[int] = None):
     self.model_name = model_name
-    self.servables = {int(name): Servable(os.path.join(base_path, name), int(name))
-                      for name in os.listdir(base_path) if name.isdigit()}
+    # AspiredVersionsManager: a version that fails to load is not served; its status is END
+    # with the error.
+    self.servables: Dict[int, Servable] = {}
+    self.failed: Dict[int, LoadFailed] = {}
+    for name in sorted(n for n in os.listdir(base_path) if n.isdigit()):
+      try:
+        self.servables[int(name)] = Servable(os.path.join(base_path, name), int(name))
+      except LoadFailed as failed:
+        self.failed[int(name)] = failed
     self.labels = dict(labels or {})
     self.max_batch_size = max_batch_size
     self.rest_requests: List[dict] = []  # {'method', 'path', 'body'}
@@ -113,59 +221,34 @@ class ModelServer:
         raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
                       f'Unrecognized servable version label: {label}')
       version = self.labels[label]
-    if name != self.model_name or (version is not None and version not in self.servables):
+    if name != self.model_name or (version is not None and version not in self.servables) or (
+        version is None and not self.servables):
       request = f'Specific({name}, {version})' if version is not None else f'Latest({name})'
       raise Refused(grpc.StatusCode.NOT_FOUND, f'Servable not found for request: {request}')
     return self.servables[max(self.servables) if version is None else version]
 
   def predict(self, servable: Servable, signature_name: str,
               inputs: Dict[str, tf.Tensor]) -> Dict[str, np.ndarray]:
-    """servables/tensorflow/predict_util.cc RunPredict, then the session run."""
-    signature_name = signature_name or 'serving_default'
-    if signature_name not in servable.signature_defs:
-      raise Refused(grpc.StatusCode.FAILED_PRECONDITION,
-                    f'Serving signature key "{signature_name}" not found.')
-    expected = servable.signature_defs[signature_name].inputs
-    if len(inputs) != len(expected):  # VerifyRequestInputsSize (our signatures have no defaults)
-      raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                    f'input size does not match signature: {len(inputs)}!={len(expected)} '
-                    f'len({{{",".join(sorted(inputs))}}}) != len({{{",".join(sorted(expected))}}}).'
-                    f' Sent extra: {{{",".join(sorted(set(inputs) - set(expected)))}}}. Missing '
-                    f'but required: {{{",".join(sorted(set(expected) - set(inputs)))}}}.')
-    for name in inputs:  # GetInputValues
-      if name not in expected:
-        raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                      f'input tensor alias not found in signature: {name}. Inputs expected to '
-                      f'be in the set {{{",".join(sorted(expected))}}}.')
-    for position, (name, tensor) in enumerate(sorted(inputs.items())):
-      if tensor.dtype.as_datatype_enum != expected[name].dtype:
-        raise Refused(grpc.StatusCode.INVALID_ARGUMENT,
-                      f'Expects arg[{position}] to be {_type_name(expected[name].dtype)} but '
-                      f'{_type_name(tensor.dtype.as_datatype_enum)} is provided')
-      rows = tensor.shape[0] if tensor.shape.rank else 1
-      if self.max_batch_size is not None and rows > self.max_batch_size:
-        raise Refused(grpc.StatusCode.INVALID_ARGUMENT,  # TF's SharedBatchScheduler
-                      f'Task size {rows} is larger than maximum input batch size '
-                      f'{self.max_batch_size}')
-    try:
-      outputs = servable.loaded.signatures[signature_name](**inputs)
-    except tf.errors.OpError as err:
-      raise Refused(_STATUS_BY_NUMBER[err.error_code], err.message) from err
-    except (TypeError, ValueError) as err:  # a shape the signature cannot take
-      raise Refused(grpc.StatusCode.INVALID_ARGUMENT, str(err)) from err
-    return {name: value.numpy() for name, value in outputs.items()}
+    return run_predict(servable, signature_name, inputs, self.max_batch_size)
 
   def status(self, name: str, version: Optional[int], label: Optional[str]) -> str:
     """model_servers/get_model_status_impl.cc, written as http_rest_api_util.cc does."""
     if label is not None:
       version = self.servable(name, None, label).version
-    versions = sorted(self.servables, reverse=True) if version is None else [version]
-    if name != self.model_name or not set(versions) <= set(self.servables):
+    known = set(self.servables) | set(self.failed)
+    versions = sorted(known, reverse=True) if version is None else [version]
+    if name != self.model_name or not versions or not set(versions) <= known:
       raise Refused(grpc.StatusCode.NOT_FOUND,
                     f'Could not find any versions of model {name}' if version is None
                     else f'Could not find version {version} of model {name}')
     response = get_model_status_pb2.GetModelStatusResponse()
     for v in versions:
+      if v in self.failed:
+        status = response.model_version_status.add(
+            version=v, state=get_model_status_pb2.ModelVersionStatus.END)
+        status.status.error_code = self.failed[v].code.value[0]
+        status.status.error_message = self.failed[v].message
+        continue
       status = response.model_version_status.add(
           version=v, state=get_model_status_pb2.ModelVersionStatus.AVAILABLE)
       status.status.SetInParent()  # error_code OK
@@ -371,8 +454,7 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
       servable = self.server.servable(
           spec.name, spec.version.value if spec.HasField('version') else None,
           spec.version_label or None)
-      inputs = {name: tf.constant(tf.make_ndarray(proto), dtype=tf.dtypes.as_dtype(proto.dtype))
-                for name, proto in request.inputs.items()}
+      inputs = _request_tensors(request)
       outputs = self.server.predict(servable, spec.signature_name, inputs)
     except Refused as refused:
       context.abort(refused.code, refused.message)

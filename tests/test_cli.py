@@ -128,6 +128,15 @@ def test_run_parses_into_the_option_records():
   assert options.ServingOptions.from_args(args) == options.ServingOptions('p2', None)
 
 
+def test_the_serving_checks_latency_limits_parse_and_a_bad_one_fails():
+  from pipeline import options  # pylint: disable=g-import-not-at-top
+  args = cli.build_parser().parse_args(['run', '--manifest', 'm.csv', '--pipeline-root', 'r',
+                                        '--max-p99-ms', '500', '8000'])
+  assert options.ServingOptions.from_args(args).max_p99_ms == (500.0, 8000.0)
+  with pytest.raises(ValueError, match=r'--max-p99-ms takes two limits > 0'):
+    options.ServingOptions(max_p99_ms=(500.0, 0.0))
+
+
 def test_beam_workers_expands_before_the_beam_args_and_a_bad_spec_fails_at_once(capsys):
   from pipeline import options  # pylint: disable=g-import-not-at-top
   args = cli.build_parser().parse_args([

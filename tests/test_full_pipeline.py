@@ -30,6 +30,7 @@ from pipeline import configs
 from pipeline.cli import main as cli
 from pipeline.demo.sample_data import write_sample_data
 from pipeline.runners import artifacts
+from preprocessing import contract
 from preprocessing.labels import GRADES
 from tests import browser, markdown
 from tests.conftest import write_jpeg
@@ -158,6 +159,23 @@ def test_the_pushed_model_records_how_its_faces_were_cropped(runs):
                       'source_fps': {'meei': 3.0, 'yfp': 6.0}, 'default_fps': 3.0}
   with open(os.path.join(runs['first']['pushed_to'], 'assets.extra', 'palsy_model.json')) as f:
     assert json.load(f)['crop_settings'] == ingested
+
+
+def test_the_pushed_model_passed_the_serving_check_and_carries_its_warmup(runs):
+  """The ServingCheck proved the first model in a fresh process before it was pushed, and
+  the pushed version warms TF Serving up; the refused candidate was never loaded."""
+  first, second = runs['first'], runs['second']
+  assert first['serving_check']['passed'] is True and first['serving_check']['reason'] == ''
+  with open(first['serving_check']['report']) as f:
+    report = json.load(f)
+  assert set(report['max_difference']) == set(contract.SIGNATURES)
+  assert all(d <= 1e-5 for d in report['max_difference'].values())
+  assert set(report['latency_ms']) == set(contract.SIGNATURES)
+  for name in (contract.WARMUP_FILE, contract.WARMUP_RESPONSES_FILE):
+    assert os.path.exists(os.path.join(first['pushed_to'], name)), name
+  assert second['serving_check'] == {
+      **second['serving_check'], 'passed': False,
+      'reason': 'the Evaluator did not bless this model, so it was not checked'}
 
 
 def test_the_pushed_version_carries_its_model_card(runs):

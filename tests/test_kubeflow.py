@@ -42,6 +42,7 @@ def _options(manifest, output, *extra):
           '--dropout', '0.2', '--head', 'asymmetry', '--batch-size', '12',
           '--trainable-layers', '3', '--seed', '7',
           '--model-name', 'palsy-hb', '--serving-dir', 'gs://bucket/serving',
+          '--max-p99-ms', '800', '9000',
           '--min-accuracy', '0.55', '--min-class-recall', '0.1', '0.2', '0.3', '0.4', '0.5',
           '0.6', '--min-subject-balanced-accuracy', '0.45', '--min-subject-within-one', '0.85',
           '--min-subject-class-recall', '0.35', '--regression-tolerance', '0.02',
@@ -112,7 +113,8 @@ def test_the_package_parses_strictly_into_kubeflows_protos(compiled):
   assert {'VideoIngest', 'StatisticsGen', 'SchemaGen', 'ExampleValidator', 'AnomalyGate',
           'Trainer', 'latest_blessed_model_resolver-model-resolver',
           'latest_blessed_model_resolver-model-blessing-resolver', 'Evaluator',
-          'ModelCardWriter', 'Pusher', 'EvidenceReporter'} == set(spec.root.dag.tasks)
+          'ModelCardWriter', 'ServingCheck', 'Pusher', 'EvidenceReporter'} == set(
+              spec.root.dag.tasks)
 
 
 def test_tfxs_pipeline_job_parses_strictly_into_kubeflows_pipeline_job(tmp_path):
@@ -136,7 +138,7 @@ def test_the_trainer_alone_gets_the_gpus_and_the_gpu_image(compiled):
   assert trainer['image'] == 'registry/palsy-tfx-gpu:1'
   others = {name: e['container'] for name, e in executors.items()
             if name != 'Trainer_executor' and 'container' in e}
-  assert len(others) == 9  # every component but the Trainer; the resolver is no container
+  assert len(others) == 10  # every component but the Trainer; the resolver is no container
   assert {c['image'] for c in others.values()} == {'registry/palsy-tfx:1'}
   assert [name for name, c in others.items() if 'resources' in c] == []
 
@@ -165,7 +167,7 @@ def test_every_component_gets_the_beam_arguments(compiled):
   # (VideoIngest, StatisticsGen, the Evaluator, ...) build their Beam pipelines from them.
   containers = {name: e['container'] for name, e in _executors(compiled).items()
                 if 'container' in e}
-  assert len(containers) == 10
+  assert len(containers) == 11
   for name, container in containers.items():
     assert container['args'][-len(BEAM_ARGS):] == BEAM_ARGS, name
 
@@ -196,6 +198,25 @@ def test_the_serving_options_reach_the_card_and_the_pusher(compiled):
   assert _params(compiled, 'ModelCardWriter')['model_name'] == 'palsy-hb'
   destination = json.loads(_params(compiled, 'Pusher')['push_destination'])
   assert destination == {'filesystem': {'base_directory': 'gs://bucket/serving/palsy-hb'}}
+
+
+def test_the_pusher_takes_the_serving_checks_infra_blessing(compiled):
+  """The ServingCheck is in the package between the Evaluator and the Pusher, with the
+  latency limits given, and the Pusher's ``infra_blessing`` is its output."""
+  tasks = _tasks(compiled)
+  check_inputs = tasks['ServingCheck']['inputs']['artifacts']
+  assert check_inputs['model']['taskOutputArtifact'] == {'producerTask': 'Trainer',
+                                                         'outputArtifactKey': 'model'}
+  assert check_inputs['model_blessing']['taskOutputArtifact'] == {
+      'producerTask': 'Evaluator', 'outputArtifactKey': 'blessing'}
+  params = _params(compiled, 'ServingCheck')
+  assert (params['max_p99_ms_batch_1'], params['max_p99_ms_batch_32']) == (800, 9000)
+  assert params['tolerance'] == 1e-5 and params['latency_requests'] == 50
+  assert tasks['Pusher']['inputs']['artifacts']['infra_blessing']['taskOutputArtifact'] == {
+      'producerTask': 'ServingCheck', 'outputArtifactKey': 'blessing'}
+  assert 'ServingCheck' in tasks['Pusher']['dependentTasks']
+  executor = _executors(compiled)['ServingCheck_executor']['container']
+  assert 'components.serving_check.executor.Executor' in ' '.join(executor['args'])
 
 
 def _thresholds(eval_config):

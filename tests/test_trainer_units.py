@@ -188,6 +188,8 @@ def test_a_seeded_rerun_on_cpu_reproduces_the_model(tmp_path):
   from trainer import task  # pylint: disable=g-import-not-at-top
   path = _records(tmp_path, n=12)
   serialized = tf.constant([r.numpy() for r in tf.data.TFRecordDataset(path, 'GZIP')])
+  crops = [tf.train.Example.FromString(r.numpy()).features.feature['image'].bytes_list.value[0]
+           for r in tf.data.TFRecordDataset(path, 'GZIP')]
 
   def train(name, seed):
     out = tmp_path / name
@@ -201,6 +203,17 @@ def test_a_seeded_rerun_on_cpu_reproduces_the_model(tmp_path):
       calibrated = json.load(f)['calibration']  # fitted on the eval files, stored in the model
     assert calibrated['eval_frames'] == 12
     assert loaded.temperature.numpy() == np.float32(calibrated['temperature'])
+    # TF Serving's warmup requests carry real crops of the eval files, one per video (the
+    # records' videos are v0 v1 v2 v3 v0 ...), and the Trainer's answers to them.
+    from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=g-import-not-at-top
+    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in
+            tf.data.TFRecordDataset(str(out / 'serving' / 'assets.extra' /
+                                        'tf_serving_warmup_requests'))]
+    [images] = [tf.make_ndarray(log.predict_log.request.inputs['images']).tolist()
+                for log in logs if log.predict_log.request.model_spec.signature_name ==
+                'serving_images']
+    assert images == crops[:4]
+    assert (out / 'serving' / 'assets.extra' / 'warmup_expected_responses').exists()
     with open(out / 'run' / 'history.json') as f:
       return json.load(f)['loss'], probs
 

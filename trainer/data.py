@@ -113,3 +113,23 @@ def frames(file_patterns, image_size: int, normalisation: str, batch_size: int
   ds = records(file_patterns).map(parse, num_parallel_calls=AUTOTUNE).batch(batch_size)
   return ds.map(lambda x, y, v: (image_ops.normalise(x, normalisation), y, v),
                 num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+def warmup_crops(file_patterns, n: int, scan: int = 1000) -> List[bytes]:
+  """Up to ``n`` encoded crops for TF Serving's warmup file, as ingest stored them: from
+  different videos where the first ``scan`` examples hold that many, else the first
+  others. Real crops, so the warmup runs the decode and the face model on faces."""
+  features = {contract.IMAGE: tf.io.FixedLenFeature([], tf.string),
+              contract.VIDEO_ID: tf.io.FixedLenFeature([], tf.string)}
+  first, others, videos = [], [], set()
+  for serialized in records(file_patterns).take(scan):
+    ex = tf.io.parse_single_example(serialized, features)
+    video, image = ex[contract.VIDEO_ID].numpy(), ex[contract.IMAGE].numpy()
+    if video in videos:
+      others.append(image)
+    else:
+      videos.add(video)
+      first.append(image)
+    if len(first) >= n:
+      break
+  return (first + others)[:n]

@@ -21,15 +21,22 @@ exported without a guard. ``serving_default``, the signature TFMA evaluates, als
 every row, because the Evaluator sees only a signature's outputs and must refer the test
 subjects by the rule of the model it judges. Every name above is a constant of
 ``preprocessing.contract``, which the callers read too.
+
+Given ``warmup_crops``, the export also carries TF Serving's warmup file
+(``contract.WARMUP_FILE``: one request per signature with those crops, so a server is warm
+before its first client) and the responses this process computed for the same requests
+with the Keras model (``contract.WARMUP_RESPONSES_FILE``), which the ServingCheck compares
+with what a fresh process that loads the SavedModel answers (``preprocessing.warmup``).
+They are computed on the CPU, where TF Serving runs the model (kubeflow/serving/).
 """
 import json
 import posixpath
-from typing import Optional
+from typing import Callable, Dict, Optional, Sequence
 
 import keras
 import tensorflow as tf
 
-from preprocessing import contract, crop_settings, image_ops, referral
+from preprocessing import contract, crop_settings, image_ops, referral, warmup
 from preprocessing.labels import GRADES
 from trainer import gradcam, model as model_lib, ood
 
@@ -103,20 +110,41 @@ class ServingModule(tf.Module):
     return {**self._outputs(logits, features), contract.OUTPUT_HEATMAPS: heatmaps}
 
 
+def signatures(module: ServingModule) -> Dict[str, Callable]:
+  """The module's function behind each signature name of ``contract.SIGNATURES``."""
+  return {contract.SERVING_DEFAULT: module.serve_examples,
+          contract.SERVING_IMAGES: module.serve_images,
+          contract.SERVING_EXPLAIN: module.serve_explain}
+
+
+def write_warmup(module: ServingModule, export_dir: str, crops: Sequence[bytes]) -> None:
+  """The warmup requests for ``crops`` and this process's responses to them."""
+  logs = warmup.requests(crops)
+  functions = signatures(module)
+  with tf.device('/CPU:0'):
+    responses = [warmup.response(log.predict_log.request.model_spec.signature_name,
+                                 functions[log.predict_log.request.model_spec.signature_name](
+                                     **warmup.request_inputs(log.predict_log.request)))
+                 for log in logs]
+  warmup.write_records(posixpath.join(export_dir, contract.WARMUP_FILE), logs)
+  warmup.write_records(posixpath.join(export_dir, contract.WARMUP_RESPONSES_FILE), responses)
+
+
 def export(model: keras.Model, export_dir: str, image_size: int, normalisation: str,
            metadata: dict, temperature: float = 1.0, guard: Optional[ood.Guard] = None,
-           rules: referral.Rules = referral.Rules()) -> None:
+           rules: referral.Rules = referral.Rules(), warmup_crops: Sequence[bytes] = ()
+           ) -> None:
   """Save a SavedModel with its three signatures and ``palsy_model.json`` beside it.
   ``temperature``: the calibration's ``T``; 1 serves the network's own softmax.
   ``guard``: the out-of-distribution guard's constants; None scores every crop NaN.
-  ``rules``: the referral thresholds, for ``serving_default``'s ``referral_rules``."""
+  ``rules``: the referral thresholds, for ``serving_default``'s ``referral_rules``.
+  ``warmup_crops``: encoded face crops for the warmup file; none, no warmup file (the
+  ServingCheck then refuses the model)."""
   module = ServingModule(model, image_size, normalisation, temperature, guard, rules)
-  tf.saved_model.save(module, export_dir, signatures={
-      contract.SERVING_DEFAULT: module.serve_examples,
-      contract.SERVING_IMAGES: module.serve_images,
-      contract.SERVING_EXPLAIN: module.serve_explain,
-  })
+  tf.saved_model.save(module, export_dir, signatures=signatures(module))
   info_path = posixpath.join(export_dir, crop_settings.MODEL_INFO_FILE)
   tf.io.gfile.makedirs(posixpath.dirname(info_path))
   with tf.io.gfile.GFile(info_path, 'w') as f:
     json.dump(metadata, f, indent=2)
+  if warmup_crops:
+    write_warmup(module, export_dir, warmup_crops)

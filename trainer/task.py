@@ -7,7 +7,9 @@ eval split (``trainer.calibration``), the out-of-distribution guard on the train
 with its threshold on the eval split (``trainer.ood``), and the referral rule's
 confidence threshold on the eval videos (``trainer.referral_rules``). It exports the
 serving SavedModel with all three, plus TensorBoard logs, ``history.json`` and
-``training_curves.png``.
+``training_curves.png``. The SavedModel carries TF Serving's warmup file, made from a few
+eval-split crops (the train split's when the eval split is empty), and this process's
+responses to it, which the ServingCheck compares with a fresh process's.
 """
 import dataclasses
 import json
@@ -22,7 +24,7 @@ import tensorflow as tf
 
 from preprocessing.crop_settings import DEFAULT_IMAGE_SIZE
 from preprocessing.labels import GRADES
-from preprocessing import referral
+from preprocessing import contract, referral
 from trainer import calibration, data, devices, export, ood, presets, referral_rules
 from trainer.model import build_classifier, pooled_features, scores_function
 
@@ -213,6 +215,8 @@ def run_fn(fn_args) -> None:
   with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, 'history.json'), 'w') as f:
     json.dump(record, f, indent=2)
   plot_history(record, os.path.join(fn_args.model_run_dir, 'training_curves.png'))
+  crops = (data.warmup_crops(fn_args.eval_files, contract.WARMUP_CROPS)
+           or data.warmup_crops(fn_args.train_files, contract.WARMUP_CROPS))
   export.export(model, fn_args.serving_model_dir, image_size, preset.normalisation, {
       'preset': preset_name, 'head': preset.head,
       # Every field of the preset after the command line's overrides: the model card
@@ -235,5 +239,6 @@ def run_fn(fn_args) -> None:
       # referral rule's thresholds, which every route that grades applies.
       'ood': guarded, 'referral': rules,
   }, temperature=calibrated['temperature'], guard=guard,
-      rules=referral.Rules.from_model({'referral': rules}))
-  print(f'[train] exported {fn_args.serving_model_dir}', flush=True)
+      rules=referral.Rules.from_model({'referral': rules}), warmup_crops=crops)
+  print(f'[train] exported {fn_args.serving_model_dir}, with {len(crops)} crops in TF '
+        f'Serving\'s warmup requests for each signature', flush=True)

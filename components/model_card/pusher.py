@@ -6,7 +6,8 @@ and into the PushedModel artifact), with ``GetModelPath`` answering a staged cop
 model with the card added: so the card is in place before TFX copies ``saved_model.pb``,
 the file whose arrival tells TF Serving that a version is complete, and only a blessed
 model is ever staged. A card written after the push would land in a version that a
-server may already have loaded.
+server may already have loaded. With ``infra_blessing`` (the ServingCheck's
+InfraBlessing), TFX's own blessing check also refuses a model that did not pass it.
 """
 import os
 from typing import Dict, List, Optional
@@ -52,8 +53,9 @@ class CardPusher(base_component.BaseComponent):
 
   def __init__(self, model: types.BaseChannel, model_blessing: types.BaseChannel,
                push_destination: pusher_pb2.PushDestination,
-               model_card: Optional[types.BaseChannel] = None):
+               model_card: Optional[types.BaseChannel] = None,
+               infra_blessing: Optional[types.BaseChannel] = None):
     super().__init__(spec=CardPusherSpec(
         model=model, model_blessing=model_blessing, model_card=model_card,
-        push_destination=push_destination,
+        infra_blessing=infra_blessing, push_destination=push_destination,
         pushed_model=types.Channel(type=standard_artifacts.PushedModel)))

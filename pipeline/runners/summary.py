@@ -1,8 +1,8 @@
 """The run summary: read one finished run's outputs back from MLMD and print what a person
 wants to know after ``palsy-tfx run``: the data, whether the model was blessed (and if
 not, which thresholds failed), the grading metrics at frame, video and subject level with
-their confidence intervals, where the model was pushed, and where the run's evidence
-report is.
+their confidence intervals, whether the ServingCheck passed it (and if not, why), where
+the model was pushed, and where the run's evidence report is.
 
 Only the artifacts that *this* run produced (or took from the cache) are read: the
 outputs of the executions in the run's ``pipeline_run`` context. The newest artifact of
@@ -13,6 +13,7 @@ import os
 from ml_metadata.proto import metadata_store_pb2
 
 from components.evaluation import results, tables
+from components.serving_check.check import REPORT_FILE as SERVING_CHECK_REPORT
 from components.evidence_report.headline import (CONFUSION_PNG, REPORT_FILE, REPORT_TYPE,
                                                  read_headline)
 from components.video_ingest.summary import describe_test_split, format_summary, read_summary
@@ -51,11 +52,23 @@ def summarize(config: metadata_store_pb2.ConnectionConfig) -> dict:
     else:
       lines.append('Model NOT blessed; failed thresholds:')
       lines.extend(f'  - {line}' for line in outcome['failed_thresholds'])
+  if 'InfraBlessing' in artifacts:  # the ServingCheck's (components/serving_check)
+    infra = artifacts['InfraBlessing']
+    passed = bool(infra.custom_properties['blessed'].int_value)
+    reason = infra.custom_properties['reason'].string_value
+    outcome['serving_check'] = {'passed': passed, 'reason': reason,
+                                'report': os.path.join(infra.uri, SERVING_CHECK_REPORT)}
+    lines.append('Serving check PASSED: loads in a fresh process, answers its warmup requests '
+                 "as the Trainer did, within the latency limits" if passed else
+                 f'Serving check REFUSED: {reason}')
+    lines.append(f'  details: {outcome["serving_check"]["report"]}')
   if 'PushedModel' in artifacts:
     pushed = artifacts['PushedModel'].custom_properties
     if pushed['pushed'].int_value:
       outcome['pushed_to'] = pushed['pushed_destination'].string_value
       lines.append(f'Pushed for TF Serving: {outcome["pushed_to"]}')
+    elif outcome.get('blessed') and not outcome.get('serving_check', {}).get('passed', True):
+      lines.append('Nothing pushed (the serving check refused the model).')
     else:
       lines.append('Nothing pushed (model not blessed).')
   if REPORT_TYPE in artifacts:
