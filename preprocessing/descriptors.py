@@ -20,8 +20,8 @@ Per frame with a face:
 - ``contrast``: RMS contrast, the standard deviation of the grey levels over their mean,
   ``s / m`` (0 for a flat or black crop; 1 for a checkerboard of black and white).
 - ``sharpness``: the variance of the Laplacian of the grey levels over their variance,
-  ``var(L) / s²`` (0 for a flat crop, 64 for a one-pixel checkerboard: about the most
-  that fine detail gives). ``L`` is
+  ``var(L) / s²`` (0 for a flat crop, 64 for a one-pixel checkerboard; about 0.4 for the
+  synthetic faces of the tests at 48 px, less for larger crops of the same face). ``L`` is
   OpenCV's 3x3 Laplacian ``[[0, 1, 0], [1, -4, 1], [0, 1, 0]]`` (``cv2.Laplacian``,
   ``ksize=1``) of the grey levels 0..255 in float64, edges reflected
   (``BORDER_REFLECT_101``).
@@ -30,9 +30,9 @@ Contrast and sharpness are relative on purpose, so that each descriptor answers 
 cause: a darker room (every grey level scaled down, as less light does) moves
 ``brightness`` alone, where the plain standard deviation and Laplacian variance would fall
 with it (by the factor and its square); flatter lighting moves ``contrast``, a lens out of
-focus or a blurred recording ``sharpness``, a camera further away ``face_size``. Measured
-on the synthetic subjects of the tests (``tests/test_monitor.py``), each of those changes
-drifts its own descriptor and no other.
+focus or a blurred recording ``sharpness``, a camera further away ``face_size``. On the
+synthetic subjects of ``tests/test_monitor.py``, darker, blurred and more distant copies
+each drift their own descriptor and no other (flatter lighting was not tried).
 
 The crop is the stored JPEG, decoded: the very pixels the model is fed, at the crop size
 of the model's crop record (``CropSettings.size``, the same for its training data and its
