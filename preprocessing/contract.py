@@ -14,6 +14,7 @@ The Trainer exports the signatures below (``trainer/export.py``); TFMA evaluates
 
 The lowest floor of the package: it imports nothing of ours, so anything may import it.
 """
+import hashlib
 from typing import NamedTuple
 
 IMAGE = 'image'                # JPEG of the face crop
@@ -27,6 +28,12 @@ SIDE = 'side'                  # affected side, 'left', 'right' or empty
 FACE_BOX = 'face_box'          # [ymin, xmin, ymax, xmax] relative to the frame
 FACE_SCORE = 'face_score'      # detection score
 CROP_PADDED = 'crop_padded'    # fraction of the crop outside the frame
+# What the model saw (preprocessing.descriptors, the one function ingest and predict call):
+# palsy-tfx monitor compares the training split's with the graded inputs'.
+FACE_SIZE = 'face_size'        # sqrt(face box area / frame area), 0..1
+BRIGHTNESS = 'brightness'      # mean grey level of the crop, 0..255
+CONTRAST = 'contrast'          # RMS contrast: std / mean of the crop's grey levels, >= 0
+SHARPNESS = 'sharpness'        # var(3x3 Laplacian) / var(grey levels) of the crop, >= 0
 
 # Value kinds, as tf.train.Feature's lists and the schema's FeatureType name them.
 BYTES, INT, FLOAT = 'BYTES', 'INT', 'FLOAT'
@@ -53,7 +60,19 @@ FEATURES = (
     Feature(FACE_BOX, FLOAT, 4, True),
     Feature(FACE_SCORE, FLOAT, 1, True),
     Feature(CROP_PADDED, FLOAT, 1, True),
+    Feature(FACE_SIZE, FLOAT, 1, True),
+    Feature(BRIGHTNESS, FLOAT, 1, True),
+    Feature(CONTRAST, FLOAT, 1, True),
+    Feature(SHARPNESS, FLOAT, 1, True),
 )
+
+
+def features_fingerprint() -> str:
+  """A short digest of ``FEATURES``: VideoIngest's cache key carries it, so examples
+  written under another contract (a feature added, say) are made again rather than
+  read from the cache and refused by the schema."""
+  text = ';'.join(f'{f.name}:{f.kind}:{f.size}:{int(f.required)}' for f in FEATURES)
+  return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 # The serving contract.
 SERVING_DEFAULT = 'serving_default'   # input INPUT_EXAMPLES: serialized tf.Examples

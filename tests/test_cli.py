@@ -33,7 +33,7 @@ def _python(*args, verbose=False):
 @pytest.mark.parametrize('command', [[], ['run'], ['sample-data'], ['leakage'], ['headline'],
                                      ['predict'], ['kubeflow'], ['kubeflow', 'compile'],
                                      ['kubeflow', 'submit'], ['serving'],
-                                     ['serving', 'config']])
+                                     ['serving', 'config'], ['monitor']])
 def test_help_prints_usage_and_no_warnings(command):
   done = _python('-m', 'pipeline.cli.main', *command, '--help')
   assert done.stdout.startswith(f'usage: palsy-tfx {" ".join(command)}'.rstrip())

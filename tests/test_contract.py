@@ -16,7 +16,7 @@ from components import curated_schema
 from components.video_ingest import extract
 from components.video_ingest.work_list import Work
 from pipeline.pipeline import SCHEMA_FILE
-from preprocessing import contract, face_frames
+from preprocessing import contract, descriptors, face_frames
 from preprocessing.crop_settings import CropSettings
 from tests.conftest import write_jpeg
 
@@ -56,11 +56,14 @@ def example_features(example) -> dict:
 
 def test_contract_keys_are_the_constants_and_unique():
   names = [f.name for f in contract.FEATURES]
-  assert len(set(names)) == len(names) == 11
+  assert len(set(names)) == len(names) == 15
   assert set(names) == {contract.IMAGE, contract.LABEL, contract.SUBJECT_ID, contract.VIDEO_ID,
                         contract.FRAME_INDEX, contract.TIMESTAMP_MS, contract.SOURCE,
                         contract.SIDE, contract.FACE_BOX, contract.FACE_SCORE,
-                        contract.CROP_PADDED}
+                        contract.CROP_PADDED, contract.FACE_SIZE, contract.BRIGHTNESS,
+                        contract.CONTRAST, contract.SHARPNESS}
+  # The monitor's descriptors are all example features (preprocessing.descriptors).
+  assert set(descriptors.FRAME_KEYS) <= set(names)
 
 
 def test_schema_matches_the_contract():
@@ -92,3 +95,29 @@ def test_ingest_writes_exactly_the_contract(tmp_path, astronaut):
   assert feature[contract.SOURCE].bytes_list.value == [b'meei']
   assert feature[contract.SIDE].bytes_list.value == [b'left']
   assert list(feature[contract.FACE_BOX].float_list.value) == pytest.approx(found.relative_box())
+  seen = descriptors.of_frame(found)
+  for key in descriptors.FRAME_KEYS:
+    assert feature[key].float_list.value[0] == pytest.approx(seen[key], rel=1e-6), key
+
+
+def test_the_schema_bounds_the_descriptors():
+  """Values a real crop cannot take are anomalies: a face bigger than the frame, a grey
+  level outside 0..255, a negative contrast or sharpness."""
+  domains = {f.name: f.float_domain for f in read_schema().feature}
+  assert (domains[contract.FACE_SIZE].min, domains[contract.FACE_SIZE].max) == (0, 1)
+  assert (domains[contract.BRIGHTNESS].min, domains[contract.BRIGHTNESS].max) == (0, 255)
+  for key in (contract.CONTRAST, contract.SHARPNESS):
+    assert domains[key].HasField('min') and domains[key].min == 0
+    assert not domains[key].HasField('max')  # relative measures, unbounded in principle
+
+
+def test_the_contract_fingerprint_keys_the_ingest_cache():
+  from components.video_ingest.component import VideoIngest  # pylint: disable=g-import-not-at-top
+  fingerprint = contract.features_fingerprint()
+  assert VideoIngest('m.csv', 'f').exec_properties['example_contract'] == fingerprint
+  original = contract.FEATURES
+  try:
+    contract.FEATURES = original[:-1]
+    assert contract.features_fingerprint() != fingerprint
+  finally:
+    contract.FEATURES = original

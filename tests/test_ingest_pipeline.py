@@ -63,7 +63,7 @@ def test_example_contract(ingested, pseudonym_key):
     f = ex.features.feature
     assert set(f) == {'image', 'label', 'subject_id', 'video_id', 'frame_index',
                       'timestamp_ms', 'source', 'side', 'face_box', 'face_score',
-                      'crop_padded'}
+                      'crop_padded', 'face_size', 'brightness', 'contrast', 'sharpness'}
     image = tf.io.decode_jpeg(f['image'].bytes_list.value[0])
     assert image.shape == (IMAGE_SIZE, IMAGE_SIZE, 3)
     assert 0 <= f['label'].int64_list.value[0] <= 5
@@ -73,6 +73,9 @@ def test_example_contract(ingested, pseudonym_key):
     assert len(box) == 4 and 0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1
     assert f['face_score'].float_list.value[0] > 0
     assert 0 <= f['crop_padded'].float_list.value[0] < 1
+    assert 0 < f['face_size'].float_list.value[0] <= 1
+    assert 0 < f['brightness'].float_list.value[0] < 255
+    assert f['contrast'].float_list.value[0] > 0 and f['sharpness'].float_list.value[0] > 0
     assert f['frame_index'].int64_list.value[0] >= 0
     assert f['source'].bytes_list.value[0] in (b'meei', b'yfp', b'ck')
     assert f['side'].bytes_list.value[0] in (b'left', b'right', b'')

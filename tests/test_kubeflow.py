@@ -21,6 +21,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from components.video_ingest import limits
 from pipeline.cli import main as cli
 from pipeline.cli import kubeflow as kubeflow_cli
+from preprocessing import contract
 
 pytestmark = pytest.mark.slow  # compiles Kubeflow packages
 
@@ -180,7 +181,8 @@ def test_the_data_options_reach_ingest(compiled):
       'split_ratios': '[0.6, 0.25, 0.15]', 'image_size': 160, 'alignment': 'five_point',
       'split_by': 'subject', 'default_fps': 3.0, 'margin': 0.25, 'detect_width': 640,
       'media_limits': limits.MediaLimits().to_json(),
-      'segment_seconds': limits.DEFAULT_SEGMENT_S}
+      'segment_seconds': limits.DEFAULT_SEGMENT_S,
+      'example_contract': contract.features_fingerprint()}
   assert 'ImportSchemaGen' not in _tasks(compiled)  # --infer-schema: SchemaGen instead
 
 

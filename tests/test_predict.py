@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.predict import grade, output
-from preprocessing import referral
+from preprocessing import descriptors, referral
 from preprocessing.crop_settings import CropRecord, CropSettings
 from preprocessing.labels import GRADES
 from preprocessing.media_writer import write_video
@@ -145,8 +145,11 @@ def test_the_json_contract(media, tmp_path):
   assert (graded['frames_sampled'], graded['faces_found']) == (10, 6)
   assert len(graded['frames']) == 10
   for frame in graded['frames']:
-    assert set(frame) == {'timestamp_ms', 'face_box', 'probabilities', 'ood_score'}
+    assert set(frame) == {'timestamp_ms', 'face_box', 'probabilities', 'ood_score',
+                          'descriptors'}
     assert frame['ood_score'] is None
+    # What the model saw, for palsy-tfx monitor (preprocessing.descriptors).
+    assert (frame['descriptors'] is None) == (frame['face_box'] is None)
     assert isinstance(frame['timestamp_ms'], int)
     if frame['face_box'] is None:
       assert frame['probabilities'] is None
@@ -154,6 +157,9 @@ def test_the_json_contract(media, tmp_path):
       ymin, xmin, ymax, xmax = frame['face_box']
       assert 0 <= ymin < ymax <= 1 and 0 <= xmin < xmax <= 1
       assert len(frame['probabilities']) == 6
+      assert list(frame['descriptors']) == list(descriptors.FRAME_KEYS)
+      assert 0 < frame['descriptors']['face_size'] <= 1
+      assert 0 < frame['descriptors']['brightness'] < 255
   assert failed['error'] == 'no face found in the still'
   assert failed['grade'] is None and failed['probabilities'] is None
   assert (failed['frames_sampled'], failed['faces_found']) == (1, 0)
@@ -175,6 +181,8 @@ def test_the_frames_csv_has_one_row_per_sampled_frame(media, tmp_path):
   assert first['grade'] == 'normal' and with_face[1]['grade'] == 'mild'
   assert all(r['grade'] == '' and r['p_normal'] == '' for r in rows if not r['face_ymin'])
   assert all(r['ood_score'] == '' for r in rows)  # a model without the guard
+  assert float(first['sharpness']) > 0 and float(first['face_size']) > 0
+  assert all(r['brightness'] == '' for r in rows if not r['face_ymin'])
   assert rows[-1]['path'] == media['still.jpg'] and rows[-1]['timestamp_ms'] == '0'
 
 

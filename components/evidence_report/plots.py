@@ -29,6 +29,11 @@ def _png(fig) -> bytes:
   return buffer.getvalue()
 
 
+# For other pages that draw as this report does (pipeline/monitor/page.py): pyplot on the
+# Agg backend, and a figure as PNG bytes (closed after).
+pyplot, figure_png = _pyplot, _png
+
+
 def confusion_png(matrices: Dict[str, np.ndarray], test_split: str) -> bytes:
   """The frame and subject confusion matrices side by side, counts in the cells;
   ``test_split`` says in each title what the test split holds

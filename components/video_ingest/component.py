@@ -20,7 +20,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.video_ingest import (extract, manifest, progress, pseudonyms, segments,
                                     splits, summary, work_list, workers)
-from preprocessing import crop_settings, labels, storage
+from preprocessing import contract, crop_settings, labels, storage
 from preprocessing.stops import RunStopped
 
 EXAMPLES_KEY = 'examples'
@@ -56,6 +56,10 @@ class VideoIngestSpec(types.ComponentSpec):
       # Seconds per segment of a long video; absent: segments.DEFAULT_SEGMENT_S. A
       # segment restarts the face search, so it keys the cache too.
       'segment_seconds': ExecutionParameter(type=float, optional=True),
+      # preprocessing.contract.features_fingerprint(): examples of another contract (from
+      # before a feature was added) are made again, not read from the cache and then
+      # refused by the schema. Absent: runs from before it existed.
+      'example_contract': ExecutionParameter(type=str, optional=True),
   }
   INPUTS = {}
   OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
@@ -327,5 +331,6 @@ class VideoIngest(base_beam_component.BaseBeamComponent):
         alignment=alignment, split_by=split_by,
         media_limits=(media_limits or segments.MediaLimits()).to_json(),
         segment_seconds=float(segment_seconds),
+        example_contract=contract.features_fingerprint(),
         examples=types.Channel(type=standard_artifacts.Examples))
     super().__init__(spec=spec)

@@ -12,7 +12,8 @@ import apache_beam as beam
 import tensorflow as tf
 
 from components.video_ingest import progress, splits, work_list
-from preprocessing import contract, crop_settings, face_frames, faces, frames, logs, transient
+from preprocessing import (contract, crop_settings, descriptors, face_frames, faces, frames, logs,
+                           transient)
 from preprocessing.labels import GRADES
 
 STATS_TAG = 'stats'
@@ -31,8 +32,10 @@ def _floats(*v: float) -> tf.train.Feature:
 
 
 def make_example(found: face_frames.FaceFrame, work: work_list.Work) -> tf.train.Example:
-  """The example contract (``preprocessing.contract``; ``found`` has a face)."""
+  """The example contract (``preprocessing.contract``; ``found`` has a face), its
+  descriptors by ``preprocessing.descriptors``, as predict computes them."""
   crop, frame = found.crop, found.frame
+  seen = descriptors.of_frame(found)
   return tf.train.Example(features=tf.train.Features(feature={
       contract.IMAGE: _bytes(crop.jpeg),
       contract.LABEL: _ints(work.grade),
@@ -45,6 +48,7 @@ def make_example(found: face_frames.FaceFrame, work: work_list.Work) -> tf.train
       contract.FACE_BOX: _floats(*found.relative_box()),
       contract.FACE_SCORE: _floats(crop.box.score),
       contract.CROP_PADDED: _floats(crop.padded),
+      **{key: _floats(seen[key]) for key in descriptors.FRAME_KEYS if key != contract.FACE_SCORE},
   }))
 
 

@@ -11,6 +11,7 @@ import sys
 from pipeline import configs, options
 from pipeline.cli import errors
 from pipeline.cli import kubeflow as kubeflow_cli
+from pipeline.cli import monitor as monitor_cli
 from pipeline.cli import predict as predict_cli
 from pipeline.cli import serving as serving_cli
 from preprocessing import logs
@@ -168,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
   predict_cli.add_parser(sub, add_common)
   kubeflow_cli.add_parser(sub, add_common)
   serving_cli.add_parser(sub, add_common)
+  monitor_cli.add_parser(sub, add_common)
 
   # 'report' was its name before the HTML evidence report and the run summary took that
   # word; it stays as an alias so that scripts keep working.

@@ -11,13 +11,13 @@ clinician, and why (``preprocessing.referral``, with the thresholds the model ca
 file that cannot be graded gets an ``error`` and the others are still graded.
 """
 import dataclasses
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
 from components.evaluation import clinical_metrics
 from pipeline.predict.base import Grader, Scores
-from preprocessing import face_frames, frames, referral
+from preprocessing import descriptors, face_frames, frames, referral
 from preprocessing.crop_settings import CropRecord
 from preprocessing.labels import GRADES, NUM_GRADES
 
@@ -32,6 +32,9 @@ class FrameResult:
   face_box: Optional[List[float]]        # [ymin, xmin, ymax, xmax] in 0..1; None: no face
   probabilities: Optional[List[float]]   # None: no face, or the file was not graded
   ood_score: Optional[float] = None      # None as well for a model without the guard
+  # What the model saw (preprocessing.descriptors, as ingest records it in each example):
+  # face_size, face_score, brightness, contrast, sharpness; None: no face.
+  descriptors: Optional[Dict[str, float]] = None
 
 
 @dataclasses.dataclass
@@ -69,7 +72,8 @@ def _sample(result: Prediction, record: CropRecord, source: Optional[str],
   kind = frames.local_media_kind(result.path)
   jpegs = []
   for found in face_frames.face_frames(result.path, kind, record.fps(source), record.crop):
-    result.frames.append(FrameResult(found.frame.timestamp_ms, found.relative_box(), None))
+    result.frames.append(FrameResult(found.frame.timestamp_ms, found.relative_box(), None,
+                                     descriptors=descriptors.of_frame(found)))
     result.frames_sampled += 1
     if found.crop is not None:
       jpegs.append(found.crop.jpeg)

@@ -12,11 +12,13 @@ import time
 from typing import Callable, Optional, Sequence
 
 from pipeline.predict.grade import Prediction
+from preprocessing import descriptors
 from preprocessing.crop_settings import CropRecord
 from preprocessing.labels import GRADES, HOUSE_BRACKMANN
 
 FRAME_COLUMNS = (['path', 'timestamp_ms', 'face_ymin', 'face_xmin', 'face_ymax', 'face_xmax']
-                 + [f'p_{g}' for g in GRADES] + ['grade', 'ood_score'])
+                 + [f'p_{g}' for g in GRADES] + ['grade', 'ood_score']
+                 + list(descriptors.FRAME_KEYS))
 
 
 def write_json(predictions: Sequence[Prediction], path: str) -> None:
@@ -25,8 +27,9 @@ def write_json(predictions: Sequence[Prediction], path: str) -> None:
 
 
 def write_frames_csv(predictions: Sequence[Prediction], path: str) -> None:
-  """One row per sampled frame; ``grade`` is that frame's most probable grade. A frame
-  without a face (or of a file that was not graded) leaves the cells it lacks empty."""
+  """One row per sampled frame; ``grade`` is that frame's most probable grade, and the
+  descriptors (``preprocessing.descriptors.FRAME_KEYS``) close the row. A frame without a
+  face (or of a file that was not graded) leaves the cells it lacks empty."""
   with open(path, 'w', newline='') as f:
     writer = csv.writer(f)
     writer.writerow(FRAME_COLUMNS)
@@ -36,7 +39,9 @@ def write_frames_csv(predictions: Sequence[Prediction], path: str) -> None:
         probs = frame.probabilities or [''] * len(GRADES)
         grade = (GRADES[probs.index(max(probs))] if frame.probabilities else '')
         ood = '' if frame.ood_score is None else frame.ood_score
-        writer.writerow([p.path, frame.timestamp_ms, *box, *probs, grade, ood])
+        seen = [frame.descriptors[k] if frame.descriptors else ''
+                for k in descriptors.FRAME_KEYS]
+        writer.writerow([p.path, frame.timestamp_ms, *box, *probs, grade, ood, *seen])
 
 
 def trust_cell(p: Prediction) -> str:
