@@ -41,6 +41,14 @@ PRESET_FLAGS = (('--backbone', 'backbone', str), ('--trainable-layers', 'trainab
 
 # --- data ----------------------------------------------------------------------------
 
+def add_numeric_labels(parser) -> None:
+  """``--numeric-labels``, of ``run`` and ``grade-archive``: both read a manifest's labels."""
+  parser.add_argument('--numeric-labels', choices=sorted(NUMERIC_SCALES), default=None,
+                      help="what a bare number in the label column means: 'hb' = "
+                           "House-Brackmann 1-6, 'id' = grade id 0-5 (default: refuse the "
+                           'row as ambiguous; HB-4 or IV is never ambiguous)')
+
+
 @dataclasses.dataclass(frozen=True)
 class DataOptions:
   """What is ingested and how.
@@ -84,10 +92,7 @@ class DataOptions:
     chooses the split itself."""
     parser.add_argument('--manifest', required=True,
                         help='CSV: path,subject_id,label,source[,side]; paths relative to it')
-    parser.add_argument('--numeric-labels', choices=sorted(NUMERIC_SCALES), default=None,
-                        help="what a bare number in the label column means: 'hb' = "
-                             "House-Brackmann 1-6, 'id' = grade id 0-5 (default: refuse the "
-                             'row as ambiguous; HB-4 or IV is never ambiguous)')
+    add_numeric_labels(parser)
     parser.add_argument('--source-fps', metavar='JSON',
                         help='JSON {source: fps}: video frames sampled per second, per '
                              'manifest source; default {"meei": 3, "yfp": 6}')
@@ -370,13 +375,18 @@ class RuntimeOptions:
 
   @staticmethod
   def add_args(parser) -> None:
+    RuntimeOptions.add_beam_args(parser)
+    parser.add_argument('--no-cache', action='store_true', help='recompute every component')
+
+  @staticmethod
+  def add_beam_args(parser) -> None:
+    """Where Beam runs: ``run``'s and ``grade-archive``'s flags."""
     parser.add_argument('--beam-arg', action='append',
                         help='a Beam pipeline option, repeatable, e.g. '
                              '--beam-arg=--runner=DataflowRunner (default: locally, '
                              'multi-processing with one worker per core)')
     parser.add_argument(workers.FLAG, dest='beam_workers', metavar='SPEC',
                         help=workers.SPEC_HELP)
-    parser.add_argument('--no-cache', action='store_true', help='recompute every component')
 
   @classmethod
   def from_args(cls, args: argparse.Namespace) -> 'RuntimeOptions':

@@ -26,6 +26,8 @@ EXPECTED = {
     'run': 2,                       # the default preset's weights are not on a new machine
     'headline': 1,                  # no evidence report before a run gets past the Evaluator
     'predict': 2,                   # no pushed model yet
+    'grade-archive': 2,             # no pushed model yet
+    'monitor': 2,                   # nothing graded yet
     'leakage': 2,                   # trains: the same weights
     'kubeflow compile': 0,
     'kubeflow submit': 2,           # needs a package or the compile options
@@ -58,14 +60,16 @@ def walked(tmp_path_factory):
   fill = {'CSV': str(data / 'manifest.csv'), 'URI': 'gs://bucket/palsy', 'URL':
           'http://127.0.0.1:9', 'IMAGE': 'registry.example/palsy-tfx:1',
           'VERSION_DIR': str(root / 'serving' / 'palsy' / '1'), 'V': '1',
-          'PATH...': f'{data / "stills" / "demo-normal-000-0.jpg"} {base / "notes.txt"}'}
+          'PATH...': f'{data / "stills" / "demo-normal-000-0.jpg"} {base / "notes.txt"}',
+          'PIPELINE_ROOT': str(root), r'OUT.json\|DIR': str(base / 'graded.json')}
   env = {k: v for k, v in os.environ.items() if not k.startswith('PALSY_')}
   env.update(HOME=str(home), PATH=os.path.dirname(sys.executable) + os.pathsep +
              env.get('PATH', ''))
   done = {}
   for command in readme_commands():
     name = _name(command)
-    dirs = {'--output': str(data) if name == 'sample-data' else str(base / 'leakage'),
+    output = {'sample-data': data, 'grade-archive': base / 'archive'}.get(name, base / 'leakage')
+    dirs = {'--output': str(output),
             '--pipeline-root': str(root), '--serving-dir': str(root / 'serving')}
     words, args = command.split(), []
     for i, word in enumerate(words):
@@ -100,6 +104,8 @@ def test_what_the_failures_say(walked):
       walked['run'].stderr)
   assert 'no evidence report in' in walked['headline'].stderr
   assert 'palsy_model.json not found' in walked['predict'].stderr
+  assert 'palsy_model.json not found' in walked['grade-archive'].stderr
+  assert 'graded.json: no such file or folder' in walked['monitor'].stderr
   assert 'nothing was pushed' in walked['serving config'].stderr
   # The ingest-only look at the data went through, and said what it found.
   assert 'Ingest summary' in walked['run --stop-after ingest'].stdout

@@ -234,6 +234,26 @@ def test_predict_refuses_a_model_it_cannot_use_in_one_line(tmp_path, astronaut, 
             needle)
 
 
+@pytest.mark.parametrize('manifest_text,model,needle', [
+    ('path\na.jpg\n', 'no_model', 'palsy_model.json not found'),
+    (None, 'model', 'manifest.csv: manifest not found'),
+    ('file,label\na.jpg,normal\n', 'model', 'missing required column(s) path'),
+    ('path\na.jpg\n', 'graded', 'already holds a grading'),
+])
+def test_grade_archive_refuses_what_it_cannot_grade_in_one_line(
+    tmp_path, model_info, capsys, manifest_text, model, needle):
+  if manifest_text is not None:
+    (tmp_path / 'manifest.csv').write_text(manifest_text)
+  out = tmp_path / 'out'
+  if model == 'graded':
+    out.mkdir()
+    (out / 'summary.json').write_text('{}')
+  model_dir = str(tmp_path / 'no_model') if model == 'no_model' else model_info
+  _one_line(capsys, cli.main(['grade-archive', '--manifest', str(tmp_path / 'manifest.csv'),
+                              '--model', model_dir, '--output', str(out)]), 2,
+            'palsy-tfx grade-archive: error: ', needle)
+
+
 KUBEFLOW = ['kubeflow', 'compile', '--pipeline-root', 'gs://bucket/root',
             '--image', 'registry/palsy-tfx:1', '--serving-dir', 'gs://bucket/serving',
             '--gpus', '0']

@@ -101,7 +101,7 @@ def test_uri_rule_is_beams(path):
 ])
 def test_relative_paths_resolve_against_the_manifests_folder(manifest_path, rel, expected):
   # pylint: disable=protected-access
-  assert manifest._safe_join(storage.dirname(manifest_path), rel) == expected
+  assert manifest.safe_join(storage.dirname(manifest_path), rel) == expected
 
 
 @pytest.mark.slow

@@ -4,7 +4,8 @@ Real services, nothing mocked: Beam's own job service
 (``apache_beam.runners.portability.local_job_service_main``) and an external worker pool
 (``apache_beam.runners.worker.worker_pool_main``) run as separate processes on free
 loopback ports, and the real VideoIngest runs on them through a LocalDagRunner. Its
-examples must be exactly DirectRunner's. A pool whose ``python`` lacks Beam must be
+examples must be exactly DirectRunner's, and so must an archive graded on them
+(``grade-archive``: RunInference of a real SavedModel on the external workers). A pool whose ``python`` lacks Beam must be
 named as the cause, within the probe's limit, instead of a bare DEADLINE_EXCEEDED.
 """
 import contextlib
@@ -17,13 +18,15 @@ import time
 import venv
 
 import grpc
+import numpy as np
 import pytest
 
 from components.video_ingest import splits
 from components.video_ingest import workers as beam_workers
 from pipeline.options import DataOptions, RuntimeOptions
+from pipeline.predict import archive
 from pipeline.runners import local as local_runner
-from tests import ingest_fixtures
+from tests import archive_fixtures, ingest_fixtures, tiny_model
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow  # starts a Beam job service and worker pools
@@ -115,6 +118,44 @@ def test_ingest_on_external_workers_matches_direct_runner(tmp_path, no_face_imag
   assert portable_summary == direct_summary
   for split in splits.SPLIT_NAMES:
     assert portable[split] == direct[split], split
+
+
+def test_an_archive_graded_on_external_workers_is_graded_as_on_direct_runner(
+    tmp_path, no_face_images, job_service):
+  data = tmp_path / 'data'
+  data.mkdir()
+  archive_fixtures.write_media(data, no_face_images)
+  (data / 'manifest.csv').write_text('path,subject_id,label,source\n' + ''.join(
+      f'{name},s{i},normal,yfp\n' for i, name in enumerate(
+          ['s1_a.mp4', 's1_b.jpg', 's2.mp4', 'notes.mp4', 'missing.mp4'])))
+  model = tiny_model.save(str(tmp_path / 'model' / '1'))
+  key = {'PALSY_PSEUDONYM_KEY': 'p' * 32}
+  graded = {}
+  with _worker_pool(tmp_path, VENV_BIN) as pool:
+    for name, args in (('direct', ['--direct_num_workers=1']),
+                       ('portable', beam_workers.expand(
+                           f'external:job={job_service},pool={pool}'))):
+      out = str(tmp_path / name)
+      summary = archive.grade_archive(str(data / 'manifest.csv'), model, out, args,
+                                      environ=key)
+      graded[name] = (summary, archive_fixtures.read_lines(out))
+  (direct, direct_lines), (portable, portable_lines) = graded['direct'], graded['portable']
+  assert (direct['graded'], direct['not_graded']) == (3, 2)
+  numbers = ('subject_metrics', 'video_metrics')
+  assert ({k: v for k, v in portable.items() if k not in numbers}
+          == {k: v for k, v in direct.items() if k not in numbers})
+  assert portable['subject_metrics']['confusion_matrix'] == (
+      direct['subject_metrics']['confusion_matrix'])
+  assert sorted(portable_lines) == sorted(direct_lines) == [2, 3, 4, 5]
+  for row, line in direct_lines.items():
+    other = portable_lines[row]
+    assert (other['grade'], other['error'], other['video_id']) == (
+        line['grade'], line['error'], line['video_id'])
+    assert [f['face_box'] for f in other['frames']] == [f['face_box'] for f in line['frames']]
+    # Batches mix other crops on each runner; a row's answer does not depend on them.
+    np.testing.assert_allclose(
+        [f['probabilities'] for f in other['frames'] if f['probabilities']],
+        [f['probabilities'] for f in line['frames'] if f['probabilities']], atol=1e-6)
 
 
 def test_pool_without_beam_is_named_as_the_cause(tmp_path, job_service):

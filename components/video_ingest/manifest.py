@@ -12,7 +12,7 @@ import hmac
 import io
 import json
 import posixpath
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from preprocessing import frames, storage
 from preprocessing.labels import UnknownLabelError, grade_id
@@ -42,8 +42,8 @@ class Item:
   row: int
   path: str          # the media file: the manifest's folder (a path or URI) joined with rel_path
   rel_path: str      # as written in the manifest, relative to its folder (feeds video_id)
-  subject_id: str    # raw id: used only for splitting and pseudonymising
-  grade: int
+  subject_id: str    # raw id: used only for splitting and pseudonymising ('': none given)
+  grade: Optional[int]  # None only in an archive to grade, for a row without a label
   source: str
   side: str
   kind: str          # 'video' or 'image'
@@ -60,7 +60,7 @@ class Failure:
   rel_path: str = ''  # as written in the manifest: its pseudonym names the video
 
 
-def _safe_join(base: str, rel: str) -> Optional[str]:
+def safe_join(base: str, rel: str) -> Optional[str]:
   """Join ``rel`` under the folder ``base`` (a local path or a URI such as
   ``s3://bucket/cohort``), or None when it would escape ``base``."""
   if not rel or rel.startswith(('/', '\\')) or '://' in rel or (len(rel) > 1 and rel[1] == ':'):
@@ -77,18 +77,23 @@ def _read_manifest(manifest_path: str) -> bytes:
   return storage.read_bytes(manifest_path)
 
 
-def read_rows(manifest_path: str) -> List[Dict[str, str]]:
-  """Parse the CSV; raise ManifestError for missing columns or ragged rows."""
-  return _parse_rows(manifest_path, _read_manifest(manifest_path))
+def read_rows(manifest_path: str, required: Sequence[str] = REQUIRED_COLUMNS
+              ) -> List[Dict[str, str]]:
+  """Parse the CSV; raise ManifestError for missing columns or ragged rows. ``required``:
+  the columns that must be there (an archive to grade needs only ``path``)."""
+  return _parse_rows(manifest_path, _read_manifest(manifest_path), required)
 
 
-def _parse_rows(manifest_path: str, data: bytes) -> List[Dict[str, str]]:
+def _parse_rows(manifest_path: str, data: bytes, required: Sequence[str] = REQUIRED_COLUMNS
+                ) -> List[Dict[str, str]]:
   reader = csv.reader(io.StringIO(data.decode('utf-8')))
   header = [h.strip().lower() for h in next(reader, [])]
-  missing = [c for c in REQUIRED_COLUMNS if c not in header]
+  missing = [c for c in required if c not in header]
   if missing:
+    optional = [c for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if c not in required]
     raise ManifestError(f'{manifest_path}: missing required column(s) {", ".join(missing)}; '
-                        f'expected {",".join(REQUIRED_COLUMNS)}[,side]')
+                        f'expected {",".join(required)}'
+                        + ''.join(f'[,{c}]' for c in optional))
   rows = []
   for line_no, fields in enumerate(reader, start=2):
     if not any(f.strip() for f in fields):
@@ -112,28 +117,32 @@ class Scan:
   stats: Dict[str, Optional[storage.Stat]]
 
 
-def scan(manifest_path: str) -> Scan:
+def scan(manifest_path: str, required: Sequence[str] = REQUIRED_COLUMNS) -> Scan:
   """Read and parse the manifest, and list the metadata of its media in one pass.
 
   Costs one read of the manifest and, in a bucket, one listing request per thousand
   objects under its folder: never one request per row.
   """
   data = _read_manifest(manifest_path)
-  rows = _parse_rows(manifest_path, data)
+  rows = _parse_rows(manifest_path, data, required)
   base = storage.dirname(manifest_path)
-  paths = {p for p in (_safe_join(base, row['path']) for row in rows) if p}
+  paths = {p for p in (safe_join(base, row['path']) for row in rows) if p}
   return Scan(data, rows, storage.stats_under(base, sorted(paths)))
 
 
 def check_rows(manifest_path: str, rows: List[Dict[str, str]],
                numeric_labels: Optional[str] = None,
-               stats: Optional[Dict[str, Optional[storage.Stat]]] = None
+               stats: Optional[Dict[str, Optional[storage.Stat]]] = None,
+               required: Sequence[str] = REQUIRED_COLUMNS
                ) -> Tuple[List[Item], List[Failure]]:
   """Turn parsed rows into items to ingest and failures to report.
 
   ``numeric_labels`` is the declared scale of bare numbers in ``label``
   (labels.NUMERIC_SCALES); undeclared, such a row fails and names itself.
   ``stats`` is ``scan(manifest_path).stats``; without it each file is statted.
+  ``required``: as ``read_rows``'s. An archive to grade (only ``path`` required) may
+  leave ``subject_id`` and ``label`` empty: such an item has ``subject_id`` '' and
+  ``grade`` None. A label that is given must still be a known one.
   """
   base = storage.dirname(manifest_path)
   items, failures, seen = [], [], {}
@@ -142,18 +151,20 @@ def check_rows(manifest_path: str, rows: List[Dict[str, str]],
     rel = row['path']
     def fail(reason, path=None):
       failures.append(Failure(path or rel or f'<row {n}>', f'row {n}: {reason}', int(n), rel))
-    path = _safe_join(base, rel)
+    path = safe_join(base, rel)
     if path is None:
       fail('refused: path escapes the manifest folder' if rel else 'empty path')
       continue
-    if not row['subject_id']:
+    if not row.get('subject_id') and 'subject_id' in required:
       fail('empty subject_id', path)
       continue
-    try:
-      grade = grade_id(row['label'], numeric_labels)
-    except UnknownLabelError as e:
-      fail(str(e), path)
-      continue
+    grade = None  # an archive's row without a label: graded, not scored
+    if row.get('label') or 'label' in required:
+      try:
+        grade = grade_id(row['label'], numeric_labels)
+      except UnknownLabelError as e:
+        fail(str(e), path)
+        continue
     side = row.get('side', '').lower()
     if side not in SIDES:
       fail(f'side must be left or right, got {row.get("side")!r}', path)
@@ -179,8 +190,8 @@ def check_rows(manifest_path: str, rows: List[Dict[str, str]],
     if st.size == 0:
       fail('zero-byte file', path)
       continue
-    items.append(Item(int(n), path, rel, row['subject_id'], grade,
-                      row['source'].lower(), side, kind, st.size))
+    items.append(Item(int(n), path, rel, row.get('subject_id', ''), grade,
+                      row.get('source', '').lower(), side, kind, st.size))
   return items, failures
 
 

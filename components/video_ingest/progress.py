@@ -69,10 +69,12 @@ def _clock(seconds: float) -> str:
   return f'{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
 
 
-def format_progress(done: Dict[str, float], total_files: int, elapsed: float) -> str:
-  """One progress line; the ETA assumes the remaining files take as long on average."""
+def format_progress(done: Dict[str, float], total_files: int, elapsed: float,
+                    name: str = 'ingest') -> str:
+  """One progress line; the ETA assumes the remaining files take as long on average.
+  ``name``: the command whose work it counts."""
   files = int(round(done['files'], 6))  # a file counts once all its segments are done
-  line = (f"[ingest] {files}/{total_files} files, {done['sampled']} frames sampled, "
+  line = (f"[{name}] {files}/{total_files} files, {done['sampled']} frames sampled, "
           f"{done['faces']} faces, {done['failed']} failed, {_clock(elapsed)} elapsed")
   if 0 < done['files'] < total_files:
     line += f", ETA {_clock(elapsed / done['files'] * (total_files - done['files']))}"
@@ -96,13 +98,14 @@ class ProgressReporter:
   last, and once more on exit. Use as a context manager around the Beam pipeline."""
 
   def __init__(self, progress_dir: str, total_files: int, interval: float = 10.0,
-               write: Optional[Callable[[str], None]] = None):
+               write: Optional[Callable[[str], None]] = None, name: str = 'ingest'):
     self._dir = progress_dir
+    self._name = name
     self._total = total_files
     self._interval = interval
     self._write = write or (lambda line: print(line, file=sys.stderr, flush=True))
     self._stop = threading.Event()
-    self._thread = threading.Thread(target=self._loop, name='ingest-progress', daemon=True)
+    self._thread = threading.Thread(target=self._loop, name=f'{name}-progress', daemon=True)
     self._start = 0.0
     self._last = None
 
@@ -123,7 +126,7 @@ class ProgressReporter:
     done = totals(read_records(self._dir))
     if done != self._last:
       self._last = done
-      self._write(format_progress(done, self._total, time.time() - self._start))
+      self._write(format_progress(done, self._total, time.time() - self._start, self._name))
 
   def _loop(self):
     while not self._stop.wait(self._interval):

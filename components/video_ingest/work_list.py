@@ -67,13 +67,19 @@ def plan(items: Iterable[Item], ids: Mapping[int, pseudonyms.Ids],
 
 def write(examples_uri: str, works: Sequence[Work], shard_rows: int = SHARD_ROWS) -> str:
   """Write ``works`` in shards under the artifact; return the file pattern to read."""
-  folder = os.path.join(examples_uri, FOLDER)
+  return write_shards(os.path.join(examples_uri, FOLDER), [to_json(w) for w in works],
+                      shard_rows)
+
+
+def write_shards(folder: str, lines: Sequence[str], shard_rows: int = SHARD_ROWS) -> str:
+  """``lines`` (JSON, one per row) in files of ``shard_rows`` under ``folder`` (any
+  filesystem ``tf.io.gfile`` reaches); return the file pattern for ``ReadFromText``."""
   tf.io.gfile.makedirs(folder)
-  shards = max(1, math.ceil(len(works) / shard_rows))
+  shards = max(1, math.ceil(len(lines) / shard_rows))
   for n in range(shards):
     with tf.io.gfile.GFile(os.path.join(folder, f'work-{n:05d}-of-{shards:05d}.jsonl'),
                            'w') as f:
-      f.write(''.join(to_json(w) + '\n' for w in works[n * shard_rows:(n + 1) * shard_rows]))
+      f.write(''.join(line + '\n' for line in lines[n * shard_rows:(n + 1) * shard_rows]))
   return os.path.join(folder, 'work-*.jsonl')
 
 

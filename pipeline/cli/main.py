@@ -9,6 +9,7 @@ import os
 import sys
 
 from pipeline import configs, options
+from pipeline.cli import archive as archive_cli
 from pipeline.cli import errors
 from pipeline.cli import kubeflow as kubeflow_cli
 from pipeline.cli import monitor as monitor_cli
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
   predict_cli.add_parser(sub, add_common)
   kubeflow_cli.add_parser(sub, add_common)
   serving_cli.add_parser(sub, add_common)
+  archive_cli.add_parser(sub, add_common)
   monitor_cli.add_parser(sub, add_common)
 
   # 'report' was its name before the HTML evidence report and the run summary took that

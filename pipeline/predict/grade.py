@@ -66,12 +66,18 @@ class Prediction:
             'error': self.error, 'frames': [dataclasses.asdict(f) for f in self.frames]}
 
 
-def _sample(result: Prediction, record: CropRecord, source: Optional[str],
-            on_frame: Optional[Callable[[Prediction], None]]) -> List[bytes]:
-  """Fill ``result.frames`` and its counts from the file; return the face crops."""
-  kind = frames.local_media_kind(result.path)
+def sample(result: Prediction, record: CropRecord, source: Optional[str],
+           on_frame: Optional[Callable[[Prediction], None]] = None,
+           kind: Optional[str] = None, threaded: bool = True) -> List[bytes]:
+  """Fill ``result.frames`` and its counts from the file; return the face crops.
+  ``kind`` is ``frames.media_kind`` of a path that may be a URI (an archive's), else the
+  local file's; ``threaded``: decode ahead in a thread (``frames.sample_video``), which a
+  Beam worker does not, as in ingest. Raises ``frames.MediaError`` when no face is
+  found."""
+  kind = kind or frames.local_media_kind(result.path)
   jpegs = []
-  for found in face_frames.face_frames(result.path, kind, record.fps(source), record.crop):
+  for found in face_frames.face_frames(result.path, kind, record.fps(source), record.crop,
+                                       threaded=threaded):
     result.frames.append(FrameResult(found.frame.timestamp_ms, found.relative_box(), None,
                                      descriptors=descriptors.of_frame(found)))
     result.frames_sampled += 1
@@ -122,7 +128,7 @@ def predict_file(path: str, grader: Grader, record: CropRecord, source: Optional
   with the file, so that a long list of videos does not pile up in memory)."""
   result = Prediction(path)
   try:
-    jpegs = _sample(result, record, source, on_frame)
+    jpegs = sample(result, record, source, on_frame)
     scores = grade_crops(grader, jpegs, max_batch)
   except frames.MediaError as e:
     result.error = str(e)
@@ -131,8 +137,22 @@ def predict_file(path: str, grader: Grader, record: CropRecord, source: Optional
     # One broken file (or one failed request) must not stop the others being graded.
     result.error = f'{type(e).__name__}: {e}'
     return result
-  with_face = (f for f in result.frames if f.face_box is not None)
-  ood = ([None] * len(jpegs) if scores.ood_scores is None else scores.ood_scores.tolist())
+  graded(result, scores, rules)
+  if keep_crops:
+    result.crops = jpegs
+  return result
+
+
+def graded(result: Prediction, scores: Scores,
+           rules: referral.Rules = referral.Rules()) -> Prediction:
+  """``result`` (sampled: ``sample``) given its crops' scores, in crop order: each frame
+  with a face gets its row, and the file its pooled grade and how far to trust it. The
+  one rule of ``predict`` and of an archive graded on Beam (``archive``)."""
+  with_face = [f for f in result.frames if f.face_box is not None]
+  if len(with_face) != len(scores.probabilities):
+    raise ValueError(f'{len(scores.probabilities)} scores for {len(with_face)} faces')
+  ood = ([None] * len(with_face) if scores.ood_scores is None
+         else scores.ood_scores.tolist())
   for frame, row, score in zip(with_face, scores.probabilities, ood):
     frame.probabilities, frame.ood_score = row.tolist(), score
   mean = pool(scores.probabilities)
@@ -140,8 +160,6 @@ def predict_file(path: str, grader: Grader, record: CropRecord, source: Optional
   result.grade = GRADES[int(np.argmax(mean))]
   result.trust = referral.decide(mean, scores.ood_scores, result.faces_found,
                                  result.frames_sampled, rules)
-  if keep_crops:
-    result.crops = jpegs
   return result
 
 
