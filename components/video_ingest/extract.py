@@ -87,7 +87,7 @@ def split_index(keyed_example: Tuple[str, bytes], num_partitions: int) -> int:
   return splits.SPLIT_NAMES.index(keyed_example[0])
 
 
-class ExtractFaces(beam.DoFn):
+class ExtractFaces(progress.TallyingDoFn):
   """Sample, detect, crop and encode one work item: a file, or one segment of a long
   video (``segments``).
 
@@ -112,17 +112,11 @@ class ExtractFaces(beam.DoFn):
                progress_dir: Optional[str] = None, split_by: str = 'subject',
                ratios: Sequence[float] = splits.DEFAULT_RATIOS,
                backoff_s: float = transient.BACKOFF_S):
+    super().__init__(progress_dir, backoff_s)
     self._record = crop_settings.CropRecord(crop, source_fps, default_fps)
     self._split_by = split_by
     self._ratios = list(ratios)
     self._threaded = threaded
-    self._progress_dir = progress_dir
-    self._backoff_s = backoff_s
-    self._tally = None
-
-  def setup(self):
-    logs.configure_libraries()  # a worker process imports the libraries anew
-    self._tally = progress.Tally(self._progress_dir)
 
   def _extract(self, work: work_list.Work) -> Tuple[list, dict]:
     """The segment's examples and stats. A bad file ends as a failure in the stats; a
@@ -175,6 +169,3 @@ class ExtractFaces(beam.DoFn):
     self._tally.add(stats, fraction=1.0 / work.segments)
     yield from examples
     yield beam.pvalue.TaggedOutput(STATS_TAG, (work.row, json.dumps(stats)))
-
-  def finish_bundle(self):
-    self._tally.flush()

@@ -19,7 +19,10 @@ import time
 import uuid
 from typing import Callable, Dict, Iterable, Optional
 
+import apache_beam as beam
 import tensorflow as tf
+
+from preprocessing import logs
 
 _COUNTS = ('sampled', 'faces', 'no_face')
 FLUSH_S = 5.0
@@ -55,6 +58,24 @@ class Tally:
     self._dirty = False
     self._last = time.time()
 
+
+
+class TallyingDoFn(beam.DoFn):
+  """A DoFn whose items are files read on workers, with a retry's back-off and its own
+  ``Tally``: ingest's ``ExtractFaces`` and grade-archive's ``CropFile``. The tally is made
+  in ``setup``, on the worker, and flushed at the end of every bundle."""
+
+  def __init__(self, progress_dir: Optional[str], backoff_s: float):
+    self._progress_dir = progress_dir
+    self._backoff_s = backoff_s
+    self._tally = None
+
+  def setup(self):
+    logs.configure_libraries()  # a worker process imports the libraries anew
+    self._tally = Tally(self._progress_dir)
+
+  def finish_bundle(self):
+    self._tally.flush()
 
 def totals(records: Iterable[dict]) -> Dict[str, float]:
   out = dict.fromkeys(('files', 'failed') + _COUNTS, 0)

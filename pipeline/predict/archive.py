@@ -30,7 +30,7 @@ from apache_beam.ml.inference import base
 from components.video_ingest import manifest, progress, pseudonyms, work_list
 from pipeline.predict import archive_summary, grade
 from pipeline.predict.base import Scores
-from preprocessing import crop_settings, frames, logs, referral, storage, transient
+from preprocessing import crop_settings, frames, referral, storage, transient
 from preprocessing.labels import GRADES
 
 GRADED = 'graded'           # the JSON lines: graded-SSSSS-of-NNNNN.jsonl
@@ -109,21 +109,15 @@ def model_info(model_dir: str) -> dict:
   return json.loads(storage.read_bytes(path))
 
 
-class CropFile(beam.DoFn):
+class CropFile(progress.TallyingDoFn):
   """A manifest row's file, sampled and cropped by ``grade.sample``: out come the row's
   sampled ``Prediction`` (tagged ``_SAMPLED``) and each crop keyed by (row, index). A
   file that cannot be read ends as a Prediction with its error and no crops."""
 
   def __init__(self, record: crop_settings.CropRecord, progress_dir: Optional[str],
                backoff_s: float = transient.BACKOFF_S):
+    super().__init__(progress_dir, backoff_s)
     self._record = record
-    self._progress_dir = progress_dir
-    self._backoff_s = backoff_s
-    self._tally = None
-
-  def setup(self):
-    logs.configure_libraries()  # a worker process imports the libraries anew
-    self._tally = progress.Tally(self._progress_dir)
 
   def _crop(self, work: Work) -> Tuple[grade.Prediction, List[bytes]]:
     result = grade.Prediction(work.path)
@@ -147,9 +141,6 @@ class CropFile(beam.DoFn):
     yield beam.pvalue.TaggedOutput(_SAMPLED, (work.row, (work, result)))
     for i, jpeg in enumerate(jpegs):
       yield (work.row, i), jpeg
-
-  def finish_bundle(self):
-    self._tally.flush()
 
 
 class ServingImages(base.ModelHandler[bytes, base.PredictionResult, object]):
