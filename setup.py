@@ -16,7 +16,7 @@ setup(
     # The curated schema, read where the code is installed (components/curated_schema.py),
     # and the drift config's defaults (pipeline/monitor/config.py).
     package_data={'pipeline': ['schema/*.pbtxt', 'monitor/*.pbtxt']},
-    install_requires=['tfx==1.16.0', 'tensorflow==2.16.2', 'keras==3.6.0',
+    install_requires=['tfx==1.16.0', 'tensorflow==2.16.2', 'keras==3.6.0', 'keras-tuner',
                       'apache-beam[gcp,aws]==2.59.0', 'dlib-bin', 'av', 'opencv-python-headless',
                       'scikit-image', 'scipy', 'tensorflow-serving-api', 'grpcio', 'kfp==2.5.0'],
     entry_points={'console_scripts': ['palsy-tfx=pipeline.cli.main:main']},

@@ -26,7 +26,7 @@ from pipeline import configs
 from preprocessing import labels
 from preprocessing.crop_settings import ALIGNMENTS, DEFAULT_ALIGNMENT, DEFAULT_IMAGE_SIZE
 from preprocessing.labels import GRADES, NUM_GRADES, NUMERIC_SCALES
-from trainer import presets, weight_files
+from trainer import presets, search_space, weight_files
 from trainer.presets import DEFAULT_PRESET, DEFAULT_SEED, PRESETS, resolve
 
 DEFAULT_MODEL_NAME = 'palsy'
@@ -169,6 +169,88 @@ def _grades(values: Optional[Sequence[str]], numeric_labels: Optional[str]
     raise ValueError(f'--grades: {e}') from e
 
 
+# --- tuning --------------------------------------------------------------------------
+
+# One flag per searched field: (flag, ``search_space.PARAMETERS`` field).
+TUNE_FLAGS = tuple((f'--tune-{field.replace("_", "-")}', field)
+                   for field in search_space.PARAMETERS)
+
+
+@dataclasses.dataclass(frozen=True)
+class TuneOptions:
+  """TFX's Tuner before the Trainer (``enabled``, ``--tune``): a search over
+  ``search_space.PARAMETERS`` on the eval split, whose best values the Trainer trains
+  with. ``space`` holds the fields given (the rest keep the preset's default values);
+  ``trials`` None: every point of the grid; ``epochs`` None: the preset's epochs.
+  Checked against the model by ``ModelOptions``."""
+  enabled: bool = False
+  space: Mapping[str, Tuple] = dataclasses.field(default_factory=dict)
+  algorithm: str = search_space.DEFAULT_ALGORITHM
+  trials: Optional[int] = None
+  epochs: Optional[int] = None
+
+  def __post_init__(self):
+    object.__setattr__(self, 'space', search_space.check_space(dict(self.space),
+                                                               '--tune-space'))
+    if not self.enabled and (self.space or self.trials is not None or self.epochs is not None
+                             or self.algorithm != search_space.DEFAULT_ALGORITHM):
+      raise ValueError('--tune-space, --tune-algorithm, --tune-trials, --tune-epochs and '
+                       '--tune-<field> set the search of --tune: give --tune, or drop them')
+
+  def settings(self, preset_name: str, preset: presets.Preset) -> dict:
+    """The Tuner's complete settings for this preset (``search_space.settings``)."""
+    return search_space.settings(preset_name, preset, self.space, self.algorithm,
+                                 self.trials, self.epochs)
+
+  @staticmethod
+  def add_args(parser) -> None:
+    parser.add_argument('--tune', action='store_true',
+                        help="run TFX's Tuner before the Trainer: it searches learning rate, "
+                             'trainable layers and dropout, each trial scored by its lowest '
+                             'loss on the eval split (never the test split), and the Trainer '
+                             "trains with the best (default: no search, the preset's values)")
+    parser.add_argument('--tune-space', metavar='JSON',
+                        help='JSON {field: [values]} of the fields to search, e.g. '
+                             '\'{"learning_rate": [0.0001, 0.001]}\'; a field not named keeps '
+                             "the preset's default values (docs/model.md)")
+    for flag, field in TUNE_FLAGS:
+      parser.add_argument(flag, dest=f'tune_{field}', metavar='V', nargs='+',
+                          type=search_space.PARAMETERS[field],
+                          help=f'the {field} values to search (as --tune-space)')
+    parser.add_argument('--tune-algorithm', choices=search_space.ALGORITHMS,
+                        default=search_space.DEFAULT_ALGORITHM,
+                        help='grid: every combination; random: --tune-trials of them '
+                             '(default %(default)s)')
+    parser.add_argument('--tune-trials', type=int, default=None,
+                        help='the most trials (default: every point of the grid)')
+    parser.add_argument('--tune-epochs', type=int, default=None,
+                        help="the most epochs per trial, with the preset's early stopping "
+                             "(default: the preset's epochs)")
+
+  @classmethod
+  def from_args(cls, args: argparse.Namespace) -> 'TuneOptions':
+    space = _tune_space(args.tune_space)
+    for flag, field in TUNE_FLAGS:
+      values = getattr(args, f'tune_{field}')
+      if values is not None:
+        if field in space:
+          raise ValueError(f'{field} is given twice, by --tune-space and by {flag}; keep one')
+        space.update(search_space.check_space({field: values}, flag))
+    return cls(enabled=args.tune, space=space, algorithm=args.tune_algorithm,
+               trials=args.tune_trials, epochs=args.tune_epochs)
+
+
+def _tune_space(text: Optional[str]) -> dict:
+  if text is None:
+    return {}
+  try:
+    value = json.loads(text)
+  except json.JSONDecodeError as e:
+    raise ValueError(f'--tune-space must be JSON {{field: [values]}}, e.g. '
+                     f'\'{{"learning_rate": [0.0001, 0.001]}}\'; {e}: {text!r}') from e
+  return dict(search_space.check_space(value, '--tune-space'))
+
+
 # --- model ---------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
@@ -184,11 +266,18 @@ class ModelOptions:
   image_size: int = DEFAULT_IMAGE_SIZE
   train_steps: Optional[int] = None
   seed: int = DEFAULT_SEED
+  tune: TuneOptions = dataclasses.field(default_factory=TuneOptions)
 
   def __post_init__(self):
     object.__setattr__(self, 'overrides',
                        {k: v for k, v in dict(self.overrides).items() if v is not None})
-    resolve(self.preset, self.overrides)  # a preset that cannot be built fails now
+    preset = resolve(self.preset, self.overrides)  # a preset that cannot be built fails now
+    if self.tune.enabled:
+      fixed = sorted(set(self.overrides) & set(self.tune.settings(self.preset, preset)['space']))
+      if fixed:
+        flag = fixed[0].replace('_', '-')
+        raise ValueError(f'--{flag} sets {fixed[0]}, which --tune searches: drop --{flag}, or '
+                         f'search that one value (--tune-{flag} {self.overrides[fixed[0]]})')
     if self.image_size < 8:
       raise ValueError(f'--image-size must be at least 8, got {self.image_size}')
     if self.train_steps is not None and self.train_steps < 1:
@@ -201,10 +290,15 @@ class ModelOptions:
     weight_files.backbone_file(resolve(self.preset, self.overrides).backbone, self.weights)
 
   def custom_config(self) -> dict:
-    """The keys ``trainer.task.run_fn`` reads."""
-    return {presets.CONFIG_PRESET: self.preset,
-            presets.CONFIG_OVERRIDES: dict(self.overrides), presets.CONFIG_SEED: self.seed,
-            presets.CONFIG_IMAGE_SIZE: self.image_size, presets.CONFIG_WEIGHTS: self.weights}
+    """The keys ``trainer.task.run_fn`` reads, and with ``--tune`` the Tuner's
+    settings, which ``trainer.tuner.tuner_fn`` reads too."""
+    config = {presets.CONFIG_PRESET: self.preset,
+              presets.CONFIG_OVERRIDES: dict(self.overrides), presets.CONFIG_SEED: self.seed,
+              presets.CONFIG_IMAGE_SIZE: self.image_size, presets.CONFIG_WEIGHTS: self.weights}
+    if self.tune.enabled:
+      config[presets.CONFIG_TUNE] = self.tune.settings(
+          self.preset, resolve(self.preset, self.overrides))
+    return config
 
   @staticmethod
   def add_args(parser) -> None:
@@ -223,13 +317,15 @@ class ModelOptions:
                           help=f'override the preset {field}')
     parser.add_argument('--seed', type=int, default=DEFAULT_SEED,
                         help='training seed (same data + same seed on CPU = same model)')
+    TuneOptions.add_args(parser)
 
   @classmethod
   def from_args(cls, args: argparse.Namespace) -> 'ModelOptions':
     return cls(preset=args.model,
                overrides={field: getattr(args, field) for _, field, _ in PRESET_FLAGS},
                weights=args.weights, image_size=args.image_size,
-               train_steps=args.train_steps, seed=args.seed)
+               train_steps=args.train_steps, seed=args.seed,
+               tune=TuneOptions.from_args(args))
 
 
 # --- quality gates -------------------------------------------------------------------

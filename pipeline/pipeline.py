@@ -18,12 +18,14 @@ from components.serving_check import ServingCheck
 from components.video_ingest import VideoIngest
 from pipeline import eval_config
 from pipeline.options import DataOptions, Gates, ModelOptions, ServingOptions
+from trainer import search_space
 
 # Relative to the installed packages' folder, resolved where the component runs
 # (components/curated_schema.py): a compiled Kubeflow package names no path of the
 # machine that compiled it.
 SCHEMA_FILE = 'pipeline/schema/schema.pbtxt'
 RUN_FN = 'trainer.task.run_fn'
+TUNER_FN = 'trainer.tuner.tuner_fn'
 EVAL_SPLIT = 'test'  # never the early-stopping split; held-out subjects unless split by frame
 
 
@@ -39,9 +41,10 @@ def create_pipeline(
     stop_after: str = 'push',
     enable_cache: bool = True,
     trainer_resources: Optional[Any] = None,
+    tuner_resources: Optional[Any] = None,
 ) -> tfx.dsl.Pipeline:
-  """Ingest -> statistics -> schema -> validation -> Trainer -> Evaluator -> model card
-  and serving check -> Pusher, then the evidence report.
+  """Ingest -> statistics -> schema -> validation -> (Tuner) -> Trainer -> Evaluator ->
+  model card and serving check -> Pusher, then the evidence report.
 
   The options (``pipeline.options``) are the runner-independent choices; the rest is
   the runner's: names and paths, Beam's options, the metadata store, resources.
@@ -50,7 +53,9 @@ def create_pipeline(
   ``data.grades``: the grade ids the manifest holds; absent grades get no per-grade gate.
   ``serving.serving_dir`` must be set when the pipeline pushes.
   ``stop_after`` ('ingest', 'validate', 'evaluate', 'push') cuts the DAG short.
-  ``trainer_resources`` is a Kubeflow ResourceSpec (GPU, memory) for the Trainer.
+  ``trainer_resources`` is a Kubeflow ResourceSpec (GPU, memory) for the Trainer, and
+  ``tuner_resources`` one for the Tuner (``model.tune.enabled``), which picks the values
+  the Trainer trains with on the eval split, never on the Evaluator's test split.
   A frame split (``data.split_by='frame'``) leaks subjects between train and test (the
   leakage demonstration), so its model may be evaluated but never pushed.
   """
@@ -79,16 +84,32 @@ def create_pipeline(
     gate = AnomalyGate(anomalies=validator.outputs['anomalies'])
     components += [statistics, schema, validator, gate]
   if stop_after in ('evaluate', 'push'):
+    train_args = tfx.proto.TrainArgs(splits=['train'], num_steps=model.train_steps)
+    # The Trainer's early stopping and the Tuner's choice watch the same split.
+    eval_args = tfx.proto.EvalArgs(splits=[search_space.SPLIT])
+    tuner = None
+    if model.tune.enabled:
+      tuner = tfx.components.Tuner(
+          tuner_fn=TUNER_FN, examples=ingest.outputs['examples'],
+          schema=schema.outputs['schema'], train_args=train_args, eval_args=eval_args,
+          custom_config=model.custom_config())
+      tuner.add_upstream_node(gate)
+      if tuner_resources is not None:
+        tuner = tuner.with_platform_config(tuner_resources)
+      components.append(tuner)
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
         examples=ingest.outputs['examples'],
         schema=schema.outputs['schema'],
-        train_args=tfx.proto.TrainArgs(splits=['train'], num_steps=model.train_steps),
-        eval_args=tfx.proto.EvalArgs(splits=['eval']),
+        hyperparameters=tuner.outputs['best_hyperparameters'] if tuner else None,
+        train_args=train_args,
+        eval_args=eval_args,
         custom_config=model.custom_config())
     trainer.add_upstream_node(gate)  # no training on data that broke the schema
     if trainer_resources is not None:
       trainer = trainer.with_platform_config(trainer_resources)
+    # The trials, for the model card and the evidence report.
+    trials = tuner.outputs['tuner_results'] if tuner else None
     baseline = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
@@ -107,7 +128,7 @@ def create_pipeline(
       card = ModelCardWriter(
           examples=ingest.outputs['examples'], model=trainer.outputs['model'],
           evaluation=evaluator.outputs['evaluation'], blessing=evaluator.outputs['blessing'],
-          model_name=serving.model_name, split=EVAL_SPLIT)
+          tuner_results=trials, model_name=serving.model_name, split=EVAL_SPLIT)
       # The blessed model proven in its serving runtime (a fresh process, its warmup
       # requests, the Trainer's answers, latency); the Pusher pushes only what passed.
       serving_check = ServingCheck(
@@ -131,7 +152,7 @@ def create_pipeline(
         examples=ingest.outputs['examples'], statistics=statistics.outputs['statistics'],
         model=trainer.outputs['model'], model_run=trainer.outputs['model_run'],
         evaluation=evaluator.outputs['evaluation'], blessing=evaluator.outputs['blessing'],
-        pushed_model=pushed_model, split=EVAL_SPLIT))
+        pushed_model=pushed_model, tuner_results=trials, split=EVAL_SPLIT))
   return tfx.dsl.Pipeline(
       pipeline_name=pipeline_name, pipeline_root=pipeline_root, components=components,
       enable_cache=enable_cache, metadata_connection_config=metadata_connection_config,

@@ -44,4 +44,5 @@ def test_run_fn_checks_before_it_reads_any_data(monkeypatch):
   """The check is wired into the Trainer: run_fn stops before touching its (absent) files."""
   monkeypatch.setenv(devices.REQUIRE_GPU_ENV, '1')
   with pytest.raises(devices.NoGpuError):
-    task.run_fn(types.SimpleNamespace(custom_config={}, train_files=['/nonexistent/*']))
+    task.run_fn(types.SimpleNamespace(custom_config={}, hyperparameters=None,
+                                      train_files=['/nonexistent/*']))

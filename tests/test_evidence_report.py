@@ -227,7 +227,7 @@ def test_plots_are_pngs():
 
 def test_page_holds_every_section_and_shades_the_wrong_videos():
   html = sections.report_page(evidence())
-  for anchor in ('summary', 'data', 'statistics', 'training', 'confusion', 'roc',
+  for anchor in ('summary', 'data', 'statistics', 'training', 'tuning', 'confusion', 'roc',
                  'calibration', 'metrics', 'videos', 'gates', 'provenance'):
     assert f'<section id="{anchor}">' in html, anchor
   assert 'Model BLESSED' in html and 'Pushed for TF Serving to /serving/palsy/7' in html
@@ -300,3 +300,19 @@ def test_every_evaluated_pipeline_ends_with_the_report(tmp_path):
   assert reporter('validate') is None
   # Its predictions run on Beam, on the runner the pipeline's Beam arguments choose.
   assert reporter('evaluate').executor_spec.beam_pipeline_args == ['--direct_num_workers=2']
+
+
+def test_the_search_section_lists_every_trial_and_says_which_the_model_was_trained_with():
+  record = {'space': {'learning_rate': [0.0, 0.003]}, 'algorithm': 'random', 'trials': 2,
+            'epochs': 4, 'objective': 'val_loss', 'split': 'eval',
+            'chosen': {'learning_rate': 0.003}}
+  trials = [{'trial_id': '01', 'score': 0.5, 'learning_rate': 0.003},
+            {'trial_id': '00', 'score': 1.75, 'learning_rate': 0.0}]
+  html = sections.report_page(evidence(tuning=record, trials=trials))
+  part = html[html.index('<section id="tuning">'):html.index('<section id="confusion">')]
+  assert 'Random search by TFX&#x27;s Tuner: 2 trial(s) of at most 4 epoch(s)' in part
+  assert ('<tr><td class="num">01</td><td class="num">0.003</td><td class="num">0.5000</td>'
+          '<td>yes</td></tr>') in part
+  assert ('<tr><td class="num">00</td><td class="num">0</td><td class="num">1.7500</td>'
+          '<td></td></tr>') in part
+  assert 'No search' in sections.report_page(evidence())

@@ -163,6 +163,47 @@ def test_a_trainer_that_requests_gpus_must_have_one(compiled, tmp_path):
   assert 'env' not in trainer and 'accelerator' not in trainer.get('resources', {})
 
 
+def test_with_tune_the_package_has_the_tuner_with_its_resources_before_the_trainer(
+    compiled, tmp_path):
+  """--tune puts TFX's Tuner in the package: on the GPU image with the Trainer's resources
+  and GPU requirement, searching on the eval split; the Trainer takes its best values, the
+  card and the report its trials. Without --tune (the fixture's package) there is none."""
+  from pipeline.runners import kubeflow as kubeflow_runner  # pylint: disable=g-import-not-at-top
+  args = cli.build_parser().parse_args(
+      ['kubeflow', 'compile', '--manifest', 'gs://bucket/data/manifest.csv',
+       '--input-fingerprint', FINGERPRINT, '--grades', 'normal', '--model', 'dlib_resnet',
+       '--train-steps', '1234', '--epochs', '7', '--serving-dir', 'gs://bucket/serving',
+       '--pipeline-root', 'gs://bucket/root', '--image', 'registry/palsy-tfx:1',
+       '--gpu-image', 'registry/palsy-tfx-gpu:1', '--gpus', '2', '--trainer-cpu', '6',
+       '--trainer-memory-gb', '24', '--output', str(tmp_path / 'p.yaml'),
+       '--tune', '--tune-trials', '3', '--tune-learning-rate', '0.0001', '0.001'])
+  package = {'spec': kubeflow_runner.compile_job(
+      **kubeflow_cli.options_from_args(args))['pipelineSpec']}
+  tuner = _params(package, 'Tuner')
+  assert tuner['tuner_fn'] == 'trainer.tuner.tuner_fn'
+  assert json.loads(tuner['eval_args']) == {'splits': ['eval']}
+  assert json.loads(tuner['train_args']) == {'splits': ['train'], 'num_steps': 1234}
+  assert json.loads(tuner['custom_config'])['tune'] == {
+      'space': {'learning_rate': [0.0001, 0.001], 'trainable_layers': [0, 3],
+                'dropout': [0.3, 0.5]},
+      'algorithm': 'grid', 'trials': 3, 'epochs': 7, 'objective': 'val_loss', 'split': 'eval'}
+  tasks = _tasks(package)
+  assert tasks['Trainer']['inputs']['artifacts']['hyperparameters']['taskOutputArtifact'] == {
+      'producerTask': 'Tuner', 'outputArtifactKey': 'best_hyperparameters'}
+  for name in ('ModelCardWriter', 'EvidenceReporter'):
+    assert tasks[name]['inputs']['artifacts']['tuner_results']['taskOutputArtifact'] == {
+        'producerTask': 'Tuner', 'outputArtifactKey': 'tuner_results'}, name
+  executors = _executors(package)
+  container = executors['Tuner_executor']['container']
+  assert container['resources'] == executors['Trainer_executor']['container']['resources'] == {
+      'accelerator': {'type': 'nvidia.com/gpu', 'count': '2'}, 'cpuLimit': 6.0,
+      'memoryLimit': 24.0}
+  assert container['image'] == 'registry/palsy-tfx-gpu:1'
+  assert container['env'] == [{'name': 'PALSY_REQUIRE_GPU', 'value': '1'}]
+  assert 'Tuner' not in _tasks(compiled)
+  assert 'hyperparameters' not in _tasks(compiled)['Trainer']['inputs']['artifacts']
+
+
 def test_every_component_gets_the_beam_arguments(compiled):
   # TFX hands the pipeline's Beam options to every container; the Beam components
   # (VideoIngest, StatisticsGen, the Evaluator, ...) build their Beam pipelines from them.

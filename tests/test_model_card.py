@@ -83,8 +83,8 @@ def facts(**changes) -> card.Facts:
 
 REQUIRED_SECTIONS = ('Model details', 'Intended use', 'Limitations', 'Training data',
                      'Evaluation on the test split: subject level with 95% confidence intervals',
-                     'Gates', 'Preset and hyper-parameters', 'Crop settings',
-                     'Provenance (ML Metadata)')
+                     'Gates', 'Preset and hyper-parameters', 'Hyper-parameter search',
+                     'Crop settings', 'Provenance (ML Metadata)')
 
 
 def test_every_required_section_is_there():
@@ -323,3 +323,36 @@ def test_the_frame_ece_before_calibration_sits_under_the_ece():
   rows = markdown.table_rows(text, tables.LEVEL_HEADER)
   assert rows[tables.UNCALIBRATED_LABEL] == ['', '', '0.089']
   assert tables.UNCALIBRATED_LABEL not in card.render(facts())
+
+
+# A search as trainer.search_space records it in palsy_model.json, and the trials TFX's
+# Tuner wrote for it (best first).
+TUNING = {'space': {'learning_rate': [0.0, 0.003], 'trainable_layers': [1000],
+                    'dropout': [0.1]},
+          'algorithm': 'grid', 'trials': 2, 'epochs': 6, 'objective': 'val_loss',
+          'split': 'eval', 'chosen': {'learning_rate': 0.003, 'trainable_layers': 1000,
+                                      'dropout': 0.1}}
+TRIALS = [{'trial_id': '1', 'score': 1.2345, 'learning_rate': 0.003, 'trainable_layers': 1000,
+           'dropout': 0.1},
+          {'trial_id': '0', 'score': 1.7918, 'learning_rate': 0.0, 'trainable_layers': 1000,
+           'dropout': 0.1}]
+
+
+def test_the_card_lists_every_trial_and_marks_the_values_trained_with():
+  text = card.render(facts(model={**MODEL, 'tuning': TUNING}, trials=TRIALS))
+  section = markdown.sections(text)['Hyper-parameter search']
+  assert ('Grid search by TFX\'s Tuner: 2 trial(s) of at most 6 epoch(s) each (early '
+          "stopping as the Trainer's), scored by the lowest val_loss on the eval split"
+          ) in section
+  assert ('The Trainer trained with learning_rate 0.003, trainable_layers 1000, dropout '
+          '0.1.') in section
+  rows = markdown.table_rows(section, ('trial', 'learning_rate', 'trainable_layers', 'dropout',
+                                       'val_loss (eval split)', 'chosen'))
+  assert rows == {'1': ['0.003', '1000', '0.1', '1.2345', 'yes'],
+                  '0': ['0', '1000', '0.1', '1.7918', '']}
+
+
+def test_a_card_without_a_search_says_so():
+  section = markdown.sections(card.render(facts()))['Hyper-parameter search']
+  assert section.strip() == ("No search: the Trainer trained with the preset's values and "
+                             "the command line's overrides.")

@@ -22,6 +22,10 @@ CONFIG_WEIGHTS = 'weights'
 CONFIG_REFER_MAX_OOD_SHARE = 'refer_max_ood_share'
 CONFIG_REFER_MIN_FACES = 'refer_min_faces'
 CONFIG_REFER_CONFIDENCE_QUANTILE = 'refer_confidence_quantile'
+# With --tune, the Tuner's settings (trainer/search_space.py's ``settings``): the space it
+# searches, the algorithm, trials and epochs per trial. The Tuner and the Trainer both
+# get them; the Trainer records them beside the values it trained with.
+CONFIG_TUNE = 'tune'
 # plain: the backbone's pooled features. asymmetry: those and how a crop's feature maps
 # differ from its mirror image's (trainer/asymmetry.py); it reads maps at several levels,
 # which only dlib_resnet hands over.

@@ -16,7 +16,7 @@ import json
 import math
 import os
 import time
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import keras
 import numpy as np
@@ -25,7 +25,8 @@ import tensorflow as tf
 from preprocessing.crop_settings import DEFAULT_IMAGE_SIZE
 from preprocessing.labels import GRADES
 from preprocessing import contract, referral
-from trainer import calibration, data, devices, export, ood, presets, referral_rules
+from trainer import (calibration, data, devices, export, ood, presets, referral_rules,
+                     search_space)
 from trainer.model import build_classifier, pooled_features, scores_function
 
 
@@ -159,10 +160,22 @@ def guard_and_rules(train: Dict[str, np.ndarray], eval_: Dict[str, np.ndarray],
                          'eval_videos': len(confidences)}
 
 
+def tuned(preset: presets.Preset, hyperparameters, tune
+          ) -> Tuple[presets.Preset, Optional[dict]]:
+  """The preset with the Tuner's chosen values (``search_space.apply``), announced; as
+  it is, with no record, when no Tuner ran."""
+  preset, record = search_space.apply(preset, hyperparameters, tune)
+  if record:
+    print(f'[train] the Tuner chose {record["chosen"]} (the lowest {record.get("objective")} '
+          f'on the {record.get("split")} split)', flush=True)
+  return preset, record
+
+
 def run_fn(fn_args) -> None:
   config = dict(fn_args.custom_config or {})
   preset_name = config.get(presets.CONFIG_PRESET, presets.DEFAULT_PRESET)
   preset = presets.resolve(preset_name, config.get(presets.CONFIG_OVERRIDES, {}))
+  preset, tuning = tuned(preset, fn_args.hyperparameters, config.get(presets.CONFIG_TUNE))
   refer = referral_rules.Settings.from_config(config)  # a bad setting fails before training
   image_size = int(config.get(presets.CONFIG_IMAGE_SIZE, DEFAULT_IMAGE_SIZE))
   weights_path = config.get(presets.CONFIG_WEIGHTS, '')
@@ -238,6 +251,8 @@ def run_fn(fn_args) -> None:
       # The out-of-distribution guard (its constants are in the SavedModel) and the
       # referral rule's thresholds, which every route that grades applies.
       'ood': guarded, 'referral': rules,
+      # With --tune: the Tuner's settings and the values it chose (those above).
+      'tuning': tuning,
   }, temperature=calibrated['temperature'], guard=guard,
       rules=referral.Rules.from_model({'referral': rules}), warmup_crops=crops)
   print(f'[train] exported {fn_args.serving_model_dir}, with {len(crops)} crops in TF '

@@ -25,7 +25,7 @@ from tfx.types import artifact, artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import path_utils
 
-from components.evaluation import judgement, referral_metrics
+from components.evaluation import judgement, referral_metrics, tuning
 from components.evidence_report import (headline, inference, plots, predictions, reliability,
                                         roc, sections)
 from components.evidence_report import statistics as statistics_lib
@@ -40,6 +40,7 @@ MODEL_RUN_KEY = 'model_run'
 EVALUATION_KEY = 'evaluation'
 BLESSING_KEY = 'blessing'
 PUSHED_MODEL_KEY = 'pushed_model'
+TUNER_RESULTS_KEY = 'tuner_results'  # the Tuner's trials, with --tune
 REPORT_KEY = 'report'
 SPLIT_KEY = 'split'  # the split the Evaluator judged
 ROC_PNG = 'roc_curves.png'
@@ -63,6 +64,7 @@ class EvidenceReporterSpec(types.ComponentSpec):
       EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),
       BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing),
       PUSHED_MODEL_KEY: ChannelParameter(type=standard_artifacts.PushedModel, optional=True),
+      TUNER_RESULTS_KEY: ChannelParameter(type=standard_artifacts.TunerResults, optional=True),
   }
   OUTPUTS = {REPORT_KEY: ChannelParameter(type=EvidenceReport)}
 
@@ -118,6 +120,7 @@ def gather(input_dict: Dict[str, List[types.Artifact]], split: str,
   referred_summary = referral_metrics.summarise(referral_labels, pooled, referred)
   judged = judgement.read(evaluation.uri)
   ingest = read_summary(examples.uri)
+  trials = input_dict.get(TUNER_RESULTS_KEY)
   return sections.Evidence(
       blessed=bool(single(BLESSING_KEY).get_int_custom_property('blessed')),
       pushed_to=_pushed_to(input_dict.get(PUSHED_MODEL_KEY, [])),
@@ -141,7 +144,10 @@ def gather(input_dict: Dict[str, List[types.Artifact]], split: str,
       metrics=judged.metrics,
       videos=predictions.per_video(frames), counts=predictions.counts(frames), split=split,
       provenance={key: single(key).uri for key in (EXAMPLES_KEY, STATISTICS_KEY, MODEL_KEY,
-                                                   MODEL_RUN_KEY, EVALUATION_KEY)})
+                                                   MODEL_RUN_KEY, EVALUATION_KEY)
+                  + ((TUNER_RESULTS_KEY,) if trials else ())},
+      tuning=info.get('tuning'),
+      trials=tuning.read_trials(single(TUNER_RESULTS_KEY).uri) if trials else None)
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -186,9 +192,11 @@ class EvidenceReporter(base_beam_component.BaseBeamComponent):
   def __init__(self, examples: types.BaseChannel, statistics: types.BaseChannel,
                model: types.BaseChannel, model_run: types.BaseChannel,
                evaluation: types.BaseChannel, blessing: types.BaseChannel,
-               pushed_model: types.BaseChannel = None, split: str = 'test'):
+               pushed_model: types.BaseChannel = None, split: str = 'test',
+               tuner_results: types.BaseChannel = None):
     spec = EvidenceReporterSpec(
         examples=examples, statistics=statistics, model=model, model_run=model_run,
-        evaluation=evaluation, blessing=blessing, pushed_model=pushed_model, split=split,
+        evaluation=evaluation, blessing=blessing, pushed_model=pushed_model,
+        tuner_results=tuner_results, split=split,
         report=types.Channel(type=EvidenceReport))
     super().__init__(spec=spec)

@@ -10,7 +10,7 @@ from typing import Dict, List, NamedTuple, Optional
 import numpy as np
 
 from components.evaluation import gates as gates_lib
-from components.evaluation import tables
+from components.evaluation import tables, tuning
 from components.evidence_report import page, reliability, trust
 from components.evidence_report.headline import HEADLINE_METRICS
 from components.evidence_report.statistics import FEATURE_HEADER
@@ -50,6 +50,8 @@ class Evidence(NamedTuple):
   counts: Dict[str, int]                 # predictions.counts
   split: str                             # the evaluated split
   provenance: Dict[str, str]             # artifact name -> URI
+  tuning: Optional[dict] = None          # palsy_model.json's tuning; None: no search
+  trials: Optional[List[dict]] = None    # the Tuner's (tuning.read_trials)
 
 
 def cross_check(evaluator_subject: Optional[np.ndarray], recomputed: np.ndarray
@@ -138,6 +140,16 @@ def training(curves: Optional[bytes]) -> str:
   return page.section('training', 'Training curves', body)
 
 
+def search(record: Optional[dict], trials: Optional[List[dict]]) -> str:
+  """How the model's hyper-parameters were chosen, with every trial of the Tuner."""
+  body = [page.paragraph(tuning.summary(record))]
+  if record and trials:
+    body.append(page.table(*tuning.trial_rows(trials, record)))
+  elif record:
+    body.append(page.warning('the Tuner\'s trials were not handed to this report'))
+  return page.section('tuning', 'Hyper-parameter search', *body)
+
+
 def confusion(e: Evidence) -> str:
   body = [page.image(e.confusion, 'frame and subject confusion matrices')]
   problem = cross_check(e.matrices.get('subject'), e.recomputed_subject)
@@ -196,7 +208,7 @@ def provenance(uris: Dict[str, str]) -> str:
 def report_page(e: Evidence) -> str:
   return page.document(
       TITLE, summary(e), data(e.ingest), statistics(e), training(e.training_curves),
-      confusion(e), roc(e),
+      search(e.tuning, e.trials), confusion(e), roc(e),
       reliability.section(e.calibration, e.reliability, e.metrics, e.temperature),
       trust.section(e.referral, e.referral_rules, e.risk_coverage, e.metrics),
       measures(e.metrics, e.matrices.get('subject')),

@@ -15,7 +15,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 import numpy as np
 
 from components.evaluation import gates as gates_lib
-from components.evaluation import tables
+from components.evaluation import tables, tuning
 from components.video_ingest.summary import SPLIT_HEADER, split_rows
 from preprocessing import referral
 from preprocessing.labels import GRADES
@@ -70,6 +70,7 @@ class Facts(NamedTuple):
   gates: List[gates_lib.Gate]
   model: dict                         # the model's palsy_model.json
   lineage: Lineage
+  trials: Optional[List[dict]] = None  # the Tuner's (tuning.read_trials); None: no Tuner
 
 
 def _cell(value) -> str:
@@ -224,6 +225,18 @@ def hyper_parameters(model: dict) -> str:
                   table(('parameter', 'value'), rows))
 
 
+def search(model: dict, trials: Optional[List[dict]]) -> str:
+  """How the values above were chosen: by the preset and the command line, or by the
+  Tuner, with every trial it ran."""
+  record = model.get('tuning')
+  parts = [tuning.summary(record)]
+  if record and trials:
+    parts.append(table(*tuning.trial_rows(trials, record)))
+  elif record:
+    parts.append('The Tuner\'s trials were not handed to this card.')
+  return _section('Hyper-parameter search', *parts)
+
+
 def crop(settings: Optional[dict]) -> str:
   if not settings:
     return _section('Crop settings', 'The examples did not record how their faces were '
@@ -258,5 +271,6 @@ def render(facts: Facts) -> str:
             _section('Limitations', '\n'.join(f'* {line}' for line in limitations)),
             training_data(facts.ingest, facts.model.get('train_examples_per_grade')),
             evaluation(facts), gates(facts.gates), hyper_parameters(facts.model),
-            crop(facts.model.get('crop_settings')), provenance(facts.lineage)]
+            search(facts.model, facts.trials), crop(facts.model.get('crop_settings')),
+            provenance(facts.lineage)]
   return '\n\n'.join(parts) + '\n'

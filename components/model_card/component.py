@@ -8,7 +8,7 @@ model that was not blessed has one too, in MLMD, for whoever asks why.
 import json
 import os
 import sys
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import tensorflow as tf
 from tfx import types
@@ -17,7 +17,7 @@ from tfx.types import artifact, artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import path_utils
 
-from components.evaluation import judgement
+from components.evaluation import judgement, tuning
 from components.model_card import card
 from components.video_ingest.summary import read_summary
 from preprocessing import crop_settings
@@ -26,6 +26,7 @@ EXAMPLES_KEY = 'examples'
 MODEL_KEY = 'model'
 EVALUATION_KEY = 'evaluation'
 BLESSING_KEY = 'blessing'
+TUNER_RESULTS_KEY = 'tuner_results'  # the Tuner's trials, with --tune
 MODEL_CARD_KEY = 'model_card'
 MODEL_NAME_KEY = 'model_name'
 SPLIT_KEY = 'split'  # the split the Evaluator judged
@@ -44,6 +45,7 @@ class ModelCardWriterSpec(types.ComponentSpec):
       MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
       EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),
       BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing),
+      TUNER_RESULTS_KEY: ChannelParameter(type=standard_artifacts.TunerResults, optional=True),
   }
   OUTPUTS = {MODEL_CARD_KEY: ChannelParameter(type=ModelCard)}
 
@@ -63,8 +65,9 @@ def lineage(context: base_executor.BaseExecutor.Context,
   as the context's ``unique_id``, with no public accessor, hence the private read."""
   info = context.pipeline_info if context else None
   artifacts = [(key, a.type_name, a.id or None, a.uri)
-               for key in (EXAMPLES_KEY, MODEL_KEY, EVALUATION_KEY, BLESSING_KEY)
-               for a in input_dict[key]]
+               for key in (EXAMPLES_KEY, MODEL_KEY, EVALUATION_KEY, BLESSING_KEY,
+                           TUNER_RESULTS_KEY)
+               for a in input_dict.get(key, [])]
   return card.Lineage(pipeline=info.id if info else None,
                       run_id=context.pipeline_run_id if context else None,
                       execution_id=getattr(context, '_unique_id', None),
@@ -77,6 +80,7 @@ def gather(input_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[st
     return artifact_utils.get_single_instance(input_dict[key])
 
   judged = judgement.read(single(EVALUATION_KEY).uri)
+  trials = input_dict.get(TUNER_RESULTS_KEY)
   return card.Facts(
       model_name=exec_properties[MODEL_NAME_KEY],
       blessed=bool(single(BLESSING_KEY).get_int_custom_property('blessed')),
@@ -84,7 +88,8 @@ def gather(input_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[st
       ingest=read_summary(single(EXAMPLES_KEY).uri),
       metrics=judged.metrics, subject_matrix=judged.matrices.get('subject'),
       gates=judged.gates, model=model_metadata(single(MODEL_KEY).uri),
-      lineage=lineage(context, input_dict))
+      lineage=lineage(context, input_dict),
+      trials=tuning.read_trials(single(TUNER_RESULTS_KEY).uri) if trials else None)
 
 
 class Executor(base_executor.BaseExecutor):
@@ -102,14 +107,17 @@ class Executor(base_executor.BaseExecutor):
 
 
 class ModelCardWriter(base_component.BaseComponent):
-  """The evaluated model's card: data, subject-level metrics, gates, settings, lineage."""
+  """The evaluated model's card: data, subject-level metrics, gates, settings, the
+  hyper-parameter search (``tuner_results``, the Tuner's trials, with --tune), lineage."""
 
   SPEC_CLASS = ModelCardWriterSpec
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
   def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
                evaluation: types.BaseChannel, blessing: types.BaseChannel,
-               model_name: str, split: str = 'test'):
+               model_name: str, split: str = 'test',
+               tuner_results: Optional[types.BaseChannel] = None):
     super().__init__(spec=ModelCardWriterSpec(
         examples=examples, model=model, evaluation=evaluation, blessing=blessing,
-        model_name=model_name, split=split, model_card=types.Channel(type=ModelCard)))
+        tuner_results=tuner_results, model_name=model_name, split=split,
+        model_card=types.Channel(type=ModelCard)))

@@ -33,7 +33,9 @@ from trainer import devices
 # TFX names a component's executor '<component id>_executor'.
 INGEST_EXECUTOR = 'VideoIngest_executor'
 TRAINER = 'Trainer'
-TRAINER_EXECUTOR = f'{TRAINER}_executor'
+TUNER = 'Tuner'  # with --tune; it trains the Trainer's model, on the same image and resources
+# The containers that train: the GPU image, the resources and the GPU requirement are theirs.
+TRAINING_EXECUTORS = (f'{TRAINER}_executor', f'{TUNER}_executor')
 
 T = TypeVar('T')
 _Resources = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
@@ -135,21 +137,24 @@ def compile_job(data: DataOptions, model: ModelOptions, gates: Gates,
   images = deployment.image
   if deployment.gpu_image:  # per-component images; TFX reads the default from this key
     images = {pipeline_builder.DEFAULT_IMAGE_PATH_KEY: deployment.image,
-              TRAINER: deployment.gpu_image}
+              TRAINER: deployment.gpu_image, TUNER: deployment.gpu_image}
   pipeline = create_pipeline(
       pipeline_name=configs.PIPELINE_NAME, pipeline_root=deployment.pipeline_root,
       data=compile_data(data, deployment.read_timeout_s), model=model, gates=gates, serving=serving,
       beam_pipeline_args=runtime.beam_pipeline_args(()), enable_cache=runtime.enable_cache,
-      trainer_resources=trainer_resources(deployment))
+      trainer_resources=trainer_resources(deployment),
+      tuner_resources=trainer_resources(deployment))
   runner = runner_lib.KubeflowV2DagRunner(
       config=runner_lib.KubeflowV2DagRunnerConfig(default_image=images))
   job = runner.run(pipeline, write_out=False)
   if deployment.gpus:
-    # The GPU image says so too; the package says it for whatever image runs the Trainer:
-    # with GPUs requested, training on the CPU is a failure, not a fallback.
-    container = job['pipelineSpec']['deploymentSpec']['executors'][TRAINER_EXECUTOR]
-    container['container'].setdefault('env', []).append(
-        {'name': devices.REQUIRE_GPU_ENV, 'value': '1'})
+    # The GPU image says so too; the package says it for whatever image runs the Trainer
+    # (and the Tuner): with GPUs requested, training on the CPU is a failure, not a fallback.
+    executors = job['pipelineSpec']['deploymentSpec']['executors']
+    for name in TRAINING_EXECUTORS:
+      if name in executors:
+        executors[name]['container'].setdefault('env', []).append(
+            {'name': devices.REQUIRE_GPU_ENV, 'value': '1'})
   return job
 
 
