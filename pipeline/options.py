@@ -179,8 +179,12 @@ class ModelOptions:
   image_size: int = DEFAULT_IMAGE_SIZE
   train_steps: Optional[int] = None
   seed: int = DEFAULT_SEED
+  mixed_precision: str = presets.DEFAULT_MIXED_PRECISION
+  jit_compile: str = presets.DEFAULT_JIT_COMPILE
 
   def __post_init__(self):
+    presets.check_switch('--mixed-precision', self.mixed_precision)
+    presets.check_switch('--jit-compile', self.jit_compile)
     object.__setattr__(self, 'overrides',
                        {k: v for k, v in dict(self.overrides).items() if v is not None})
     resolve(self.preset, self.overrides)  # a preset that cannot be built fails now
@@ -199,7 +203,9 @@ class ModelOptions:
     """The keys ``trainer.task.run_fn`` reads."""
     return {presets.CONFIG_PRESET: self.preset,
             presets.CONFIG_OVERRIDES: dict(self.overrides), presets.CONFIG_SEED: self.seed,
-            presets.CONFIG_IMAGE_SIZE: self.image_size, presets.CONFIG_WEIGHTS: self.weights}
+            presets.CONFIG_IMAGE_SIZE: self.image_size, presets.CONFIG_WEIGHTS: self.weights,
+            presets.CONFIG_MIXED_PRECISION: self.mixed_precision,
+            presets.CONFIG_JIT_COMPILE: self.jit_compile}
 
   @staticmethod
   def add_args(parser) -> None:
@@ -218,13 +224,23 @@ class ModelOptions:
                           help=f'override the preset {field}')
     parser.add_argument('--seed', type=int, default=DEFAULT_SEED,
                         help='training seed (same data + same seed on CPU = same model)')
+    parser.add_argument('--mixed-precision', choices=presets.SWITCHES,
+                        default=presets.DEFAULT_MIXED_PRECISION,
+                        help='float16 maths with float32 variables; auto: on with GPUs, off '
+                             'on the CPU (default auto)')
+    parser.add_argument('--jit-compile', choices=presets.SWITCHES,
+                        default=presets.DEFAULT_JIT_COMPILE,
+                        help='XLA for the training and eval steps; auto: on with one GPU, off '
+                             'with several (Keras 3.6 cannot) and on the CPU (default auto; '
+                             'off if XLA fails on a GPU)')
 
   @classmethod
   def from_args(cls, args: argparse.Namespace) -> 'ModelOptions':
     return cls(preset=args.model,
                overrides={field: getattr(args, field) for _, field, _ in PRESET_FLAGS},
                weights=args.weights, image_size=args.image_size,
-               train_steps=args.train_steps, seed=args.seed)
+               train_steps=args.train_steps, seed=args.seed,
+               mixed_precision=args.mixed_precision, jit_compile=args.jit_compile)
 
 
 # --- quality gates -------------------------------------------------------------------

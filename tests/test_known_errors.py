@@ -124,6 +124,7 @@ def test_run_answers_before_tfx_or_tensorflow_load(own_manifest, tmp_path):
     (['--model', 'nope'], "invalid choice: 'nope'"),
     (['--max-ece', '1.5'], '--max-ece must lie in [0, 1], got 1.5'),
     (['--max-p99-ms', '500', '-1'], '--max-p99-ms takes two limits > 0'),
+    (['--jit-compile', 'yes'], "argument --jit-compile: invalid choice: 'yes'"),
 ])
 def test_run_refuses_a_bad_option_in_one_line(own_manifest, key, tmp_path, capsys, argv,
                                               needle):
