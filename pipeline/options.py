@@ -267,8 +267,12 @@ class ModelOptions:
   train_steps: Optional[int] = None
   seed: int = DEFAULT_SEED
   tune: TuneOptions = dataclasses.field(default_factory=TuneOptions)
+  mixed_precision: str = presets.DEFAULT_MIXED_PRECISION
+  jit_compile: str = presets.DEFAULT_JIT_COMPILE
 
   def __post_init__(self):
+    presets.check_switch('--mixed-precision', self.mixed_precision)
+    presets.check_switch('--jit-compile', self.jit_compile)
     object.__setattr__(self, 'overrides',
                        {k: v for k, v in dict(self.overrides).items() if v is not None})
     preset = resolve(self.preset, self.overrides)  # a preset that cannot be built fails now
@@ -294,7 +298,9 @@ class ModelOptions:
     settings, which ``trainer.tuner.tuner_fn`` reads too."""
     config = {presets.CONFIG_PRESET: self.preset,
               presets.CONFIG_OVERRIDES: dict(self.overrides), presets.CONFIG_SEED: self.seed,
-              presets.CONFIG_IMAGE_SIZE: self.image_size, presets.CONFIG_WEIGHTS: self.weights}
+              presets.CONFIG_IMAGE_SIZE: self.image_size, presets.CONFIG_WEIGHTS: self.weights,
+              presets.CONFIG_MIXED_PRECISION: self.mixed_precision,
+              presets.CONFIG_JIT_COMPILE: self.jit_compile}
     if self.tune.enabled:
       config[presets.CONFIG_TUNE] = self.tune.settings(
           self.preset, resolve(self.preset, self.overrides))
@@ -317,6 +323,15 @@ class ModelOptions:
                           help=f'override the preset {field}')
     parser.add_argument('--seed', type=int, default=DEFAULT_SEED,
                         help='training seed (same data + same seed on CPU = same model)')
+    parser.add_argument('--mixed-precision', choices=presets.SWITCHES,
+                        default=presets.DEFAULT_MIXED_PRECISION,
+                        help='float16 maths with float32 variables; auto: on with GPUs, off '
+                             'on the CPU (default auto)')
+    parser.add_argument('--jit-compile', choices=presets.SWITCHES,
+                        default=presets.DEFAULT_JIT_COMPILE,
+                        help='XLA for the training and eval steps; auto: on with one GPU, off '
+                             'with several (Keras 3.6 cannot) and on the CPU (default auto; '
+                             'off if XLA fails on a GPU)')
     TuneOptions.add_args(parser)
 
   @classmethod
@@ -325,6 +340,7 @@ class ModelOptions:
                overrides={field: getattr(args, field) for _, field, _ in PRESET_FLAGS},
                weights=args.weights, image_size=args.image_size,
                train_steps=args.train_steps, seed=args.seed,
+               mixed_precision=args.mixed_precision, jit_compile=args.jit_compile,
                tune=TuneOptions.from_args(args))
 
 

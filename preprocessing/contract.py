@@ -35,6 +35,12 @@ BRIGHTNESS = 'brightness'      # mean grey level of the crop, 0..255
 CONTRAST = 'contrast'          # RMS contrast: std / mean of the crop's grey levels, >= 0
 SHARPNESS = 'sharpness'        # var(3x3 Laplacian) / var(grey levels) of the crop, >= 0
 
+# Ingest's summary, written beside its examples (components/video_ingest/summary.py): under
+# EXAMPLES_PER_CLASS, per split, the examples written per grade name. The Trainer reads its
+# train split's counts from there (trainer/data.py) instead of reading the whole split.
+INGEST_SUMMARY_FILE = 'ingest_summary.json'
+EXAMPLES_PER_CLASS = 'examples_per_class'
+
 # Value kinds, as tf.train.Feature's lists and the schema's FeatureType name them.
 BYTES, INT, FLOAT = 'BYTES', 'INT', 'FLOAT'
 

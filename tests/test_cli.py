@@ -120,7 +120,8 @@ def test_run_parses_into_the_option_records():
       {'yfp': 4.0}, (0.5, 0.25, 0.25), 'subject')
   model = options.ModelOptions.from_args(args)
   assert model.custom_config() == {'preset': 'demo', 'overrides': {'epochs': 3}, 'seed': 42,
-                                   'image_size': 224, 'weights': ''}
+                                   'image_size': 224, 'weights': '',
+                                   'mixed_precision': 'auto', 'jit_compile': 'auto'}
   runtime = options.RuntimeOptions.from_args(args)
   assert runtime.beam_pipeline_args(['--default']) == ['--direct_num_workers=2']
   assert not runtime.enable_cache

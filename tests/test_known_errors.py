@@ -126,6 +126,7 @@ def test_run_answers_before_tfx_or_tensorflow_load(own_manifest, tmp_path):
     (['--max-p99-ms', '500', '-1'], '--max-p99-ms takes two limits > 0'),
     (['--tune', '--tune-space', '{"momentum": [0.9]}'],
      "--tune-space: unknown parameter(s) 'momentum'"),
+    (['--jit-compile', 'yes'], "argument --jit-compile: invalid choice: 'yes'"),
 ])
 def test_run_refuses_a_bad_option_in_one_line(own_manifest, key, tmp_path, capsys, argv,
                                               needle):

@@ -41,7 +41,8 @@ def _options(manifest, output, *extra):
           '--model', 'dlib_resnet', '--weights', '/models/dlib.dat', '--image-size', '150',
           '--train-steps', '1234', '--learning-rate', '0.0005', '--epochs', '7',
           '--dropout', '0.2', '--head', 'asymmetry', '--batch-size', '12',
-          '--trainable-layers', '3', '--seed', '7',
+          '--trainable-layers', '3', '--seed', '7', '--mixed-precision', 'off',
+          '--jit-compile', 'on',
           '--model-name', 'palsy-hb', '--serving-dir', 'gs://bucket/serving',
           '--max-p99-ms', '800', '9000',
           '--min-accuracy', '0.55', '--min-class-recall', '0.1', '0.2', '0.3', '0.4', '0.5',
@@ -231,6 +232,7 @@ def test_the_model_options_reach_the_trainer(compiled):
   params = _params(compiled, 'Trainer')
   assert json.loads(params['custom_config']) == {
       'preset': 'dlib_resnet', 'weights': '/models/dlib.dat', 'image_size': 150, 'seed': 7,
+      'mixed_precision': 'off', 'jit_compile': 'on',
       'overrides': {'learning_rate': 0.0005, 'epochs': 7, 'dropout': 0.2, 'head': 'asymmetry',
                     'batch_size': 12, 'trainable_layers': 3}}
   assert json.loads(params['train_args']) == {'splits': ['train'], 'num_steps': 1234}

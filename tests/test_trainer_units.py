@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from preprocessing import image_ops
+from preprocessing import contract, image_ops
 from trainer import data, export, model, presets, vggface, weight_files, weights
 
 
@@ -160,6 +160,36 @@ def test_class_weights_from_train_counts(tmp_path):
   assert counts.tolist() == [3, 3, 3, 0, 0, 0]
   w = data.class_weights(np.array([10, 30, 0, 20, 0, 0]))
   assert w[2] == 0 and w[0] == pytest.approx(2.0) and w[1] == pytest.approx(2 / 3)
+
+
+def _examples_artifact(tmp_path, summary=None):
+  """Records in TFX's layout, ``<artifact>/Split-train/``, with ingest's summary beside
+  them when one is given."""
+  split = tmp_path / 'Examples' / 'Split-train'
+  split.mkdir(parents=True)
+  records = _records(split, n=9)  # grades 0, 1, 2: three each
+  if summary is not None:
+    (tmp_path / 'Examples' / contract.INGEST_SUMMARY_FILE).write_text(json.dumps(summary))
+  return [str(split / '*')], records
+
+
+def test_class_counts_come_from_ingests_summary_without_reading_the_split(tmp_path):
+  """The summary's counts, which differ from the records' on purpose: had the Trainer
+  read the split, it would have found 3, 3, 3."""
+  patterns, records = _examples_artifact(tmp_path, {contract.EXAMPLES_PER_CLASS: {
+      'train': {'normal': 5, 'moderate': 2}, 'eval': {'normal': 1}}})
+  counts, source = data.train_class_counts(patterns)
+  assert (counts.tolist(), source) == ([5, 0, 0, 2, 0, 0], 'ingest summary')
+  os.remove(records)  # not even opened
+  assert data.train_class_counts(patterns)[0].tolist() == [5, 0, 0, 2, 0, 0]
+
+
+@pytest.mark.parametrize('summary', [None, {contract.EXAMPLES_PER_CLASS: {'eval': {}}}],
+                         ids=['no summary', 'no train split in it'])
+def test_class_counts_fall_back_to_a_pass_over_the_split(tmp_path, summary):
+  patterns, _ = _examples_artifact(tmp_path, summary)
+  counts, source = data.train_class_counts(patterns)
+  assert (counts.tolist(), source) == ([3, 3, 3, 0, 0, 0], 'a pass over the train split')
 
 
 def test_training_and_serving_preprocess_with_the_same_functions(tmp_path):

@@ -4,7 +4,7 @@ Decoding and normalisation are preprocessing.image_ops' functions, the very ones
 serving signatures call. Augmentation happens only for training. ``frames`` is the
 input of the passes after training, which also need each frame's video.
 """
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import json
 import os
@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from preprocessing import contract, crop_settings, image_ops
-from preprocessing.labels import NUM_GRADES
+from preprocessing.labels import GRADES, NUM_GRADES
 from trainer import augment
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -34,9 +34,7 @@ def crop_record(file_patterns) -> Optional[dict]:
   """How ingest made the crops in these files (``crop_settings.to_json``), read from the
   Examples artifact that holds them (TFX passes ``<artifact>/Split-<name>/*``); None for
   examples written before ingest recorded it."""
-  first = [file_patterns] if isinstance(file_patterns, str) else list(file_patterns)
-  artifact = os.path.dirname(os.path.dirname(first[0]))
-  path = os.path.join(artifact, crop_settings.CROP_SETTINGS_FILE)
+  path = os.path.join(_artifact_dir(file_patterns), crop_settings.CROP_SETTINGS_FILE)
   if not tf.io.gfile.exists(path):
     return None
   with tf.io.gfile.GFile(path) as f:
@@ -48,8 +46,40 @@ def records(file_patterns) -> tf.data.Dataset:
                                  num_parallel_reads=AUTOTUNE)
 
 
+def _artifact_dir(file_patterns) -> str:
+  """The Examples artifact that holds these files: TFX passes ``<artifact>/Split-<name>/*``."""
+  first = [file_patterns] if isinstance(file_patterns, str) else list(file_patterns)
+  return os.path.dirname(os.path.dirname(first[0]))
+
+
+def summary_class_counts(file_patterns) -> Optional[np.ndarray]:
+  """Examples per grade of the split these files are, as ingest's summary beside their
+  artifact counted them while writing them (``contract.INGEST_SUMMARY_FILE``); None when
+  there is no summary, or it does not count this split (examples from elsewhere)."""
+  first = [file_patterns] if isinstance(file_patterns, str) else list(file_patterns)
+  split_dir = os.path.basename(os.path.dirname(first[0]))
+  path = os.path.join(_artifact_dir(file_patterns), contract.INGEST_SUMMARY_FILE)
+  if not split_dir.startswith('Split-') or not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path) as f:
+    per_class = json.load(f).get(contract.EXAMPLES_PER_CLASS, {})
+  split = split_dir[len('Split-'):]
+  if split not in per_class:
+    return None
+  return np.array([per_class[split].get(grade, 0) for grade in GRADES], np.int64)
+
+
+def train_class_counts(file_patterns) -> Tuple[np.ndarray, str]:
+  """Examples per grade of the train split, and where they came from: ingest's summary
+  when it is there (no pass over the data), else one pass over the files' labels."""
+  counts = summary_class_counts(file_patterns)
+  if counts is not None:
+    return counts, 'ingest summary'
+  return class_counts(file_patterns), 'a pass over the train split'
+
+
 def class_counts(file_patterns) -> np.ndarray:
-  """Examples per grade in the given files (labels only: cheap)."""
+  """Examples per grade in the given files (labels only, but every record is read)."""
   labels = records(file_patterns).batch(1024).map(
       lambda s: tf.io.parse_example(
           s, {contract.LABEL: _FEATURES[contract.LABEL]})[contract.LABEL])

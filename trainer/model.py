@@ -1,5 +1,5 @@
 """Backbone + classification head, with the paper's freezing rule."""
-from typing import Callable, Tuple
+from typing import Callable, Optional, Tuple
 
 import keras
 from keras import layers
@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from preprocessing import contract
 from preprocessing.labels import NUM_GRADES
-from trainer import asymmetry, dlib_resnet, vggface, weight_files, weights
+from trainer import asymmetry, dlib_resnet, optimizers, vggface, weight_files, weights
 from trainer.presets import Preset
 
 
@@ -70,9 +70,13 @@ def freeze_all_but_last(backbone: keras.Model, n: int) -> None:
     layer.trainable = i >= len(backbone.layers) - n
 
 
-def build_classifier(preset: Preset, image_size: int, weights_path: str) -> keras.Model:
+def build_classifier(preset: Preset, image_size: int, weights_path: str,
+                     optimizer: Optional[keras.optimizers.Optimizer] = None,
+                     jit_compile: bool = False) -> keras.Model:
   """Normalised image batch -> softmax over the six grades (float32 even under
-  mixed precision, because TFMA binarises probabilities at 0.5)."""
+  mixed precision, because TFMA binarises probabilities at 0.5), compiled with
+  ``optimizer`` (default: the preset's on one replica, ``trainer.optimizers``) and XLA
+  when ``jit_compile``."""
   backbone = build_backbone(preset.backbone, image_size, weights_path)
   freeze_all_but_last(backbone, preset.trainable_layers)
   inputs = keras.Input((image_size, image_size, 3), name='image')
@@ -98,10 +102,9 @@ def build_classifier(preset: Preset, image_size: int, weights_path: str) -> kera
   outputs = layers.Dense(NUM_GRADES, activation='softmax', dtype='float32',
                          name=contract.OUTPUT_PROBABILITIES)(x)
   model = keras.Model(inputs, outputs, name=f'palsy_{preset.backbone}')
-  optimizer = (keras.optimizers.Adam(preset.learning_rate) if preset.optimizer == 'adam'
-               else keras.optimizers.SGD(preset.learning_rate, momentum=0.9))
-  model.compile(optimizer=optimizer, loss='categorical_crossentropy',
-                metrics=['accuracy'])
+  model.compile(optimizer=optimizer or optimizers.build(preset)[0],
+                loss='categorical_crossentropy', metrics=['accuracy'],
+                jit_compile=jit_compile)
   return model
 
 

@@ -16,6 +16,13 @@ CONFIG_OVERRIDES = 'overrides'
 CONFIG_SEED = 'seed'
 CONFIG_IMAGE_SIZE = 'image_size'
 CONFIG_WEIGHTS = 'weights'
+# Mixed precision and XLA: one of SWITCHES each (trainer/placement.py says what auto
+# picks). Here, not there, so the command line checks them without importing TensorFlow.
+CONFIG_MIXED_PRECISION = 'mixed_precision'
+CONFIG_JIT_COMPILE = 'jit_compile'
+SWITCHES = ('auto', 'on', 'off')
+DEFAULT_MIXED_PRECISION = 'auto'
+DEFAULT_JIT_COMPILE = 'auto'
 # The referral rule's settings (preprocessing.referral's defaults when absent): the share
 # of a file's faces over the guard's threshold that refers it, the least faces per file,
 # and the share of eval videos whose confidence falls under min_confidence.
@@ -73,6 +80,13 @@ PRESETS = {
     'demo': Preset('small_cnn', 1000, 'adam', 3e-4, 0.3, 'standardize', epochs=80,
                    patience=30, batch_size=16, head_units=64),
 }
+
+
+def check_switch(flag: str, value: str) -> str:
+  """``value`` if it is one of SWITCHES, else a ValueError naming ``flag``."""
+  if value not in SWITCHES:
+    raise ValueError(f'{flag} must be one of {", ".join(SWITCHES)}, got {value!r}')
+  return value
 
 
 def resolve(name: str, overrides: Dict[str, Any]) -> Preset:

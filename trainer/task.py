@@ -16,7 +16,7 @@ import json
 import math
 import os
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -25,23 +25,9 @@ import tensorflow as tf
 from preprocessing.crop_settings import DEFAULT_IMAGE_SIZE
 from preprocessing.labels import GRADES
 from preprocessing import contract, referral
-from trainer import (calibration, data, devices, export, ood, presets, referral_rules,
-                     search_space)
+from trainer import (calibration, data, devices, export, ood, optimizers, placement, presets,
+                     referral_rules, search_space)
 from trainer.model import build_classifier, pooled_features, scores_function
-
-
-def _devices():
-  """MirroredStrategy and mixed precision over visible GPUs; default strategy on CPU."""
-  gpus = tf.config.list_physical_devices('GPU')
-  for gpu in gpus:
-    try:
-      tf.config.experimental.set_memory_growth(gpu, True)
-    except RuntimeError:
-      pass  # already initialised by an earlier component in this process
-  if gpus:
-    keras.mixed_precision.set_global_policy('mixed_float16')
-    return tf.distribute.MirroredStrategy(), f'{len(gpus)} GPU(s), mixed precision'
-  return tf.distribute.get_strategy(), 'CPU'
 
 
 class Throughput(keras.callbacks.Callback):
@@ -171,7 +157,19 @@ def tuned(preset: presets.Preset, hyperparameters, tune
   return preset, record
 
 
-def run_fn(fn_args) -> None:
+def describe_rate(rate: dict, global_batch: int) -> str:
+  """The learning rate rule's line in the log (``trainer.optimizers``)."""
+  if rate['replicas'] == 1:
+    return f'learning rate {rate["base"]:g} (one replica: the preset\'s)'
+  return (f'learning rate {rate["base"]:g} rising over {rate["warmup_steps"]} step(s) to '
+          f'{rate["peak"]:g} ({rate["rule"]} scaling for {rate["replicas"]} replicas, global '
+          f'batch {global_batch})')
+
+
+def run_fn(fn_args, accelerators: Optional[Sequence[str]] = None) -> None:
+  """TFX's entry point. ``accelerators``: the devices to replicate over, as
+  ``trainer.placement.choose`` takes them; None, every GPU TensorFlow sees (none: the
+  CPU). A test hands it logical CPU devices to train as on that many GPUs."""
   config = dict(fn_args.custom_config or {})
   preset_name = config.get(presets.CONFIG_PRESET, presets.DEFAULT_PRESET)
   preset = presets.resolve(preset_name, config.get(presets.CONFIG_OVERRIDES, {}))
@@ -182,29 +180,41 @@ def run_fn(fn_args) -> None:
   seed = int(config.get(presets.CONFIG_SEED, presets.DEFAULT_SEED))
   keras.utils.set_random_seed(seed)  # initial weights, dropout; the input takes it below
   devices.check()  # stops a run that must train on a GPU and sees none
-  strategy, device = _devices()
+  placed = placement.choose(
+      placement.gpus() if accelerators is None else accelerators,
+      config.get(presets.CONFIG_MIXED_PRECISION, presets.DEFAULT_MIXED_PRECISION),
+      config.get(presets.CONFIG_JIT_COMPILE, presets.DEFAULT_JIT_COMPILE))
+  device = placed.describe()
   print(f'[train] preset {preset_name}: {preset}; image size '
         f'{image_size}; on {device}', flush=True)
+  if placed.warning():
+    print(f'[train] WARNING: {placed.warning()}', flush=True)
 
   crop = data.crop_record(fn_args.train_files)
   if crop is None:
     print('[train] WARNING: these examples do not record how their faces were cropped; '
           'the model cannot tell prediction how to crop. Re-run ingest.', flush=True)
-  counts = data.class_counts(fn_args.train_files)
+  counts, counted = data.train_class_counts(fn_args.train_files)
   weights = data.class_weights(counts)
-  print('[train] train examples per grade: ' +
+  print(f'[train] train examples per grade (from {counted}): ' +
         ', '.join(f'{g} {n}' for g, n in zip(GRADES, counts)) +
         '; class weights ' + ', '.join(f'{w:.2f}' for w in weights.values()), flush=True)
-  batch = preset.batch_size * strategy.num_replicas_in_sync
+  batch = preset.batch_size * placed.replicas
   steps = None
   if fn_args.train_steps:
     steps = max(1, math.ceil(fn_args.train_steps / preset.epochs))
+  warmup = steps or max(1, math.ceil(int(counts.sum()) / batch))  # the first epoch
   train_ds = data.dataset(fn_args.train_files, image_size, preset.normalisation, batch,
                           training=True, repeat=steps is not None, seed=seed)
   eval_ds = data.dataset(fn_args.eval_files, image_size, preset.normalisation, batch,
                          training=False)
-  with strategy.scope():
-    model = build_classifier(preset, image_size, weights_path)
+  with placed.strategy.scope():
+    optimizer, rate = optimizers.build(preset, placed.replicas, warmup)
+    model = build_classifier(preset, image_size, weights_path, optimizer, placed.jit_compile)
+  if placed.jit_compile and not model.jit_compile:
+    print('[train] WARNING: Keras turned XLA off: a layer of this model does not support '
+          'it', flush=True)
+  print(f'[train] {describe_rate(rate, batch)}', flush=True)
   throughput = Throughput(batch)
   callbacks = [
       keras.callbacks.EarlyStopping(monitor='val_loss', patience=preset.patience,
@@ -241,7 +251,9 @@ def run_fn(fn_args) -> None:
                                   'small_cnn': 'none: trained from scratch'
                                   }.get(preset.backbone, 'keras cache'),
       'epochs_run': len(record.get('loss', [])),
-      'train_examples_per_grade': counts.tolist(), 'device': device,
+      'train_examples_per_grade': counts.tolist(), 'class_counts_from': counted,
+      'device': device, 'learning_rate': rate,
+      'placement': {**placed.record(), 'jit_compile': bool(model.jit_compile)},
       'best_val_loss': float(np.min(record['val_loss'])) if record.get('val_loss') else None,
       # How ingest cropped the faces (size, margin, detection, alignment, JPEG) and the
       # frame rates per source: prediction repeats them.

@@ -1,9 +1,13 @@
 """Load pretrained weights in rcmalli's keras-vggface layout, by layer name.
 
+The layer names and weight shapes are those of rcmalli's published files, as
+rcmalli/keras-vggface's model definitions make them (tests/test_vggface_published.py
+checks every one against ``tests/vggface_published.py``, docs/model.md says which commit).
+
 Where the files are found is ``trainer.weight_files``, which the command line also asks
 before any work starts.
 """
-from typing import Dict, List
+from typing import Dict, List, Mapping, Sequence, Tuple
 
 import h5py
 import keras
@@ -13,30 +17,26 @@ from preprocessing.face_models import WeightsMismatch, WeightsNotFound  # re-exp
 from trainer.vggface import h5_name
 
 
-def _read_h5_layers(path: str) -> Dict[str, List[np.ndarray]]:
-  """Weights per layer from a Keras-2 style weights file (rcmalli's layout)."""
-  with h5py.File(path, 'r') as f:
-    root = f['model_weights'] if 'model_weights' in f else f
-    names = [n.decode() if isinstance(n, bytes) else n for n in root.attrs['layer_names']]
-    out = {}
-    for name in names:
-      group = root[name]
-      weight_names = [w.decode() if isinstance(w, bytes) else w
-                      for w in group.attrs.get('weight_names', [])]
-      if weight_names:
-        out[name] = [np.asarray(group[w]) for w in weight_names]
+def _weight_names(root) -> Dict[str, List[str]]:
+  """{layer name: its weights' names, in order} of a Keras-2 style weights file's root
+  (rcmalli's layout); layers without weights are left out."""
+  def text(value):
+    return value.decode() if isinstance(value, bytes) else value
+  out = {}
+  for name in (text(n) for n in root.attrs['layer_names']):
+    names = [text(w) for w in root[name].attrs.get('weight_names', [])]
+    if names:
+      out[name] = names
   return out
 
 
-def load_by_name(model: keras.Model, path: str) -> int:
-  """Load every weighted layer of ``model`` from ``path`` by (rcmalli) layer name.
-
-  Layers in the file that the model lacks (say, the top of a with-top file) are
-  ignored; a model layer missing from the file, or a shape that differs, raises
-  WeightsMismatch listing all of them. Returns the number of layers loaded.
-  """
-  stored = _read_h5_layers(path)
-  problems, assignments = [], []
+def match(model: keras.Model, stored: Mapping[str, Sequence[Tuple[int, ...]]]
+          ) -> Tuple[Dict[str, keras.layers.Layer], List[str]]:
+  """Which stored layer each weighted layer of ``model`` takes, by (rcmalli) layer name,
+  from the weight shapes per stored layer: ({stored name: layer}, problems). A model layer
+  missing from ``stored`` or whose shapes differ is a problem; stored layers the model
+  lacks (say, the top of a with-top file) are left out."""
+  problems, mapped = [], {}
   for layer in model.layers:
     if not layer.weights:
       continue
@@ -44,19 +44,33 @@ def load_by_name(model: keras.Model, path: str) -> int:
     if name not in stored:
       problems.append(f'{name}: not in file')
       continue
-    values = stored[name]
     expected = [tuple(w.shape) for w in layer.weights]
-    got = [tuple(v.shape) for v in values]
+    got = [tuple(shape) for shape in stored[name]]
     if expected != got:
       problems.append(f'{name}: model expects {expected}, file has {got}')
       continue
-    assignments.append((layer, values))
-  if problems:
-    raise WeightsMismatch(f'{path} does not fit model {model.name}; {len(problems)} '
-                          f'mismatched layer(s):\n  ' + '\n  '.join(problems))
-  for layer, values in assignments:
-    layer.set_weights(values)
-  return len(assignments)
+    mapped[name] = layer
+  return mapped, problems
+
+
+def load_by_name(model: keras.Model, path: str) -> int:
+  """Load every weighted layer of ``model`` from ``path`` by (rcmalli) layer name, each
+  layer's weights in the file's order (as Keras 2's own loader assigns them).
+
+  Raises WeightsMismatch listing every problem of ``match``, before any weight is set.
+  Returns the number of layers loaded.
+  """
+  with h5py.File(path, 'r') as f:
+    root = f['model_weights'] if 'model_weights' in f else f
+    stored = _weight_names(root)
+    mapped, problems = match(model, {name: [root[name][w].shape for w in names]
+                                     for name, names in stored.items()})
+    if problems:
+      raise WeightsMismatch(f'{path} does not fit model {model.name}; {len(problems)} '
+                            f'mismatched layer(s):\n  ' + '\n  '.join(problems))
+    for name, layer in mapped.items():  # only these are read: not a with-top file's top
+      layer.set_weights([np.asarray(root[name][w]) for w in stored[name]])
+  return len(mapped)
 
 
 def save_rcmalli_layout(model: keras.Model, path: str) -> None:

@@ -9,9 +9,10 @@ import os
 from typing import Dict, Iterable, List, Optional
 
 from components.video_ingest import splits
+from preprocessing import contract
 from preprocessing.labels import GRADES
 
-SUMMARY_FILE = 'ingest_summary.json'
+SUMMARY_FILE = contract.INGEST_SUMMARY_FILE  # the Trainer reads it too
 FRAME_SPLIT_WARNING = (
     'WARNING: split by FRAME. One subject\'s frames are in train and test alike, so '
     'every score measured on this test split is inflated by subject leakage. Use it '
@@ -74,7 +75,8 @@ def summarise(stats_json: Iterable[str], manifest_failures: List[Dict[str, str]]
       'sample_data': bool(sample_data),
       'examples_per_split': {k: per_split.get(k, 0) for k in splits.SPLIT_NAMES},
       'subjects_per_split': {k: len(subjects.get(k, ())) for k in splits.SPLIT_NAMES},
-      'examples_per_class': {k: dict(sorted(v.items())) for k, v in sorted(per_class.items())},
+      contract.EXAMPLES_PER_CLASS: {k: dict(sorted(v.items()))
+                                    for k, v in sorted(per_class.items())},
       'subjects_per_class': {k: {label: len(v) for label, v in sorted(by_label.items())}
                              for k, by_label in class_subjects.items()},
       'test_subjects_also_in_train': len(subjects['test'] & subjects['train']),
