@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from preprocessing import contract, image_ops
 from preprocessing.labels import GRADES
+from tests import signatures
 from trainer import calibration, export, task
 
 
@@ -218,14 +219,7 @@ def test_every_signature_serves_softmax_of_the_logits_over_t(tmp_path):
   ).SerializeToString() for j in encoded]
   own = classifier(image_ops.preprocess_bytes(tf.constant(encoded), 32, 'paper')).numpy()
   expected = _softmax(np.log(own.astype(np.float64)) / temperature)
-  outputs = {
-      contract.SERVING_DEFAULT: loaded.signatures[contract.SERVING_DEFAULT](
-          examples=tf.constant(examples)),
-      contract.SERVING_IMAGES: loaded.signatures[contract.SERVING_IMAGES](
-          images=tf.constant(encoded)),
-      contract.SERVING_EXPLAIN: loaded.signatures[contract.SERVING_EXPLAIN](
-          images=tf.constant(encoded)),
-  }
+  outputs = signatures.call_all(loaded, examples, encoded)
   for name, out in outputs.items():
     keys = {contract.OUTPUT_PROBABILITIES, contract.OUTPUT_LOGITS, contract.OUTPUT_GRADE,
             contract.OUTPUT_OOD_SCORE}

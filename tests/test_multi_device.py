@@ -34,6 +34,7 @@ import pytest
 import tensorflow as tf
 
 from preprocessing import contract
+from tests import signatures
 from trainer import presets
 
 pytestmark = pytest.mark.slow  # trains and exports, twice over
@@ -132,13 +133,7 @@ def test_the_exported_signatures_work(run):
       str(run['out'] / 'Examples' / 'Split-eval' / 'data.gz'), 'GZIP')][:5]
   crops = [tf.train.Example.FromString(r).features.feature[contract.IMAGE].bytes_list.value[0]
            for r in records]
-  outputs = {
-      contract.SERVING_DEFAULT: loaded.signatures[contract.SERVING_DEFAULT](
-          examples=tf.constant(records)),
-      contract.SERVING_IMAGES: loaded.signatures[contract.SERVING_IMAGES](
-          images=tf.constant(crops)),
-      contract.SERVING_EXPLAIN: loaded.signatures[contract.SERVING_EXPLAIN](
-          images=tf.constant(crops))}
+  outputs = signatures.call_all(loaded, records, crops)
   for name, out in outputs.items():
     probabilities = out[contract.OUTPUT_PROBABILITIES].numpy()
     assert probabilities.dtype == np.float32 and probabilities.shape == (5, 6), name
