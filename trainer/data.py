@@ -46,18 +46,22 @@ def records(file_patterns) -> tf.data.Dataset:
                                  num_parallel_reads=AUTOTUNE)
 
 
-def _artifact_dir(file_patterns) -> str:
-  """The Examples artifact that holds these files: TFX passes ``<artifact>/Split-<name>/*``."""
+def _split_dir(file_patterns) -> str:
+  """The split folder of these files: TFX passes ``<artifact>/Split-<name>/*``."""
   first = [file_patterns] if isinstance(file_patterns, str) else list(file_patterns)
-  return os.path.dirname(os.path.dirname(first[0]))
+  return os.path.dirname(first[0])
+
+
+def _artifact_dir(file_patterns) -> str:
+  """The Examples artifact that holds these files' split folder."""
+  return os.path.dirname(_split_dir(file_patterns))
 
 
 def summary_class_counts(file_patterns) -> Optional[np.ndarray]:
   """Examples per grade of the split these files are, as ingest's summary beside their
   artifact counted them while writing them (``contract.INGEST_SUMMARY_FILE``); None when
   there is no summary, or it does not count this split (examples from elsewhere)."""
-  first = [file_patterns] if isinstance(file_patterns, str) else list(file_patterns)
-  split_dir = os.path.basename(os.path.dirname(first[0]))
+  split_dir = os.path.basename(_split_dir(file_patterns))
   path = os.path.join(_artifact_dir(file_patterns), contract.INGEST_SUMMARY_FILE)
   if not split_dir.startswith('Split-') or not tf.io.gfile.exists(path):
     return None
